@@ -1,0 +1,86 @@
+"""Readers: the bytes of an export -> a grid of cells (rows of stripped strings).
+
+Only text exports are read in this version; Excel and PDF exports are recognised by their magic
+bytes and refused with a reason rather than misread as text.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from pifu.model import DocumentError
+
+MAX_BYTES = 20 * 1024 * 1024  # a real approval is ~10 KB; anything this big is not one
+_LINES = re.compile(r"\r\n|\r|\n")
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_MAGIC = (
+    (b"PK\x03\x04", "xlsx"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "xls"),
+    (b"%PDF", "pdf"),
+)
+_STRIP = " \t\u3000\xa0\ufeff\x0b\x0c"
+
+Grid = list[list[str]]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    grid: Grid
+    format: str
+    encoding: str
+
+
+def read(data: bytes, path: str) -> Sheet:
+    if not data or not data.strip():
+        raise DocumentError(path, "the file is empty", "empty")
+    if len(data) > MAX_BYTES:
+        raise DocumentError(path, f"{len(data):,} bytes is more than the {MAX_BYTES:,} a 批复 export can be",
+                            "too_large")
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            raise DocumentError(path, f"{fmt} exports are not read yet; export the sheet as tab-separated text",
+                                "unsupported_format")
+    text, encoding = decode(data, path)
+    return Sheet(grid=to_grid(text), format="text", encoding=encoding)
+
+
+def decode(data: bytes, path: str) -> tuple[str, str]:
+    """Sniff the encoding: a BOM decides; else strict UTF-8; else GB18030 (a superset of GBK/GB2312)."""
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc.replace("-sig", "") if enc == "utf-8-sig" else enc
+            except UnicodeDecodeError as e:
+                raise DocumentError(path, f"starts with a {enc} byte-order mark but byte {e.start} is invalid",
+                                    "undecodable") from None
+    if b"\x00" in data[:4096]:
+        raise DocumentError(path, "binary content (NUL bytes) where a text export was expected", "binary")
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        try:
+            text, encoding = data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError as e:
+            raise DocumentError(path, f"neither UTF-8 nor GB18030 (invalid byte at offset {e.start})",
+                                "undecodable") from None
+    if _looks_binary(text):
+        raise DocumentError(path, "binary content where a text export was expected", "binary")
+    return text, encoding
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:4096]
+    controls = sum(1 for c in sample if c < " " and c not in "\t\r\n")
+    return controls > len(sample) // 100 + 1
+
+
+def to_grid(text: str) -> Grid:
+    """Any line ending; tab-separated cells; each cell stripped (full-width spaces too)."""
+    return [[cell.strip(_STRIP) for cell in line.split("\t")] for line in _LINES.split(text)]

@@ -1,0 +1,109 @@
+"""Arrow schemas of the normalized tables: one source of truth for the lake and the warehouse.
+
+Each table states its grain. Money is decimal128(18, 2); shares decimal128(9, 4); indicator values
+decimal128(24, 6) (targets like 0.05% or 1,000,000 人 both fit exactly).
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+AMOUNT = pa.decimal128(18, 2)
+SHARE = pa.decimal128(9, 4)
+VALUE = pa.decimal128(24, 6)
+TS = pa.timestamp("us", tz="UTC")
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # grain: one row per department (id derives from the normalized name, stable across runs)
+    "dim_department": pa.schema([
+        ("department_id", pa.string()),
+        ("department_name", pa.string()),
+        ("region", pa.string()),
+    ]),
+    # grain: one row per distinct (lv1, lv2, lv3)
+    "dim_indicator": pa.schema([
+        ("indicator_id", pa.string()),
+        ("lv1", pa.string()),
+        ("lv2", pa.string()),
+        ("lv3", pa.string()),
+    ]),
+    # grain: one row per ingested document version (document_id derives from the file's sha256)
+    "fact_document": pa.schema([
+        ("document_id", pa.string()),
+        ("department_id", pa.string()),
+        ("fiscal_year", pa.int32()),
+        ("source_path", pa.string()),
+        ("sha256", pa.string()),
+        ("format", pa.string()),
+        ("encoding", pa.string()),
+        ("is_current", pa.bool_()),
+        ("loaded_at", TS),
+        ("problem_count", pa.int32()),
+    ]),
+    # grain: document × flow × item × year
+    "fact_funding": pa.schema([
+        ("document_id", pa.string()),
+        ("department_id", pa.string()),
+        ("fiscal_year", pa.int32()),
+        ("flow", pa.string()),
+        ("item", pa.string()),
+        ("year", pa.int32()),
+        ("amount", AMOUNT),
+        ("share_pct", SHARE),
+        ("amount_digits", pa.int8()),  # decimals stated in the file: sets the rounding tolerance
+        ("share_digits", pa.int8()),
+        ("line", pa.int32()),
+    ]),
+    # grain: document × indicator × horizon × year (year null for long-term targets)
+    "fact_indicator_value": pa.schema([
+        ("document_id", pa.string()),
+        ("department_id", pa.string()),
+        ("fiscal_year", pa.int32()),
+        ("indicator_id", pa.string()),
+        ("horizon", pa.string()),
+        ("year", pa.int32()),
+        ("raw", pa.string()),
+        ("comparator", pa.string()),
+        ("value", VALUE),
+        ("unit", pa.string()),
+        ("basis", pa.string()),
+        ("category", pa.string()),
+        ("line", pa.int32()),
+    ]),
+    # grain: document × section × item_no
+    "fact_text_item": pa.schema([
+        ("document_id", pa.string()),
+        ("section", pa.string()),
+        ("item_no", pa.int32()),
+        ("text", pa.string()),
+    ]),
+    # grain: document × problem (every repair or ambiguity the parser resolved)
+    "fact_problem": pa.schema([
+        ("document_id", pa.string()),
+        ("problem_no", pa.int32()),
+        ("code", pa.string()),
+        ("severity", pa.string()),
+        ("location", pa.string()),
+        ("message", pa.string()),
+    ]),
+    # grain: check × document (× row where it applies)
+    "dq_result": pa.schema([
+        ("check_name", pa.string()),
+        ("document_id", pa.string()),
+        ("row_ref", pa.string()),
+        ("severity", pa.string()),
+        ("passed", pa.bool_()),
+        ("observed", pa.string()),
+        ("expected", pa.string()),
+        ("message", pa.string()),
+        ("run_id", pa.string()),
+        ("checked_at", TS),
+    ]),
+    # grain: rejected file (by sha256)
+    "quarantine": pa.schema([
+        ("source_path", pa.string()),
+        ("sha256", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("quarantined_at", TS),
+    ]),
+}

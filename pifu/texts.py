@@ -1,0 +1,42 @@
+"""Rich-text cells (HTML fragments) to plain numbered items."""
+from __future__ import annotations
+
+import html
+import re
+
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"[\s\u3000\xa0]+")
+_MARKER = re.compile(r"(?:^|(?<=[\s；;。，,]))(\d{1,2})\s*[.．、]")
+_TRAIL = "；;，, "
+
+
+def plain(fragment: str) -> str:
+    """Tags out, entities decoded, every run of whitespace one space."""
+    text = html.unescape(_TAG.sub(" ", fragment))
+    return _SPACE.sub(" ", text).strip()
+
+
+def items(fragment: str) -> list[str]:
+    """`<p>1. a；2. b</p>` -> ['a', 'b']. Unnumbered text is one item; empty text none.
+
+    Only the next expected number starts an item, so `2025.` or `3、` inside a sentence that does not
+    follow item 2 leaves the text alone.
+    """
+    text = plain(fragment)
+    if not text:
+        return []
+    starts: list[tuple[int, int]] = []  # (marker start, text start)
+    expected = 1
+    for m in _MARKER.finditer(text):
+        if int(m.group(1)) == expected:
+            starts.append((m.start(), m.end()))
+            expected += 1
+    if not starts or starts[0][0] != 0:
+        return [text.rstrip(_TRAIL)]
+    out = []
+    for i, (_, begin) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        item = text[begin:end].strip().rstrip(_TRAIL).strip()
+        if item:
+            out.append(item)
+    return out

@@ -1,0 +1,113 @@
+"""Cell values: amounts, shares, indicator targets, years, regions.
+
+Everything numeric becomes a `Decimal`; the text a cell held is never trusted to be ASCII
+(full-width digits and signs, thousands separators and dashes for zero all occur in real exports).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+# Full-width digits, signs and punctuation to ASCII; ≧/≦ are the JIS forms of ≥/≤.
+_WIDE = str.maketrans({
+    **{chr(0xFF10 + i): str(i) for i in range(10)},
+    "％": "%", "，": ",", "．": ".", "－": "-", "＋": "+", "＞": ">", "＜": "<", "＝": "=",
+    "≧": "≥", "≦": "≤", "\u3000": " ", "\xa0": " ",
+})
+DASHES = frozenset({"-", "—", "–", "－", "——", "/"})
+
+_NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+"
+_AMOUNT_RE = re.compile(rf"^({_NUMBER})$")
+_SHARE_RE = re.compile(rf"^({_NUMBER})\s*%$")
+_YEAR_RE = re.compile(r"^((?:19|20)\d{2})\s*年?(?:度)?$")
+_COMPARATORS = (
+    (">=", ">="), ("<=", "<="), ("≥", ">="), ("≤", "<="), (">", ">"), ("<", "<"), ("=", "="),
+    ("不低于", ">="), ("不少于", ">="), ("不小于", ">="), ("不高于", "<="), ("不超过", "<="), ("不大于", "<="),
+    ("不多于", "<="), ("大于", ">"), ("高于", ">"), ("超过", ">"), ("小于", "<"), ("低于", "<"), ("少于", "<"),
+)
+_TARGET_RE = re.compile(rf"^({_NUMBER})\s*([^\d.,+\-=<>≥≤]{{0,8}})$")
+_SUFFIX_CMP = (("以上", ">="), ("及以上", ">="), ("以下", "<="), ("及以下", "<="), ("以内", "<="))
+_REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
+
+
+def ascii_fold(text: str) -> str:
+    """Full-width forms to ASCII, trimmed."""
+    return text.translate(_WIDE).strip()
+
+
+def to_decimal(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def parse_amount(cell: str) -> Decimal | None:
+    """`998.71`, `1,058.85`, `９９８．７１` -> Decimal; a lone dash means zero; else None."""
+    t = ascii_fold(cell)
+    if t in DASHES:
+        return Decimal(0)
+    m = _AMOUNT_RE.match(t)
+    return to_decimal(m.group(1)) if m else None
+
+
+def parse_share(cell: str) -> Decimal | None:
+    """`49.96%`, `100％` -> Decimal percent; None when the cell is not a percentage."""
+    m = _SHARE_RE.match(ascii_fold(cell))
+    return to_decimal(m.group(1)) if m else None
+
+
+def parse_year(cell: str) -> int | None:
+    """`2023年` -> 2023. A bare four-digit number is not a year here: it may be an amount."""
+    t = ascii_fold(cell)
+    if "年" not in t:
+        return None
+    m = _YEAR_RE.match(t)
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class Target:
+    raw: str
+    comparator: str | None
+    value: Decimal | None
+    unit: str | None
+
+    @property
+    def numeric(self) -> bool:
+        return self.value is not None
+
+
+def parse_target(raw: str) -> Target:
+    """`≥23人` -> (>=, 23, 人); `≤100％` -> (<=, 100, %); `健全` -> qualitative (all None)."""
+    t = ascii_fold(raw).replace(" ", "")
+    comparator = "="
+    for prefix, cmp in _COMPARATORS:
+        if t.startswith(prefix):
+            comparator, t = cmp, t[len(prefix):]
+            break
+    m = _TARGET_RE.match(t)
+    if not m:
+        return Target(raw, None, None, None)
+    try:
+        value = to_decimal(m.group(1))
+    except InvalidOperation:
+        return Target(raw, None, None, None)
+    unit = m.group(2)
+    for suffix, cmp in _SUFFIX_CMP:
+        if unit.endswith(suffix) and comparator == "=":
+            comparator, unit = cmp, unit[: -len(suffix)]
+            break
+    return Target(raw, comparator, value, unit or None)
+
+
+def digits(d: Decimal | None) -> int | None:
+    """Decimals stated in the source (`399.3` -> 1, `100` -> 0): sets the rounding tolerance."""
+    if d is None:
+        return None
+    exp = d.as_tuple().exponent
+    return max(0, -exp) if isinstance(exp, int) else 0
+
+
+def region_of(department: str) -> str | None:
+    """The 市/区/县 prefix of a department name: 鄂州市总工会 -> 鄂州市."""
+    m = _REGION_RE.match(department or "")
+    return m.group(1) if m else None
