@@ -300,6 +300,7 @@ def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: i
     years = _annual_years(annual_rows, fiscal_year, r)
     annual = [row for row in (_split_row(row, ANNUAL, len(years), known_labels, known_values, r)
                               for row in _data_rows(annual_rows, r)) if row]
+    _check_not_cut(long_term + annual, r)
     _place_labels(long_term + annual)
     _complete_labels(long_term + annual, r)
     for rows in (long_term, annual):
@@ -396,6 +397,19 @@ def _label_score(t: str, known_labels: set[str], known_values: set[str]) -> int:
     return 0
 
 
+def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
+    """A file cut inside its last row leaves a row that still parses, with a 分类 that is no category."""
+    if len(rows) < 2:
+        return
+    last, seen = rows[-1], rows[:-1]
+    categories = {row.category for row in seen}
+    cut_category = any(c != last.category and c.startswith(last.category or "") for c in categories)
+    strange = last.category not in categories and last.basis not in {row.basis for row in seen}
+    if cut_category or strange:
+        raise DocumentError(r.path, f"the last row (line {last.line}) ends in {last.category!r}, not a 指标分类: "
+                            "the file is truncated", "truncated")
+
+
 def _place_labels(rows: list[IndicatorRow]) -> None:
     """Fill the hierarchy from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3."""
     for row in rows:
@@ -409,10 +423,13 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
         names = {row.levels[level] for row in rows if row.explicit[level]}
+        # Two labels printed in the same section are two indicators, however alike.
+        together = {(row.horizon, row.levels[level]) for row in rows if row.explicit[level]}
         fixes = {}
         for name in names:
             longer = [other for other in names if other != name and other.startswith(name)]
-            if len(longer) == 1:
+            if len(longer) == 1 and not any((h, name) in together and (h, longer[0]) in together
+                                            for h in (LONG_TERM, ANNUAL)):
                 fixes[name] = longer[0]
         for row in rows:
             full = fixes.get(row.levels[level]) if row.explicit[level] else None

@@ -64,7 +64,9 @@ def decode(data: bytes, path: str) -> tuple[str, str]:
         raise DocumentError(path, "binary content (NUL bytes) where a text export was expected", "binary")
     try:
         text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as e:
+        if e.end == len(data) and "end of data" in e.reason:
+            raise DocumentError(path, "the file ends inside a UTF-8 character: it was cut short", "truncated") from None
         try:
             text, encoding = data.decode("gb18030"), "gb18030"
         except UnicodeDecodeError as e:
