@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ _UNTIL_YEAR = re.compile(r"截[止至]\s*((?:19|20)\d{2})\s*年")
 _LABEL_NOISE = re.compile(r"[\s:：]|[（(][^）)]*[）)]")
 
 
+@lru_cache(maxsize=4096)
 def section_of(cell: str) -> str | None:
     """`长期目标： （截止2025年）` -> long_term_goal; a cell that is not a section label -> None."""
     if len(cell) > 40:
@@ -56,10 +58,10 @@ def section_of(cell: str) -> str | None:
 class Row:
     line: int  # 1-based line in the file
     cells: list[tuple[int, str]]  # (column, text) of the non-empty cells
+    texts: list[str] = field(init=False)
 
-    @property
-    def texts(self) -> list[str]:
-        return [t for _, t in self.cells]
+    def __post_init__(self):
+        self.texts = [t for _, t in self.cells]
 
 
 @dataclass
@@ -293,12 +295,11 @@ class IndicatorRow:
 
 
 def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
-    long_term = [row for row in (_split_row(row, LONG_TERM, 1, set(), set(), r) for row in _data_rows(long_rows, r))
-                 if row]
-    known_labels = {t for row in long_term for t in row.labels}
-    known_values = {v for row in long_term for v in row.values}
+    nothing = Known(set(), set())
+    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r) for row in _data_rows(long_rows, r)) if row]
+    known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
     years = _annual_years(annual_rows, fiscal_year, r)
-    annual = [row for row in (_split_row(row, ANNUAL, len(years), known_labels, known_values, r)
+    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r)
                               for row in _data_rows(annual_rows, r)) if row]
     _check_not_cut(long_term + annual, r)
     _place_labels(long_term + annual)
@@ -337,8 +338,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
     return sorted(history) + [fiscal_year]
 
 
-def _split_row(row: Row, horizon: str, n_values: int, known_labels: set[str], known_values: set[str],
-               r: Reader) -> IndicatorRow | None:
+def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
     cells = [t for t in row.texts if not (horizon == ANNUAL and values.parse_year(t))]
     if len(cells) < 4:
         r.note("unreadable_row", "error", f"line {row.line}",
@@ -351,7 +351,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known_labels: set[str], kn
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
         r.note("missing_basis", "warning", f"line {row.line}", "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
-    n = _count_values(middle, n_values, known_labels, known_values, row, r)
+    n = _count_values(middle, n_values, known, row, r)
     labels, vals = middle[:-n], middle[-n:]
     if len(labels) > 3:
         r.note("extra_cells", "warning", f"line {row.line}",
@@ -363,8 +363,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known_labels: set[str], kn
     return IndicatorRow(horizon, row.line, labels, vals, basis, category)
 
 
-def _count_values(middle: list[str], n_values: int, known_labels: set[str], known_values: set[str],
-                  row: Row, r: Reader) -> int:
+def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
     """How many of the cells before 依据 are values. Long-term rows hold one; an annual row holds one per
     year, or fewer when its history is blank: then the cells are scored as label-like or value-like."""
     k = len(middle)
@@ -374,10 +373,10 @@ def _count_values(middle: list[str], n_values: int, known_labels: set[str], know
     if low >= high:  # one reading, or more cells than any reading allows (reported by the caller)
         return high
 
+    cell_scores = [_label_score(t, known) for t in middle]
+
     def score(v: int) -> int:
-        labels, vals = middle[:-v], middle[-v:]
-        return (sum(_label_score(t, known_labels, known_values) for t in labels)
-                - sum(_label_score(t, known_labels, known_values) for t in vals))
+        return sum(cell_scores[:-v]) - sum(cell_scores[-v:])
 
     scored = sorted(((score(v), v) for v in range(low, high + 1)), reverse=True)
     best_score, best = scored[0]
@@ -388,13 +387,25 @@ def _count_values(middle: list[str], n_values: int, known_labels: set[str], know
     return best
 
 
-def _label_score(t: str, known_labels: set[str], known_values: set[str]) -> int:
+def _label_score(t: str, known: "Known") -> int:
     """+1 looks like a label, -1 looks like a value, 0 cannot tell."""
-    if values.parse_target(t).numeric or t in values.DASHES or t in known_values:
+    if values.parse_target(t).numeric or t in values.DASHES or t in known.values:
         return -1
-    if t in known_labels or any(len(t) >= 4 and (k.startswith(t) or t.startswith(k)) for k in known_labels):
-        return 1
+    if t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
+        return 1  # a label, or one side of a label cut short
     return 0
+
+
+@dataclass
+class Known:
+    """Labels and values of the long-term table (one value a row: unambiguous) to read annual rows by."""
+
+    labels: set[str]
+    values: set[str]
+    label_prefixes: set[str] = field(init=False)
+
+    def __post_init__(self):
+        self.label_prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
 
 
 def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
@@ -422,12 +433,16 @@ def _place_labels(rows: list[IndicatorRow]) -> None:
 def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
-        names = {row.levels[level] for row in rows if row.explicit[level]}
+        names = sorted({row.levels[level] for row in rows if row.explicit[level]})
         # Two labels printed in the same section are two indicators, however alike.
         together = {(row.horizon, row.levels[level]) for row in rows if row.explicit[level]}
         fixes = {}
-        for name in names:
-            longer = [other for other in names if other != name and other.startswith(name)]
+        for i, name in enumerate(names):
+            longer = []  # the labels that start with `name` follow it in sorted order
+            for other in names[i + 1:]:
+                if not other.startswith(name):
+                    break
+                longer.append(other)
             if len(longer) == 1 and not any((h, name) in together and (h, longer[0]) in together
                                             for h in (LONG_TERM, ANNUAL)):
                 fixes[name] = longer[0]

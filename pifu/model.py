@@ -22,7 +22,7 @@ class Source:
     size: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Problem:
     code: str
     severity: str  # info | warning | error
@@ -30,7 +30,7 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to build
 class FundingLine:
     """Grain: flow × item × year. The current year carries the stated share; history years do not."""
 
@@ -42,7 +42,7 @@ class FundingLine:
     line: int = 0  # 1-based line (row) in the source grid; 0 when unknown
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IndicatorValue:
     """Grain: horizon × (lv1, lv2, lv3) × year. `year` is None for long-term targets."""
 

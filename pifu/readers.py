@@ -13,6 +13,7 @@ from pifu.model import DocumentError
 
 MAX_BYTES = 20 * 1024 * 1024  # a real approval is ~10 KB; anything this big is not one
 _LINES = re.compile(r"\r\n|\r|\n")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -79,8 +80,7 @@ def decode(data: bytes, path: str) -> tuple[str, str]:
 
 def _looks_binary(text: str) -> bool:
     sample = text[:4096]
-    controls = sum(1 for c in sample if c < " " and c not in "\t\r\n")
-    return controls > len(sample) // 100 + 1
+    return len(_CONTROLS.findall(sample)) > len(sample) // 100 + 1
 
 
 def to_grid(text: str) -> Grid:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 # Full-width digits, signs and punctuation to ASCII; ≧/≦ are the JIS forms of ≥/≤.
 _WIDE = str.maketrans({
@@ -21,11 +22,12 @@ _NUMBER = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+"
 _AMOUNT_RE = re.compile(rf"^({_NUMBER})$")
 _SHARE_RE = re.compile(rf"^({_NUMBER})\s*%$")
 _YEAR_RE = re.compile(r"^((?:19|20)\d{2})\s*年?(?:度)?$")
-_COMPARATORS = (
-    (">=", ">="), ("<=", "<="), ("≥", ">="), ("≤", "<="), (">", ">"), ("<", "<"), ("=", "="),
-    ("不低于", ">="), ("不少于", ">="), ("不小于", ">="), ("不高于", "<="), ("不超过", "<="), ("不大于", "<="),
-    ("不多于", "<="), ("大于", ">"), ("高于", ">"), ("超过", ">"), ("小于", "<"), ("低于", "<"), ("少于", "<"),
-)
+_COMPARATORS = {
+    ">=": ">=", "<=": "<=", "≥": ">=", "≤": "<=", ">": ">", "<": "<", "=": "=",
+    "不低于": ">=", "不少于": ">=", "不小于": ">=", "不高于": "<=", "不超过": "<=", "不大于": "<=", "不多于": "<=",
+    "大于": ">", "高于": ">", "超过": ">", "小于": "<", "低于": "<", "少于": "<",
+}
+_COMPARATOR_RE = re.compile("^(" + "|".join(sorted(map(re.escape, _COMPARATORS), key=len, reverse=True)) + ")")
 _TARGET_RE = re.compile(rf"^({_NUMBER})\s*([^\d.,+\-=<>≥≤]{{0,8}})$")
 _SUFFIX_CMP = (("以上", ">="), ("及以上", ">="), ("以下", "<="), ("及以下", "<="), ("以内", "<="))
 _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
@@ -57,10 +59,9 @@ def parse_share(cell: str) -> Decimal | None:
 
 def parse_year(cell: str) -> int | None:
     """`2023年` -> 2023. A bare four-digit number is not a year here: it may be an amount."""
-    t = ascii_fold(cell)
-    if "年" not in t:
+    if "年" not in cell:
         return None
-    m = _YEAR_RE.match(t)
+    m = _YEAR_RE.match(ascii_fold(cell))
     return int(m.group(1)) if m else None
 
 
@@ -76,14 +77,17 @@ class Target:
         return self.value is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_target(raw: str) -> Target:
-    """`≥23人` -> (>=, 23, 人); `≤100％` -> (<=, 100, %); `健全` -> qualitative (all None)."""
+    """`≥23人` -> (>=, 23, 人); `≤100％` -> (<=, 100, %); `健全` -> qualitative (all None).
+
+    Cached: a document repeats a handful of values (100%, ≥95%) hundreds of times.
+    """
     t = ascii_fold(raw).replace(" ", "")
     comparator = "="
-    for prefix, cmp in _COMPARATORS:
-        if t.startswith(prefix):
-            comparator, t = cmp, t[len(prefix):]
-            break
+    m = _COMPARATOR_RE.match(t)
+    if m:
+        comparator, t = _COMPARATORS[m.group(1)], t[m.end():]
     m = _TARGET_RE.match(t)
     if not m:
         return Target(raw, None, None, None)

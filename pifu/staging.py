@@ -1,0 +1,41 @@
+"""A run's own tables between its steps: Arrow IPC files under data/staging/<run_id>/.
+
+Steps of one run hand each other a directory, not pickled objects: any step can be re-executed from
+the UI, and a killed run leaves only a staging folder that the next run removes.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from pifu.schema import SCHEMAS
+
+
+def write(stage: Path, tables: dict[str, pa.Table]) -> None:
+    stage.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        tmp = stage / f".{name}.arrow"
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        tmp.replace(stage / f"{name}.arrow")
+
+
+def read(stage: Path, names=None) -> dict[str, pa.Table]:
+    out = {}
+    for name in names or SCHEMAS:
+        path = stage / f"{name}.arrow"
+        if path.exists():
+            with pa.memory_map(str(path)) as source:
+                out[name] = ipc.open_file(source).read_all()
+    return out
+
+
+def prune(root: Path, keep: str | None = None) -> None:
+    """Remove the staging folders of earlier runs (finished or killed)."""
+    if root.exists():
+        for d in root.iterdir():
+            if d.is_dir() and d.name != keep:
+                shutil.rmtree(d, ignore_errors=True)
