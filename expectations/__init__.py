@@ -1,1 +1,44 @@
+"""Data-quality checks of the pifu tables, as Great Expectations (1.x) suites.
 
+    from expectations import run_checks, CHECKS
+    dq = run_checks({"fact_funding": ..., "fact_indicator_value": ..., "fact_document": ...,
+                     "dim_department": ..., "dim_indicator": ...}, run_id, checked_at)
+
+`run_checks` returns a table shaped as `pifu.schema.SCHEMAS["dq_result"]`. Tables not given are not
+checked; the dims only lend names to the messages. `CHECKS` (expectations.registry) maps every check
+name, which is also its Dagster asset-check name, to its table, severity and description.
+
+Layout: one module per table, each with its GX suite (`suite()`, named after the table), `derive()`
+(a pandas DataFrame aligned row for row with the table: per check, a boolean column named after the
+check marking the rows it looks at, plus the measures its expectations read), and `DESCRIBE` (the
+dq_result text of failing rows). GX validates the derived frame through a pandas data source
+(`whole_dataframe` batch); its unexpected index list gives the failing rows (expectations.runner).
+Group values are computed with a pandas groupby on integer codes, sums exactly (expectations.exact).
+
+  funding.py    suite fact_funding          components sum, shares, shares sum, income = expenditure, keys
+  indicators.py suite fact_indicator_value  value ranges, annual vs long-term targets, keys
+  documents.py  suite fact_document         document keys, one current version per department-year
+
+Adding a check takes a few lines, in the registry and the table's module:
+  1. registry.CHECKS["my_check"] = CheckSpec("fact_funding", "warning", "what it asserts", "things checked")
+  2. in derive(): d["my_check"] = <bool mask of the rows it looks at>; d["my_measure"] = <float column>,
+     and add "my_measure" to GX_COLUMNS;
+  3. in suite(): expect("my_check", gx.expectations.ExpectColumnValuesToBeBetween, column="my_measure",
+     max_value=0)  (`expect` restricts it to the masked rows and sets meta["check"] and the severity);
+  4. DESCRIBE["my_check"] = a function (rows, lookup) -> [(document_id, row_ref, observed, expected, message)].
+  tests/test_expectations.py checks that every CHECKS entry has an expectation and a DESCRIBE.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from expectations.registry import CHECKS, CheckSpec
+
+__all__ = ["CHECKS", "CheckSpec", "run_checks"]
+
+
+def run_checks(tables, run_id: str, checked_at: datetime):
+    """dq_result rows for the given tables (see module doc). Imports GX on first use (~3 s)."""
+    from expectations.runner import run_checks as run
+
+    return run(tables, run_id, checked_at)

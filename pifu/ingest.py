@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +19,8 @@ from pifu.model import Document, DocumentError
 from pifu.readers import MAX_BYTES
 
 SKIP_SUFFIXES = (".truth.json",)  # the generator's answers, written beside its documents
+UNKNOWN_YEAR = "unknown"  # the partition of files whose title names no fiscal year
+_TITLE_YEAR = re.compile(r"((?:19|20)\d{2})\s*年(?:度)?[^\n]{0,20}?部门整体绩效目标")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,42 @@ def fingerprint(path: Path) -> InputFile:
     except OSError:
         return InputFile(str(path), "", -1)
     return InputFile(str(path), h.hexdigest(), size)
+
+
+def sniff_year(path: str | os.PathLike) -> str:
+    """The fiscal year from the title in the first bytes, without parsing: it routes a file to its
+    partition. Files without a readable title go to the `unknown` partition (and are parsed there)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return UNKNOWN_YEAR
+    for encoding in ("utf-16", "utf-8", "gb18030") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030"):
+        text = head.decode(encoding, errors="ignore")
+        m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
+        if m:
+            return m.group(1)
+    return UNKNOWN_YEAR
+
+
+_WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+
+
+def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[str, list[InputFile]], dict]:
+    """New files by fiscal-year partition, and counts of what was passed over."""
+    files = [fingerprint(p) for p in discover(sources)]
+    by_year: dict[str, list[InputFile]] = {}
+    seen: set[str] = set()
+    stats = {"found": len(files), "already_seen": 0, "same_content": 0}
+    for f in files:
+        if f.sha256 and f.sha256 in known:
+            stats["already_seen"] += 1
+        elif f.sha256 and f.sha256 in seen:
+            stats["same_content"] += 1
+        else:
+            seen.add(f.sha256)
+            by_year.setdefault(sniff_year(f.path), []).append(f)
+    return by_year, stats
 
 
 def _parse_one(item: InputFile) -> Document | tuple[str, str, str, str]:

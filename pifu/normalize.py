@@ -79,7 +79,10 @@ def unfit_reason(doc: Document) -> str | None:
 
 def _fits(d: Decimal, column: str) -> bool:
     bound, quantum = _LIMITS[column]
-    return d.is_finite() and abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
+    if not d.is_finite():
+        return False
+    # Only values at the very edge need the (slower) rounding to the column's scale to decide.
+    return abs(d) < bound - quantum or abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
 
 
 def normalize(docs: list[Document], loaded_at: datetime) -> dict[str, pa.Table]:
@@ -89,12 +92,13 @@ def normalize(docs: list[Document], loaded_at: datetime) -> dict[str, pa.Table]:
         raise ValueError("documents that cannot be stored: " + "; ".join(f"{p}: {r}" for p, r in unfit))
     loaded_at = _utc(loaded_at)
     docs = _distinct_files(docs)
+    ids = _indicator_ids(docs)
     return {
         "dim_department": _dim_department(docs),
-        "dim_indicator": _dim_indicator(docs),
+        "dim_indicator": _dim_indicator(ids),
         "fact_document": mark_current(_fact_document(docs, loaded_at)),
         "fact_funding": _fact_funding(docs),
-        "fact_indicator_value": _fact_indicator_value(docs),
+        "fact_indicator_value": _fact_indicator_value(docs, ids),
         "fact_text_item": _fact_text_item(docs),
         "fact_problem": _fact_problem(docs),
     }
@@ -131,11 +135,21 @@ def _dim_department(docs: list[Document]) -> pa.Table:
     })
 
 
-def _dim_indicator(docs: list[Document]) -> pa.Table:
-    labels: dict[str, tuple[str, str, str]] = {}
+def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
+    ids: dict[tuple[str, str, str], str] = {}
     for doc in docs:
         for i in doc.indicators:
-            labels.setdefault(indicator_id(i.lv1, i.lv2, i.lv3), (i.lv1, i.lv2, i.lv3))
+            key = (i.lv1, i.lv2, i.lv3)
+            if key not in ids:
+                ids[key] = indicator_id(*key)
+    return ids
+
+
+def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
+    """Labels differing only in width or spacing share an id: the first spelling names it."""
+    labels: dict[str, tuple[str, str, str]] = {}
+    for key, iid in ids.items():
+        labels.setdefault(iid, key)
     levels = list(labels.values())
     return build("dim_indicator", {
         "indicator_id": list(labels),
@@ -219,16 +233,9 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
     })
 
 
-def _fact_indicator_value(docs: list[Document]) -> pa.Table:
+def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], str]) -> pa.Table:
     doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.indicators)
-    ids: dict[tuple[str, str, str], str] = {}
-    indicator_ids = []
-    for i in rows:
-        key = (i.lv1, i.lv2, i.lv3)
-        iid = ids.get(key)
-        if iid is None:
-            iid = ids[key] = indicator_id(*key)
-        indicator_ids.append(iid)
+    indicator_ids = [ids[(i.lv1, i.lv2, i.lv3)] for i in rows]
     return build("fact_indicator_value", {
         "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
         "indicator_id": indicator_ids,

@@ -6,6 +6,7 @@ the UI, and a killed run leaves only a staging folder that the next run removes.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,9 +34,14 @@ def read(stage: Path, names=None) -> dict[str, pa.Table]:
     return out
 
 
-def prune(root: Path, keep: str | None = None) -> None:
-    """Remove the staging folders of earlier runs (finished or killed)."""
+def prune(root: Path, older_than_s: float = 24 * 3600) -> None:
+    """Remove staging folders left by runs that died (a run removes its own when it has loaded)."""
     if root.exists():
+        cutoff = time.time() - older_than_s
         for d in root.iterdir():
-            if d.is_dir() and d.name != keep:
+            if d.is_dir() and d.stat().st_mtime < cutoff:
                 shutil.rmtree(d, ignore_errors=True)
+
+
+def remove(stage: Path) -> None:
+    shutil.rmtree(stage, ignore_errors=True)

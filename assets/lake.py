@@ -1,0 +1,79 @@
+"""lake_tables: the run's tables checked by the great-expectations suites and written to the Parquet lake.
+
+The checks are asset checks of this asset, named as in the contract. Source-data findings warn and the
+data is kept; broken pipeline invariants (an input neither parsed nor quarantined, a duplicate key) are
+errors that block the warehouse load.
+"""
+
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from assets.metadata import md_table
+from expectations import CHECKS, run_checks
+from pifu import lake, staging
+from pipelines.partitions import fiscal_years
+from pipelines.resources import PifuSettings
+
+ACCOUNTED = "every_input_accounted_for"
+_ERROR = {name for name, spec in CHECKS.items() if spec.severity == "error"} | {ACCOUNTED}
+CHECK_SPECS = [
+    dg.AssetCheckSpec(name, asset="lake_tables", description=spec.description, blocking=name in _ERROR)
+    for name, spec in CHECKS.items()
+] + [dg.AssetCheckSpec(ACCOUNTED, asset="lake_tables", blocking=True,
+                       description="every new input file was parsed or quarantined")]
+
+
+@dg.asset(group_name="pifu", partitions_def=fiscal_years, check_specs=CHECK_SPECS, description="The run's tables, checked, added to the "
+          "Parquet lake (hive-partitioned by fiscal_year; a new snapshot made current atomically).")
+def lake_tables(context: dg.AssetExecutionContext, parsed_documents: dict, settings: PifuSettings):
+    stage = Path(parsed_documents["stage"])
+    tables = staging.read(stage)
+    dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc))
+    staging.write(stage, {"dq_result": dq})
+    tables["dq_result"] = dq
+    snapshot = lake.write_lake(settings.lake_path(), tables)
+    years = sorted(set(tables["fact_document"].column("fiscal_year").to_pylist()))
+    yield dg.MaterializeResult(metadata={
+        "snapshot": str(snapshot),
+        "fiscal_years": ", ".join(map(str, years)),
+        "documents": tables["fact_document"].num_rows,
+        "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
+        "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
+    })
+    yield from check_results(dq)
+    accounted = parsed_documents["parsed"] + parsed_documents["quarantined"]
+    yield dg.AssetCheckResult(
+        check_name=ACCOUNTED, passed=accounted == parsed_documents["inputs"],
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"inputs": parsed_documents["inputs"], "parsed": parsed_documents["parsed"],
+                  "quarantined": parsed_documents["quarantined"]})
+
+
+def check_results(dq):
+    """One AssetCheckResult per check: pass rate over documents, and what is off, by how much."""
+    rows = dq.select(["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message"]).to_pylist()
+    by_check = defaultdict(list)
+    for row in rows:
+        by_check[row["check_name"]].append(row)
+    for name, spec in CHECKS.items():
+        results = by_check.get(name, [])
+        failed = [r for r in results if r["passed"] is False]
+        documents = {r["document_id"] for r in results}
+        bad_documents = {r["document_id"] for r in failed}
+        yield dg.AssetCheckResult(
+            check_name=name,
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR if name in _ERROR else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "documents_checked": len(documents),
+                "documents_failing": len(bad_documents),
+                "pass_rate": dg.MetadataValue.float(
+                    round(1 - len(bad_documents) / len(documents), 4) if documents else 1.0),
+                "failures": md_table([(r["document_id"], r["row_ref"], r["observed"], r["expected"], r["message"])
+                                      for r in failed],
+                                     ["document", "where", "observed", "expected", "message"], limit=30),
+            },
+        )

@@ -1,0 +1,46 @@
+"""What messages need beyond the failing row: department and indicator names, other rows."""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import pyarrow as pa
+
+
+class Lookup(NamedTuple):
+    departments: dict[str, str]
+    indicators: dict[str, tuple[str, str, str]]
+    tables: dict[str, pa.Table]
+
+    def department(self, department_id: str | None) -> str:
+        return self.departments.get(department_id) or f"department {department_id}"
+
+    def indicator(self, indicator_id: str | None) -> str:
+        lv = self.indicators.get(indicator_id)
+        if not lv:
+            return f"indicator {indicator_id}"
+        lv1, lv2, lv3 = lv
+        return f"{lv3} ({lv1}/{lv2})"
+
+    def row(self, table: str, index: int) -> dict:
+        return self.tables[table].slice(int(index), 1).to_pylist()[0]
+
+
+def lookup_of(tables: dict[str, pa.Table]) -> Lookup:
+    """Names from dim_department / dim_indicator when given; ids stand in for names otherwise."""
+    dep, ind = tables.get("dim_department"), tables.get("dim_indicator")
+    departments = {}
+    if dep is not None:
+        departments = dict(zip(dep["department_id"].to_pylist(), dep["department_name"].to_pylist()))
+    indicators = {}
+    if ind is not None:
+        cols = [ind[c].to_pylist() for c in ("indicator_id", "lv1", "lv2", "lv3")]
+        indicators = {i: (a, b, c) for i, a, b, c in zip(*cols)}
+    return Lookup(departments, indicators, tables)
+
+
+def by_key(rows: list[dict], ref: Callable[[dict], str]) -> dict[tuple[str, str], list[dict]]:
+    """Failing rows grouped by (document_id, row_ref), in order: one dq_result row per duplicated key."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["document_id"], ref(r)), []).append(r)
+    return groups

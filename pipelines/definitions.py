@@ -1,0 +1,23 @@
+"""The code location: `dagster dev` from the project root finds `defs` through pyproject's [tool.dagster]."""
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import ingest, lake, warehouse
+from pipelines.resources import PifuSettings, WarehouseResource
+from pipelines.sensors import daily_inbox_run, inbox_sensor
+
+pifu_job = dg.define_asset_job(
+    "pifu_job",
+    selection=dg.AssetSelection.groups("pifu"),
+    executor_def=dg.in_process_executor,  # parsing fans out in its own pool; steps share one process
+    description="Files -> parsed documents -> checked Parquet lake -> warehouse -> BI views.",
+)
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingest, lake, warehouse]),
+    jobs=[pifu_job],
+    sensors=[inbox_sensor],
+    schedules=[daily_inbox_run],
+    resources={"settings": PifuSettings(), "warehouse": WarehouseResource()},
+)

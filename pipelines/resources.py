@@ -1,0 +1,48 @@
+"""Each outside system behind a resource: the settings (paths), the lake, the warehouse."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines import instance
+
+
+class PifuSettings(dg.ConfigurableResource):
+    """Paths a run works with. Defaults come from PIFU_DATA_DIR / PIFU_INBOX / PIFU_LAKE_DIR."""
+
+    data_dir: str = ""
+    inbox: str = ""
+    lake_dir: str = ""
+    workers: int = 0
+
+    def data_path(self) -> Path:
+        return Path(self.data_dir or instance.data_dir())
+
+    def inbox_path(self) -> Path:
+        return Path(self.inbox or instance.inbox())
+
+    def lake_path(self) -> Path:
+        return Path(self.lake_dir or instance.lake_dir())
+
+    def staging_root(self) -> Path:
+        return self.data_path() / "staging"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The SQL warehouse: DuckDB file by default, PostgreSQL in production (PIFU_WAREHOUSE_URL)."""
+
+    url: str = ""
+
+    def resolved_url(self) -> str:
+        return self.url or instance.warehouse_url()
+
+    def engine(self):
+        from warehouse.engine import make_engine
+
+        return make_engine(self.resolved_url())
+
+    def display_url(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_url()).render_as_string(hide_password=True)

@@ -1,0 +1,309 @@
+"""The warehouse on a real DuckDB file and a real PostgreSQL schema (each test runs on both)."""
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from factories import document, funding, indicator, synthetic
+from pifu.model import ANNUAL, LONG_TERM, FundingLine
+from pifu.normalize import department_id, indicator_id, normalize, quarantine_table
+from pifu.schema import SCHEMAS
+from storage_fixtures import _drop_session_schemas, engine, warehouse_url  # noqa: F401  (fixtures)
+from warehouse.load import known_sha256, load, table_counts
+from warehouse.schema import TABLES, create_all, tables
+from warehouse.views import VIEWS
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def dump(engine) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted: two equal dumps are two identical warehouses."""
+    with engine.connect() as conn:
+        return {
+            name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
+            for name in TABLES
+        }
+
+
+def query(engine, sql: str) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.exec_driver_sql(sql)]
+
+
+def test_schema_and_views_are_created_once(engine):
+    create_all(engine)
+    create_all(engine)  # a second time is a no-op, not an error
+    inspector = sa.inspect(engine)
+    assert set(TABLES) <= set(inspector.get_table_names())
+    assert set(VIEWS) <= set(inspector.get_view_names())
+    # information_schema rather than the inspector: duckdb-engine 0.17 cannot reflect columns or keys
+    # under SQLAlchemy 2.1 (its pg_catalog lacks pg_collation and REGCLASS).
+    columns = {r["column_name"]: (r["numeric_precision"], r["numeric_scale"]) for r in query(engine, """
+        SELECT column_name, numeric_precision, numeric_scale FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name IN ('fact_funding', 'fact_indicator_value')""")}
+    assert (columns["amount"], columns["share_pct"], columns["value"]) == ((18, 2), (9, 4), (24, 6))
+    assert [r["column_name"] for r in query(engine, """
+        SELECT column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'fact_funding' ORDER BY ordinal_position""")
+    ] == SCHEMAS["fact_funding"].names
+    keys = {}
+    for r in query(engine, """
+            SELECT tc.table_name, kcu.column_name FROM information_schema.table_constraints tc
+            JOIN information_schema.key_column_usage kcu
+                ON kcu.constraint_name = tc.constraint_name AND kcu.table_name = tc.table_name
+                AND kcu.table_schema = tc.table_schema
+            WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = current_schema()
+            ORDER BY tc.table_name, kcu.ordinal_position"""):
+        keys.setdefault(r["table_name"], []).append(r["column_name"])
+    assert keys["fact_document"] == ["document_id"]
+    assert keys["quarantine"] == ["sha256"]
+    assert keys["dim_department"] == ["department_id"]
+    assert keys["dim_indicator"] == ["indicator_id"]
+    assert keys["fact_funding"] == ["document_id", "flow", "item", "year"]
+
+
+def test_decimals_round_trip_exactly(engine):
+    doc = document("/in/exact.txt", "鄂州市总工会", 2025, funding_lines=[
+        FundingLine("income", "财政拨款", 2025, Decimal("1058.85"), Decimal("49.96")),
+        FundingLine("income", "单位资金", 2025, Decimal("0.01"), Decimal("0.0001")),
+        FundingLine("income", "合计", 2025, Decimal("9999999999999999.99"), Decimal("99999.9999")),
+        FundingLine("expenditure", "合计", 2025, Decimal("-0.01")),
+    ], indicators=[
+        indicator(ANNUAL, 2025, "小", "≤0.000001%", "<=", "0.000001", "%"),
+        indicator(ANNUAL, 2025, "大", "≥999999999999999999.999999人", ">=", "999999999999999999.999999", "人"),
+    ])
+    load(engine, normalize([doc], T0))
+    with engine.connect() as conn:
+        got = {r.item: (r.amount, r.share_pct) for r in conn.execute(sa.select(tables["fact_funding"]))
+               if r.flow == "income"}
+        raw = {r[0]: r[1] for r in conn.exec_driver_sql(
+            "SELECT item, CAST(amount AS VARCHAR(40)) FROM fact_funding WHERE flow = 'income'")}
+        values = sorted(r.value for r in conn.execute(sa.select(tables["fact_indicator_value"])))
+    assert got == {
+        "财政拨款": (Decimal("1058.85"), Decimal("49.9600")),
+        "单位资金": (Decimal("0.01"), Decimal("0.0001")),
+        "合计": (Decimal("9999999999999999.99"), Decimal("99999.9999")),
+    }
+    assert raw == {"财政拨款": "1058.85", "单位资金": "0.01", "合计": "9999999999999999.99"}
+    assert values == [Decimal("0.000001"), Decimal("999999999999999999.999999")]
+
+
+def test_loading_the_same_documents_twice_changes_nothing(engine):
+    docs = synthetic(6)
+    first = load(engine, normalize(docs, T0), run_id="r1")
+    assert first["documents_loaded"] == 6
+    assert first["fact_funding"] == 6 * 40
+    before = dump(engine)
+    again = load(engine, normalize(synthetic(6), T0 + timedelta(days=1)), run_id="r2")
+    assert again["documents_loaded"] == 0 and again["documents_skipped"] == 6
+    assert all(again[t] == 0 for t in ("fact_document", "fact_funding", "fact_indicator_value",
+                                         "fact_text_item", "fact_problem", "dq_result", "quarantine"))
+    assert dump(engine) == before
+
+
+def test_a_new_file_for_the_same_department_and_year_becomes_current(engine):
+    v1 = document("/in/edu-v1.txt", "鄂州市教育局", 2025,
+                  funding_lines=funding(2025, {"财政拨款": "10"}, {"人员类项目支出": "10"}))
+    other_year = document("/in/edu-2024.txt", "鄂州市教育局", 2024,
+                          funding_lines=funding(2024, {"财政拨款": "5"}, {"人员类项目支出": "5"}))
+    v2 = document("/in/edu-v2.txt", "鄂州市教育局", 2025,
+                  funding_lines=funding(2025, {"财政拨款": "20"}, {"人员类项目支出": "20"}))
+    load(engine, normalize([v1, other_year], T0))
+    load(engine, normalize([v2], T0 + timedelta(days=1)))
+    current = {r["source_path"]: r["is_current"] for r in query(engine, "SELECT * FROM fact_document")}
+    assert current == {"/in/edu-v1.txt": False, "/in/edu-2024.txt": True, "/in/edu-v2.txt": True}
+    assert table_counts(engine)["fact_funding"] == 3 * 4  # old versions keep their rows
+    by_year = {r["year"]: r["income_total"] for r in query(engine, "SELECT * FROM v_funding_by_department")}
+    assert by_year == {2025: Decimal("20.00"), 2024: Decimal("5.00")}
+    # Re-offering the old version changes nothing: it stays history.
+    load(engine, normalize([v1], T0 + timedelta(days=2)))
+    assert {r["source_path"]: r["is_current"] for r in query(engine, "SELECT * FROM fact_document")} == current
+
+
+def test_two_versions_in_one_batch_larger_path_wins(engine):
+    a = document("/in/edu-a.txt", "鄂州市教育局", 2025)
+    b = document("/in/edu-b.txt", "鄂州市教育局", 2025)
+    load(engine, normalize([b, a], T0))
+    assert {r["source_path"]: r["is_current"] for r in query(engine, "SELECT * FROM fact_document")} == {
+        "/in/edu-a.txt": False, "/in/edu-b.txt": True}
+
+
+def test_quarantine_is_keyed_by_sha256_and_counts_as_known(engine):
+    docs = synthetic(2)
+    bad = [{"source_path": "/in/bad.pdf", "sha256": "cd" * 32, "reason": "not_a_document",
+            "detail": "no 部门整体绩效目标 title", "quarantined_at": T0}]
+    result = load(engine, {**normalize(docs, T0), "quarantine": quarantine_table(bad)})
+    assert result["quarantine"] == 1
+    again = load(engine, {"quarantine": quarantine_table([{**bad[0], "source_path": "/in/renamed.pdf"}])})
+    assert again["quarantine"] == 0
+    assert query(engine, "SELECT source_path, sha256, reason, detail FROM quarantine") == [
+        {"source_path": "/in/bad.pdf", "sha256": "cd" * 32, "reason": "not_a_document",
+         "detail": "no 部门整体绩效目标 title"}]
+    assert known_sha256(engine) == {d.source.sha256 for d in docs} | {"cd" * 32}
+
+
+def test_known_sha256_of_an_empty_warehouse(engine):
+    assert known_sha256(engine) == set()
+
+
+def test_dimensions_are_upserted(engine):
+    load(engine, normalize([document("/in/a.txt", "鄂州市教育局", 2025)], T0))
+    load(engine, normalize([document("/in/b.txt", "鄂州市 教育局", 2026)], T0))  # same id, new spelling
+    assert query(engine, "SELECT department_id, department_name, region FROM dim_department") == [
+        {"department_id": department_id("鄂州市教育局"), "department_name": "鄂州市 教育局", "region": "鄂州市"}]
+
+
+def test_dq_results_follow_their_documents(engine):
+    tables = normalize(synthetic(2), T0)
+    ids = tables["fact_document"]["document_id"].to_pylist()
+    dq = pa.Table.from_pylist([
+        {"check_name": "income_equals_expenditure", "document_id": ids[0], "row_ref": None, "severity": "error",
+         "passed": False, "observed": "1.00", "expected": "2.00", "message": "差额", "run_id": "r1",
+         "checked_at": T0},
+        {"check_name": "funding_shares_sum_to_100", "document_id": ids[1], "row_ref": "income", "severity": "warning",
+         "passed": True, "observed": "100", "expected": "100", "message": "", "run_id": "r1", "checked_at": T0},
+    ], schema=SCHEMAS["dq_result"])
+    assert load(engine, {**tables, "dq_result": dq})["dq_result"] == 2
+    assert load(engine, {**tables, "dq_result": dq})["dq_result"] == 0
+    got = query(engine, "SELECT check_name, passed, message FROM dq_result ORDER BY check_name")
+    assert got == [{"check_name": "funding_shares_sum_to_100", "passed": True, "message": ""},
+                   {"check_name": "income_equals_expenditure", "passed": False, "message": "差额"}]
+
+
+# A small corpus whose view figures were worked out by hand (see the comments).
+def corpus():
+    hist = [FundingLine("income", "合计", 2024, Decimal("7777.77")),  # other years never count
+            FundingLine("expenditure", "合计", 2024, Decimal("7777.77"))]
+    union = document("/in/ezhou-union.txt", "鄂州市总工会", 2025, funding_lines=funding(
+        2025, {"财政拨款": "998.71", "财政专户管理资金": "0", "单位资金": "0"},
+        {"人员类项目支出": "491.42", "运转类项目支出": "92.99", "特定目标类项目支出": "399.30"}) + hist,
+        indicators=[
+            indicator(LONG_TERM, None, "帮扶人数", "≥90%", ">=", "90", "%"),
+            indicator(ANNUAL, 2024, "帮扶人数", "≥99%", ">=", "99", "%"),
+            indicator(ANNUAL, 2025, "帮扶人数", "≥95%", ">=", "95", "%"),
+            indicator(LONG_TERM, None, "劳模人数", "≥10人", ">=", "10", "人"),
+            indicator(ANNUAL, 2025, "劳模人数", "健全", None, None, None),
+        ])
+    edu_old = document("/in/ezhou-edu-old.txt", "鄂州市教育局", 2025, funding_lines=funding(
+        2025, {"财政拨款": "1.00"}, {"人员类项目支出": "1.00"}),
+        indicators=[indicator(ANNUAL, 2025, "帮扶人数", "≥1%", ">=", "1", "%")])
+    edu = document("/in/ezhou-edu.txt", "鄂州市教育局", 2025, funding_lines=funding(
+        2025, {"财政拨款": "1000.00", "单位资金": "200.50"},
+        {"人员类项目支出": "600.25", "运转类项目支出": "100.25", "特定目标类项目支出": "500.00"}),
+        indicators=[indicator(ANNUAL, 2025, "帮扶人数", "≥80%", ">=", "80", "%")])
+    edu_2024 = document("/in/ezhou-edu-2024.txt", "鄂州市教育局", 2024, funding_lines=funding(
+        2024, {"财政拨款": "300"}, {"人员类项目支出": "150", "运转类项目支出": "150", "特定目标类项目支出": "0"}))
+    wuhan = document("/in/wuhan-finance.txt", "武汉市财政局", 2025, funding_lines=funding(
+        2025, {"财政拨款": "5000"},
+        {"人员类项目支出": "2500", "运转类项目支出": "1000", "特定目标类项目支出": "1500"}),
+        indicators=[indicator(LONG_TERM, None, "帮扶人数", "≥70%", ">=", "70", "%")])
+    return edu_old, [union, edu, edu_2024, wuhan]
+
+
+def load_corpus(engine):
+    old, docs = corpus()
+    load(engine, normalize([old], T0))
+    load(engine, normalize(docs, T0 + timedelta(days=1)))
+
+
+def test_funding_by_department(engine):
+    load_corpus(engine)
+    got = {(r["department_name"], r["year"]): r for r in query(engine, "SELECT * FROM v_funding_by_department")}
+    assert set(got) == {("鄂州市总工会", 2025), ("鄂州市教育局", 2025), ("鄂州市教育局", 2024), ("武汉市财政局", 2025)}
+    union = got[("鄂州市总工会", 2025)]
+    assert union["region"] == "鄂州市"
+    assert union["department_id"] == department_id("鄂州市总工会")
+    assert (union["income_total"], union["expenditure_total"]) == (Decimal("998.71"), Decimal("983.71"))
+    # 491.42/983.71 = 49.95577…%, 92.99/983.71 = 9.45298…%, 399.30/983.71 = 40.59123…%
+    assert (union["personnel_share_pct"], union["operating_share_pct"], union["project_share_pct"]) == (
+        Decimal("49.9558"), Decimal("9.4530"), Decimal("40.5912"))
+    edu = got[("鄂州市教育局", 2025)]  # the current version, not the old one
+    assert (edu["income_total"], edu["expenditure_total"]) == (Decimal("1200.50"), Decimal("1200.50"))
+    # 600.25/1200.50 = 50%, 100.25/1200.50 = 8.35068…%, 500/1200.50 = 41.64931…%
+    assert (edu["personnel_share_pct"], edu["operating_share_pct"], edu["project_share_pct"]) == (
+        Decimal("50.0000"), Decimal("8.3507"), Decimal("41.6493"))
+    assert got[("鄂州市教育局", 2024)]["personnel_share_pct"] == Decimal("50.0000")
+
+
+def test_funding_by_region(engine):
+    load_corpus(engine)
+    got = {(r["region"], r["year"]): r for r in query(engine, "SELECT * FROM v_funding_by_region")}
+    assert set(got) == {("鄂州市", 2025), ("鄂州市", 2024), ("武汉市", 2025)}
+    ezhou = got[("鄂州市", 2025)]
+    assert ezhou["departments"] == 2
+    # income 998.71 + 1200.50; expenditure 983.71 + 1200.50 = 2184.21
+    assert (ezhou["income_total"], ezhou["expenditure_total"]) == (Decimal("2199.21"), Decimal("2184.21"))
+    # personnel 491.42 + 600.25 = 1091.67 -> 49.98008…%; operating 92.99 + 100.25 = 193.24 -> 8.84713…%;
+    # project 399.30 + 500.00 = 899.30 -> 41.17278…%
+    assert (ezhou["personnel_share_pct"], ezhou["operating_share_pct"], ezhou["project_share_pct"]) == (
+        Decimal("49.9801"), Decimal("8.8471"), Decimal("41.1728"))
+    wuhan = got[("武汉市", 2025)]
+    assert (wuhan["departments"], wuhan["income_total"], wuhan["personnel_share_pct"],
+            wuhan["operating_share_pct"], wuhan["project_share_pct"]) == (
+        1, Decimal("5000.00"), Decimal("50.0000"), Decimal("20.0000"), Decimal("30.0000"))
+
+
+def test_indicator_targets_prefer_this_years_numeric_target(engine):
+    load_corpus(engine)
+    got = {(r["department_name"], r["lv3"]): r for r in query(
+        engine, "SELECT * FROM v_indicator_targets WHERE fiscal_year = 2025")}
+    assert set(got) == {("鄂州市总工会", "帮扶人数"), ("鄂州市总工会", "劳模人数"), ("鄂州市教育局", "帮扶人数"),
+                        ("武汉市财政局", "帮扶人数")}
+    union = got[("鄂州市总工会", "帮扶人数")]  # annual 2025 beats long-term and annual 2024
+    assert (union["target_horizon"], union["comparator"], union["value"], union["unit"]) == (
+        "annual", ">=", Decimal("95"), "%")
+    assert union["indicator_id"] == indicator_id("产出指标", "数量指标", "帮扶人数")
+    models = got[("鄂州市总工会", "劳模人数")]  # this year's target is qualitative: the long-term one is numeric
+    assert (models["target_horizon"], models["value"], models["unit"]) == ("long_term", Decimal("10"), "人")
+    assert got[("鄂州市教育局", "帮扶人数")]["value"] == Decimal("80")  # the current version's, not 1
+    assert got[("武汉市财政局", "帮扶人数")]["target_horizon"] == "long_term"
+
+
+def test_indicator_usage(engine):
+    load_corpus(engine)
+    got = {(r["lv3"], r["unit"]): r for r in query(engine, "SELECT * FROM v_indicator_usage")}
+    assert set(got) == {("帮扶人数", "%"), ("劳模人数", "人")}
+    helped = got[("帮扶人数", "%")]
+    # targets 95 (union), 80 (education, current version), 70 (Wuhan, long-term)
+    assert (helped["departments"], helped["documents"], helped["numeric_targets"]) == (3, 3, 3)
+    assert (helped["min_value"], helped["max_value"], helped["avg_value"], helped["median_value"]) == (
+        Decimal("70"), Decimal("95"), Decimal("81.666667"), Decimal("80"))
+    assert got[("劳模人数", "人")]["departments"] == 1
+
+
+def test_views_are_empty_on_an_empty_warehouse(engine):
+    create_all(engine)
+    for view in VIEWS:
+        assert query(engine, f"SELECT * FROM {view}") == []
+
+
+def test_table_counts(engine):
+    load(engine, normalize(synthetic(3), T0))
+    counts = table_counts(engine)
+    assert counts["fact_document"] == 3 and counts["fact_indicator_value"] == 3 * 152
+    assert set(counts) == set(TABLES)
+
+
+def test_text_survives_exactly_including_csv_and_copy_specials(engine):
+    # On PostgreSQL these travel as CSV through COPY: quotes, separators, line breaks, backslashes,
+    # the end-of-data marker and the empty string (which is not NULL) must all come back unchanged.
+    weird = ["\\.", "a\n\\.\nb", '"', "\\", "x\r\ny", "😀", "", " ", "NULL", "\\N", "a,b"]
+    doc = document("/in/weird.txt", "某市某局", 2025,
+                   texts={"functions": weird, "annual_tasks": [], "long_term_goal": [], "annual_goal": []},
+                   indicators=[indicator(ANNUAL, 2025, "制度", "健全", None, None, None)])
+    load(engine, normalize([doc], T0))
+    assert [r["text"] for r in query(engine, "SELECT text FROM fact_text_item ORDER BY item_no")] == weird
+    (row,) = query(engine, "SELECT comparator, value, unit, raw FROM fact_indicator_value")
+    assert row == {"comparator": None, "value": None, "unit": None, "raw": "健全"}
+
+
+def test_drop_all_empties_the_warehouse(engine):
+    from warehouse.schema import drop_all
+
+    load(engine, normalize(synthetic(1), T0))
+    drop_all(engine)
+    assert table_counts(engine) == {}
+    assert not set(VIEWS) & set(sa.inspect(engine).get_view_names())
+    load(engine, normalize(synthetic(1), T0))
+    assert table_counts(engine)["fact_document"] == 1

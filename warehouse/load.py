@@ -1,0 +1,213 @@
+"""Normalized Arrow tables -> the warehouse, in one transaction, through the bulk path of each engine.
+
+DuckDB: the Arrow table is registered on the raw connection under SQLAlchemy's transaction and
+copied with INSERT … SELECT. PostgreSQL: rows are streamed as CSV written by Arrow's C++ writer
+(decimals digit for digit) through COPY.
+
+Idempotent: a document whose document_id is stored is skipped with all its rows, so loading the same
+file twice changes nothing. Dimensions are upserted (the newest spelling wins), quarantine is keyed
+by sha256. Keyed tables go through a staging relation and INSERT … ON CONFLICT; fact rows are
+filtered to the documents this transaction inserted and appended directly (on PostgreSQL the
+transaction holds a lock that keeps any other loader out, so no one else can insert them).
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import sqlalchemy as sa
+
+from pifu.schema import SCHEMAS
+from warehouse.engine import engine_for, is_duckdb
+from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
+
+FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result")
+DIMENSIONS = ("dim_department", "dim_indicator")
+_CSV_ROWS = 100_000
+_CSV = pcsv.WriteOptions(include_header=False)
+# Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses.
+NEWEST_FIRST = "loaded_at DESC, source_path DESC, document_id DESC"
+
+
+def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) -> dict:
+    """Load `tables` (any subset of SCHEMAS' warehouse tables) and return what changed:
+    {"run_id", "documents_loaded", "documents_skipped", then rows inserted per fact table and quarantine}.
+    """
+    tables = _conform(tables)
+    with engine_for(engine_or_url) as engine:
+        create_all(engine)
+        with engine.begin() as conn:
+            result = _load(conn, is_duckdb(engine), tables)
+            _pause_if_testing_a_crash()
+    return {"run_id": run_id, **result}
+
+
+def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise ValueError(f"not warehouse tables: {sorted(unknown)}")
+    return {
+        name: tables[name].select(SCHEMAS[name].names).cast(SCHEMAS[name])
+        if name in tables else SCHEMAS[name].empty_table()
+        for name in TABLES
+    }
+
+
+def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
+    raw = conn.connection.dbapi_connection
+    if not duck:
+        # Serializes loaders (readers are not blocked): the set of new documents and the is_current
+        # decision are then made on a table no one else is changing.
+        conn.exec_driver_sql("LOCK TABLE fact_document IN SHARE ROW EXCLUSIVE MODE")
+    staged: list[str] = []
+    try:
+        for name in DIMENSIONS:
+            _upsert(conn, raw, duck, name, tables[name], staged)
+        new_docs = _insert_new(conn, raw, duck, "fact_document", tables["fact_document"], staged)
+        new_ids = pa.array(new_docs, pa.string())
+        rows = {"fact_document": len(new_docs)}
+        for name in FACTS:
+            mine = _rows_of(tables[name], new_ids, batch_level=name == "dq_result")
+            _append(conn, raw, duck, name, mine)
+            rows[name] = mine.num_rows
+        rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"], staged))
+        if new_docs:
+            _mark_current(conn, staged_docs=_stage_name("fact_document"))
+    finally:
+        if duck:
+            for name in staged:
+                raw.unregister(name)
+    offered = len(set(tables["fact_document"]["document_id"].to_pylist()))
+    return {"documents_loaded": len(new_docs), "documents_skipped": offered - len(new_docs), **rows}
+
+
+def _rows_of(table: pa.Table, document_ids: pa.Array, batch_level: bool = False) -> pa.Table:
+    """Rows of the given documents; with `batch_level`, also rows of no document when there are any."""
+    if len(document_ids) == 0 or table.num_rows == 0:
+        return table.slice(0, 0)
+    mine = pc.is_in(table["document_id"], value_set=document_ids)
+    if batch_level:
+        mine = pc.or_kleene(mine, pc.is_null(table["document_id"]))
+    mine = pc.fill_null(mine, False)
+    # A filter copies the table: the usual batch is all new documents.
+    return table if pc.all(mine).as_py() else table.filter(mine)
+
+
+def _stage_name(table: str) -> str:
+    return f"_stage_{table}"
+
+
+def _columns(table: pa.Table) -> str:
+    return ", ".join(f'"{c}"' for c in table.column_names)
+
+
+def _stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> str:
+    stage = _stage_name(name)
+    if duck:
+        raw.register(stage, table)
+        staged.append(stage)
+    else:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} (LIKE {name}) ON COMMIT DROP")
+        _copy(raw, stage, table)
+    return stage
+
+
+def _upsert(conn, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> None:
+    if table.num_rows == 0:
+        return
+    stage = _stage(conn, raw, duck, name, table, staged)
+    (key,) = PRIMARY_KEYS[name]
+    others = [c for c in table.column_names if c != key]
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in others)
+    changed = " OR ".join(f'{name}."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in others)
+    conn.exec_driver_sql(
+        f"INSERT INTO {name} ({_columns(table)}) "
+        f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {stage} ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {changed}"
+    )
+
+
+def _insert_new(conn, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> list[str]:
+    """Insert the rows whose key is not stored yet; returns their keys."""
+    if table.num_rows == 0:
+        return []
+    stage = _stage(conn, raw, duck, name, table, staged)
+    (key,) = PRIMARY_KEYS[name]
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {name} ({_columns(table)}) "
+        f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {stage} ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
+    return [r[0] for r in result]
+
+
+def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
+    if table.num_rows == 0:
+        return
+    if not duck:
+        _copy(raw, name, table)
+        return
+    stage = _stage_name(name)
+    raw.register(stage, table)
+    try:
+        conn.exec_driver_sql(f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {stage}")
+    finally:
+        raw.unregister(stage)
+
+
+def _copy(raw, target: str, table: pa.Table) -> None:
+    """COPY as CSV: NULL is an unquoted empty field, an empty string a quoted one (Arrow writes both so)."""
+    with raw.cursor() as cur, cur.copy(f"COPY {target} ({_columns(table)}) FROM STDIN (FORMAT csv)") as copy:
+        for batch in table.to_batches(max_chunksize=_CSV_ROWS):
+            buf = io.BytesIO()
+            pcsv.write_csv(pa.Table.from_batches([batch]), buf, _CSV)
+            copy.write(buf.getbuffer())
+
+
+def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
+    """Recompute is_current for every (department, fiscal year) this load touched."""
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = (ranked.rn = 1)
+        FROM (
+            SELECT d.document_id,
+                ROW_NUMBER() OVER (PARTITION BY d.department_id, d.fiscal_year ORDER BY {NEWEST_FIRST}) AS rn
+            FROM fact_document d
+            JOIN (SELECT DISTINCT department_id, fiscal_year FROM {staged_docs}) touched
+                ON touched.department_id = d.department_id AND touched.fiscal_year = d.fiscal_year
+        ) ranked
+        WHERE fact_document.document_id = ranked.document_id
+            AND fact_document.is_current IS DISTINCT FROM (ranked.rn = 1)
+    """)
+
+
+def _pause_if_testing_a_crash() -> None:
+    """With PIFU_TEST_PAUSE_IN_LOAD=1: rows are inserted, nothing is committed; say so and wait.
+
+    The crash test kills the process here, on this marker rather than on a timer.
+    """
+    if os.environ.get("PIFU_TEST_PAUSE_IN_LOAD") == "1":
+        print("LOADING", flush=True)
+        sys.stdin.readline()
+
+
+def known_sha256(engine_or_url) -> set[str]:
+    """Files the warehouse holds, loaded or quarantined: a run only parses the others."""
+    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        return {
+            r[0] for name in ("fact_document", "quarantine") if name in existing
+            for r in conn.exec_driver_sql(f"SELECT sha256 FROM {name}")
+        }
+
+
+def table_counts(engine_or_url) -> dict[str, int]:
+    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        return {
+            name: conn.exec_driver_sql(f"SELECT COUNT(*) FROM {name}").scalar_one()
+            for name in TABLES if name in existing
+        }

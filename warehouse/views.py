@@ -1,0 +1,138 @@
+"""BI views: short CTE chains, one SQL text for DuckDB and PostgreSQL.
+
+Every view reads current documents only and is self-contained (no view reads another), so any one
+can be replaced without touching the rest.
+
+Shares are recomputed from amounts: 100 * part / 合计, rounded to 4 decimals. PostgreSQL divides
+NUMERIC exactly; DuckDB divides DECIMAL in DOUBLE, so the two may differ in the 4th decimal when the
+exact quotient ends in a 5 right after it.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+TOTAL = "合计"
+PERSONNEL, OPERATING, PROJECT = "人员类项目支出", "运转类项目支出", "特定目标类项目支出"
+
+
+def _share(part: str, total: str) -> str:
+    # NUMERIC(38,4): a garbage total near zero must not make the whole view fail on overflow.
+    return f"CAST(ROUND(100 * {part} / NULLIF({total}, 0), 4) AS NUMERIC(38, 4))"
+
+
+_CURRENT = """current_doc AS (
+    SELECT document_id, department_id, fiscal_year
+    FROM fact_document
+    WHERE is_current
+)"""
+
+# Each current document's amounts for its own fiscal year (a document with no funding keeps its row).
+_AMOUNTS = _CURRENT + f""",
+own_year AS (
+    SELECT c.document_id, c.department_id, c.fiscal_year, f.flow, f.item, f.amount
+    FROM current_doc c
+    LEFT JOIN fact_funding f ON f.document_id = c.document_id AND f.year = c.fiscal_year
+),
+amounts AS (
+    SELECT document_id, department_id, fiscal_year,
+        SUM(CASE WHEN flow = 'income' AND item = '{TOTAL}' THEN amount END) AS income_total,
+        SUM(CASE WHEN flow = 'expenditure' AND item = '{TOTAL}' THEN amount END) AS expenditure_total,
+        SUM(CASE WHEN flow = 'expenditure' AND item = '{PERSONNEL}' THEN amount END) AS personnel_amount,
+        SUM(CASE WHEN flow = 'expenditure' AND item = '{OPERATING}' THEN amount END) AS operating_amount,
+        SUM(CASE WHEN flow = 'expenditure' AND item = '{PROJECT}' THEN amount END) AS project_amount
+    FROM own_year
+    GROUP BY document_id, department_id, fiscal_year
+),
+by_department AS (
+    SELECT a.*, d.department_name, d.region
+    FROM amounts a
+    LEFT JOIN dim_department d ON d.department_id = a.department_id
+)"""
+
+V_FUNDING_BY_DEPARTMENT = f"""WITH {_AMOUNTS}
+SELECT department_id, department_name, region, fiscal_year AS year,
+    income_total, expenditure_total,
+    {_share('personnel_amount', 'expenditure_total')} AS personnel_share_pct,
+    {_share('operating_amount', 'expenditure_total')} AS operating_share_pct,
+    {_share('project_amount', 'expenditure_total')} AS project_share_pct,
+    personnel_amount, operating_amount, project_amount, document_id
+FROM by_department"""
+
+V_FUNDING_BY_REGION = f"""WITH {_AMOUNTS},
+region_sums AS (
+    SELECT region, fiscal_year AS year,
+        COUNT(DISTINCT department_id) AS departments,
+        SUM(income_total) AS income_total,
+        SUM(expenditure_total) AS expenditure_total,
+        SUM(personnel_amount) AS personnel_amount,
+        SUM(operating_amount) AS operating_amount,
+        SUM(project_amount) AS project_amount
+    FROM by_department
+    GROUP BY region, fiscal_year
+)
+SELECT region, year, departments, income_total, expenditure_total,
+    {_share('personnel_amount', 'expenditure_total')} AS personnel_share_pct,
+    {_share('operating_amount', 'expenditure_total')} AS operating_share_pct,
+    {_share('project_amount', 'expenditure_total')} AS project_share_pct,
+    personnel_amount, operating_amount, project_amount
+FROM region_sums"""
+
+# One target per current document and indicator: the annual value of the document's own year when it
+# is numeric, else the long-term one; qualitative targets only when neither is numeric.
+_TARGETS = _CURRENT + """,
+candidate AS (
+    SELECT c.document_id, c.department_id, c.fiscal_year, v.indicator_id, v.horizon,
+        v.raw, v.comparator, v.value, v.unit, v.basis, v.category,
+        ROW_NUMBER() OVER (
+            PARTITION BY v.document_id, v.indicator_id
+            ORDER BY CASE WHEN v.value IS NULL THEN 1 ELSE 0 END,
+                CASE WHEN v.horizon = 'annual' THEN 0 ELSE 1 END,
+                v.line, v.raw
+        ) AS pick
+    FROM current_doc c
+    JOIN fact_indicator_value v ON v.document_id = c.document_id
+    WHERE v.horizon = 'long_term' OR (v.horizon = 'annual' AND v.year = c.fiscal_year)
+),
+target AS (
+    SELECT * FROM candidate WHERE pick = 1
+)"""
+
+V_INDICATOR_TARGETS = f"""WITH {_TARGETS}
+SELECT t.department_id, d.department_name, d.region, t.fiscal_year, t.document_id,
+    t.indicator_id, i.lv1, i.lv2, i.lv3, t.horizon AS target_horizon,
+    t.raw, t.comparator, t.value, t.unit, t.basis, t.category
+FROM target t
+LEFT JOIN dim_department d ON d.department_id = t.department_id
+LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id"""
+
+# The median is the lower middle target (PERCENTILE_DISC): an actual stated value, exact in both engines.
+V_INDICATOR_USAGE = f"""WITH {_TARGETS}
+SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit,
+    COUNT(DISTINCT t.department_id) AS departments,
+    COUNT(*) AS documents,
+    COUNT(t.value) AS numeric_targets,
+    MIN(t.value) AS min_value,
+    MAX(t.value) AS max_value,
+    CAST(AVG(t.value) AS NUMERIC(24, 6)) AS avg_value,
+    PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY t.value) AS median_value
+FROM target t
+LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id
+GROUP BY t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit"""
+
+VIEWS = {
+    "v_funding_by_department": V_FUNDING_BY_DEPARTMENT,
+    "v_funding_by_region": V_FUNDING_BY_REGION,
+    "v_indicator_targets": V_INDICATOR_TARGETS,
+    "v_indicator_usage": V_INDICATOR_USAGE,
+}
+
+
+def create_views(engine: sa.Engine, replace: bool = False) -> None:
+    """Create the views that are missing; `replace` recreates all (after their SQL changed)."""
+    with engine.begin() as conn:
+        existing = set(sa.inspect(conn).get_view_names())
+        for name, sql in VIEWS.items():
+            if name in existing and replace:
+                conn.exec_driver_sql(f"DROP VIEW {name}")
+            if name not in existing or replace:
+                conn.exec_driver_sql(f"CREATE VIEW {name} AS\n{sql}")
