@@ -1,13 +1,17 @@
-"""raw_files -> parsed_documents: thin assets over pifu.ingest and pifu.normalize."""
+"""raw_files -> parsed_documents: thin assets over pifu.ingest and pifu.normalize.
 
-from datetime import datetime, timezone
+Every pifu asset is partitioned by fiscal year and runs a whole range of years in one run (single-run
+backfill policy): `pifu run`, the sensor and UI backfills all work that way. Steps hand each other the
+run's staging folder, not pickled outputs.
+"""
+import json
 
 import dagster as dg
 
 from assets.metadata import counts, md_table
 from pifu import ingest, staging
-from pifu.normalize import normalize, quarantine_table
-from pipelines.partitions import fiscal_years
+from pifu.normalize import quarantine_table
+from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, WarehouseResource
 
 
@@ -16,23 +20,27 @@ class SourcesConfig(dg.Config):
     force: bool = False  # parse files whose content was loaded before (their rows are not loaded twice)
 
 
-@dg.asset(group_name="pifu", partitions_def=fiscal_years, description="Files of this fiscal year found in the "
-          "sources (the inbox unless the run names files), fingerprinted; content already loaded or quarantined "
-          "(by sha256) is skipped.")
+@dg.asset(**PARTITIONED, description="Files of the run's fiscal years found in the sources (the inbox unless the "
+          "run names files), fingerprinted; content already loaded or quarantined (by sha256) is skipped.")
 def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings: PifuSettings,
-              warehouse: WarehouseResource) -> dg.Output[list[ingest.InputFile]]:
+              warehouse: WarehouseResource) -> dg.MaterializeResult:
     from warehouse.load import known_sha256
 
+    years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
-    known = set() if config.force else known_sha256(warehouse.engine())
+    known = set() if config.force else known_sha256(warehouse.resolved_url())
     by_year, stats = ingest.plan(sources, known)
-    new = by_year.get(context.partition_key, [])
-    other_years = sum(len(v) for k, v in by_year.items() if k != context.partition_key)
-    context.log.info(f"{stats['found']} files found; {len(new)} new for {context.partition_key}, "
-                     f"{other_years} new for other years, {stats['already_seen']} already loaded or quarantined")
-    return dg.Output(new, metadata={
+    new = [f for year, files in sorted(by_year.items()) if year in years for f in files]
+    other_years = sum(len(v) for k, v in by_year.items() if k not in years)
+    stage = stage_dir(context, settings)
+    staging.prune(settings.staging_root())
+    stage.mkdir(parents=True, exist_ok=True)
+    (stage / "files.json").write_text(json.dumps([f.__dict__ for f in new]), encoding="utf-8")
+    context.log.info(f"{stats['found']} files found; {len(new)} new for {', '.join(sorted(years))}; "
+                     f"{other_years} new for other years; {stats['already_seen']} already loaded or quarantined")
+    return dg.MaterializeResult(metadata={
         "sources": ", ".join(sources)[:500],
-        "fiscal_year": context.partition_key,
+        "fiscal_years": ", ".join(sorted(years)),
         "files_found": stats["found"],
         "files_new": len(new),
         "files_new_other_years": other_years,
@@ -42,34 +50,34 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
     })
 
 
-@dg.asset(group_name="pifu", partitions_def=fiscal_years, description="Each new file parsed into the document model and normalized to the "
-          "star schema (staged as Arrow for this run); unreadable files quarantined with their reason.")
-def parsed_documents(context: dg.AssetExecutionContext, raw_files: list[ingest.InputFile],
-                     settings: PifuSettings) -> dg.Output[dict]:
-    stage = settings.staging_root() / context.run_id
-    staging.prune(settings.staging_root())
+@dg.asset(**PARTITIONED, deps=[raw_files], description="Each new file parsed into the document model and "
+          "normalized to the star schema (staged as Arrow for this run); unreadable files quarantined with "
+          "their reason.")
+def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings) -> dg.MaterializeResult:
+    stage = stage_dir(context, settings)
+    files = [ingest.InputFile(**f) for f in json.loads((stage / "files.json").read_text(encoding="utf-8"))]
 
     def progress(done: int, total: int) -> None:
         context.log.info(f"parsed {done}/{total} files")
 
-    docs, quarantined = ingest.parse_many(raw_files, workers=settings.workers or None, progress=progress)
-    loaded_at = datetime.now(timezone.utc)
-    tables = normalize(docs, loaded_at)
-    tables["quarantine"] = quarantine_table(quarantined)
+    parsed = ingest.parse_files(files, workers=settings.workers or None, progress=progress)
+    tables = dict(parsed.tables)
+    tables["quarantine"] = quarantine_table(parsed.quarantined)
     staging.write(stage, tables)
-    problems = [p for d in docs for p in d.problems]
-    result = {"stage": str(stage), "inputs": len(raw_files), "parsed": len(docs), "quarantined": len(quarantined),
-              "document_ids": [d.source.sha256[:16] for d in docs]}
-    return dg.Output(result, metadata={
-        "files_in": len(raw_files),
+    docs, quarantined = parsed.documents, parsed.quarantined
+    summary = {"inputs": len(files), "parsed": len(docs), "quarantined": len(quarantined)}
+    (stage / "parsed.json").write_text(json.dumps(summary), encoding="utf-8")
+    return dg.MaterializeResult(metadata={
+        "files_in": len(files),
         "documents_parsed": len(docs),
         "files_quarantined": len(quarantined),
         "quarantine": md_table([(q["source_path"], q["reason"], q["detail"]) for q in quarantined],
                                ["file", "reason", "detail"], limit=50),
-        "problems_by_code": counts(f"{p.code} ({p.severity})" for p in problems),
+        "quarantine_records": dg.MetadataValue.json(
+            [{k: q[k] for k in ("source_path", "reason", "detail")} for q in quarantined[:1000]]),
+        "problems_by_code": counts(code for d in docs for code in d[5]),
         "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
-        "preview": md_table([(d.department, d.fiscal_year, d.source.path, len(d.funding), len(d.indicators),
-                              len(d.problems)) for d in docs],
-                             ["department", "fiscal_year", "file", "funding", "indicators", "problems"]),
+        "preview": md_table([(dep, year, path, f, i, len(codes)) for path, dep, year, f, i, codes in docs],
+                            ["department", "fiscal_year", "file", "funding rows", "indicator rows", "problems"]),
         "stage": str(stage),
     })

@@ -5,16 +5,17 @@ data is kept; broken pipeline invariants (an input neither parsed nor quarantine
 errors that block the warehouse load.
 """
 
+import json
 from collections import defaultdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 
 from assets.metadata import md_table
 from expectations import CHECKS, run_checks
 from pifu import lake, staging
-from pipelines.partitions import fiscal_years
+from assets.ingest import parsed_documents
+from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings
 
 ACCOUNTED = "every_input_accounted_for"
@@ -26,10 +27,12 @@ CHECK_SPECS = [
                        description="every new input file was parsed or quarantined")]
 
 
-@dg.asset(group_name="pifu", partitions_def=fiscal_years, check_specs=CHECK_SPECS, description="The run's tables, checked, added to the "
-          "Parquet lake (hive-partitioned by fiscal_year; a new snapshot made current atomically).")
-def lake_tables(context: dg.AssetExecutionContext, parsed_documents: dict, settings: PifuSettings):
-    stage = Path(parsed_documents["stage"])
+@dg.asset(**PARTITIONED, deps=[parsed_documents], check_specs=CHECK_SPECS, description="The run's tables, "
+          "checked, added to the Parquet lake (hive-partitioned by fiscal_year; a new snapshot made current "
+          "atomically).")
+def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
+    stage = stage_dir(context, settings)
+    parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
     tables = staging.read(stage)
     dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc))
     staging.write(stage, {"dq_result": dq})
@@ -44,12 +47,12 @@ def lake_tables(context: dg.AssetExecutionContext, parsed_documents: dict, setti
         "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
     })
     yield from check_results(dq)
-    accounted = parsed_documents["parsed"] + parsed_documents["quarantined"]
+    in_tables = tables["fact_document"].num_rows + tables["quarantine"].num_rows
     yield dg.AssetCheckResult(
-        check_name=ACCOUNTED, passed=accounted == parsed_documents["inputs"],
+        check_name=ACCOUNTED, passed=in_tables == parsed["inputs"] == parsed["parsed"] + parsed["quarantined"],
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"inputs": parsed_documents["inputs"], "parsed": parsed_documents["parsed"],
-                  "quarantined": parsed_documents["quarantined"]})
+        metadata={"inputs": parsed["inputs"], "documents": tables["fact_document"].num_rows,
+                  "quarantined": tables["quarantine"].num_rows})
 
 
 def check_results(dq):

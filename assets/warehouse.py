@@ -1,26 +1,26 @@
 """warehouse_tables -> bi_views: the run's staged tables loaded in one transaction; the BI views."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from assets.metadata import md_table
 from pifu import staging
-from pipelines.partitions import fiscal_years
-from pipelines.resources import WarehouseResource
+from assets.lake import lake_tables
+from pipelines.partitions import PARTITIONED, stage_dir
+from pipelines.resources import PifuSettings, WarehouseResource
 
 
-@dg.asset(group_name="pifu", partitions_def=fiscal_years, deps=["lake_tables"], description="The star schema in the SQL warehouse (DuckDB or "
+@dg.asset(**PARTITIONED, deps=[lake_tables], description="The star schema in the SQL warehouse (DuckDB or "
           "PostgreSQL), loaded in one transaction per run; the same file twice changes nothing.")
-def warehouse_tables(context: dg.AssetExecutionContext, parsed_documents: dict,
+def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     from warehouse.load import load, table_counts
 
-    tables = staging.read(Path(parsed_documents["stage"]))
-    engine = warehouse.engine()
-    stats = load(engine, tables, run_id=context.run_id)
-    staging.remove(Path(parsed_documents["stage"]))
-    totals = table_counts(engine)
+    stage = stage_dir(context, settings)
+    tables = staging.read(stage)
+    with warehouse.engine() as engine:
+        stats = load(engine, tables, run_id=context.run_id)
+        totals = table_counts(engine)
+    staging.remove(stage)
     context.log.info(f"loaded into {warehouse.display_url()}: {stats}")
     return dg.MaterializeResult(metadata={
         "warehouse": warehouse.display_url(),
@@ -30,7 +30,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, parsed_documents: dict,
     })
 
 
-@dg.asset(group_name="pifu", deps=["warehouse_tables"], description="Views BI tools query: v_funding_by_department, "
+@dg.asset(group_name="pifu", deps=[warehouse_tables], description="Views BI tools query: v_funding_by_department, "
           "v_funding_by_region, v_indicator_targets, v_indicator_usage.")
 def bi_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     from sqlalchemy import text
@@ -38,12 +38,13 @@ def bi_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     from warehouse.schema import create_all
     from warehouse.views import VIEWS
 
-    engine = warehouse.engine()
-    create_all(engine)
     meta = {}
-    with engine.connect() as conn:
-        for name in VIEWS:
-            meta[f"{name}_rows"] = dg.MetadataValue.int(conn.execute(text(f"select count(*) from {name}")).scalar())
-        rows = conn.execute(text("select * from v_funding_by_region order by region, year limit 20")).all()
-        meta["preview_v_funding_by_region"] = md_table(rows, list(rows[0]._fields) if rows else ["region"])
+    with warehouse.engine() as engine:
+        create_all(engine)
+        with engine.connect() as conn:
+            for name in VIEWS:
+                n = conn.execute(text(f"select count(*) from {name}")).scalar()
+                meta[f"{name}_rows"] = dg.MetadataValue.int(n)
+            rows = conn.execute(text("select * from v_funding_by_region order by region, year limit 20")).all()
+            meta["preview_v_funding_by_region"] = md_table(rows, list(rows[0]._fields) if rows else ["region"])
     return dg.MaterializeResult(metadata=meta)

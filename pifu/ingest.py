@@ -6,16 +6,21 @@ its content (sha256) was already loaded or quarantined.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from itertools import repeat
 from typing import Callable, Iterable
+
+import pyarrow as pa
 
 from pifu.api import parse_bytes
 from pifu.model import Document, DocumentError
+from pifu.normalize import combine, normalize, unfit_reason
 from pifu.readers import MAX_BYTES
 
 SKIP_SUFFIXES = (".truth.json",)  # the generator's answers, written beside its documents
@@ -103,40 +108,74 @@ def _parse_one(item: InputFile) -> Document | tuple[str, str, str, str]:
         if item.size > MAX_BYTES:
             raise DocumentError(item.path, f"more than the {MAX_BYTES:,} bytes a 批复 export can be", "too_large")
         with open(item.path, "rb") as f:
-            return parse_bytes(f.read(), item.path)
+            doc = parse_bytes(f.read(), item.path)
     except DocumentError as e:
         return (item.path, item.sha256, e.reason, str(e))
     except Exception as e:  # a parser bug must quarantine one file, not stop the run
         return (item.path, item.sha256, "parser_error", f"{item.path}: {type(e).__name__}: {e}")
+    unfit = unfit_reason(doc)
+    if unfit:
+        return (item.path, item.sha256, "unfit", f"{item.path}: {unfit}")
+    return doc
 
 
-def parse_many(items: list[InputFile], workers: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> tuple[list[Document], list[dict]]:
-    """Parse in a pool of long-lived processes (no process per file); order follows `items`."""
+@dataclass(frozen=True)
+class Parsed:
+    """What a batch of files became: the star-schema tables, quarantine records, and per document a
+    line for operators (path, department, fiscal year, funding rows, indicator rows, problem codes)."""
+
+    tables: dict[str, pa.Table]
+    quarantined: list[dict]
+    documents: list[tuple[str, str, int, int, int, tuple[str, ...]]]
+
+
+def _parse_batch(items: list[InputFile], loaded_at: datetime) -> Parsed:
+    docs, quarantined = [], []
+    for item in items:
+        result = _parse_one(item)
+        if isinstance(result, Document):
+            docs.append(result)
+        else:
+            path, sha, reason, detail = result
+            quarantined.append({"source_path": path, "sha256": sha or _sha_of_text(path), "reason": reason,
+                                "detail": detail, "quarantined_at": loaded_at})
+    lines = [(d.source.path, d.department, d.fiscal_year, len(d.funding), len(d.indicators),
+              tuple(f"{p.code} ({p.severity})" for p in d.problems)) for d in docs]
+    return Parsed(normalize(docs, loaded_at), quarantined, lines)
+
+
+def parse_files(items: list[InputFile], workers: int | None = None, batch: int = 250,
+                progress: Callable[[int, int], None] | None = None) -> Parsed:
+    """Parse and normalize in batches across a pool of long-lived processes (no process per file): the
+    workers hand back Arrow tables, not document objects, so memory stays bounded and pickling cheap."""
     workers = workers or os.cpu_count() or 1
-    now = datetime.now(timezone.utc)
-    docs: list[Document] = []
-    quarantined: list[dict] = []
-    if workers == 1 or len(items) < 50:
-        results: Iterable = map(_parse_one, items)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        results = pool.map(_parse_one, items, chunksize=max(1, min(200, len(items) // (workers * 8))))
+    loaded_at = datetime.now(timezone.utc)
+    batches = [items[i:i + batch] for i in range(0, len(items), batch)]
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            if workers > 1 and len(batches) > 1 else None)
+    results: Iterable[Parsed] = (pool.map(_parse_batch, batches, repeat(loaded_at)) if pool
+                                 else map(_parse_batch, batches, repeat(loaded_at)))
+    parts: list[Parsed] = []
     try:
-        for n, result in enumerate(results, 1):
-            if isinstance(result, Document):
-                docs.append(result)
-            else:
-                path, sha, reason, detail = result
-                quarantined.append({"source_path": path, "sha256": sha or _sha_of_text(path), "reason": reason,
-                                    "detail": detail, "quarantined_at": now})
-            if progress and (n % 1000 == 0 or n == len(items)):
-                progress(n, len(items))
+        done = 0
+        for part in results:
+            parts.append(part)
+            done += len(part.documents) + len(part.quarantined)
+            if progress:
+                progress(done, len(items))
     finally:
         if pool:
             pool.shutdown()
-    return docs, quarantined
+    tables = combine([p.tables for p in parts]) if parts else normalize([], loaded_at)
+    return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
+
+
+def _pool_context():
+    # Workers forked from a clean server process: not from the caller, whose threads and signal handlers
+    # (Dagster's interrupt handling) a plain fork would copy.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["pifu.ingest"])
+    return ctx
 
 
 def _sha_of_text(path: str) -> str:

@@ -85,4 +85,7 @@ def _looks_binary(text: str) -> bool:
 
 def to_grid(text: str) -> Grid:
     """Any line ending; tab-separated cells; each cell stripped (full-width spaces too)."""
+    # NUL cannot be stored in PostgreSQL text and means nothing in a cell
+    if "\x00" in text:
+        text = text.replace("\x00", "")
     return [[cell.strip(_STRIP) for cell in line.split("\t")] for line in _LINES.split(text)]

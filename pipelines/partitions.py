@@ -1,5 +1,30 @@
 """Fiscal years are partitions; they appear as files arrive (the sensor and `pifu run` add them).
-Files whose title names no year are run in the `unknown` partition."""
+Files whose title names no year run in the `unknown` partition.
+
+A run covers a range of years at once (single-run backfill policy), so one `pifu run` is one run."""
+from pathlib import Path
+
 import dagster as dg
 
 fiscal_years = dg.DynamicPartitionsDefinition(name="fiscal_year")
+
+PARTITIONED = {"group_name": "pifu", "partitions_def": fiscal_years,
+               "backfill_policy": dg.BackfillPolicy.single_run()}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def stage_dir(context: dg.AssetExecutionContext, settings) -> Path:
+    """The run's staging folder; a re-execution of a failed run finds its parent's (same root run)."""
+    return settings.staging_root() / (context.run.root_run_id or context.run_id)
+
+
+def range_tags(instance: dg.DagsterInstance, years: set[str]) -> dict[str, str]:
+    """Tags that make one run cover `years`: the smallest span of the partitions (in the order they
+    were added) that holds them all. Adds the years that are not partitions yet."""
+    keys = list(instance.get_dynamic_partitions(fiscal_years.name))
+    missing = sorted(years - set(keys))
+    if missing:
+        instance.add_dynamic_partitions(fiscal_years.name, missing)
+        keys += missing
+    positions = [keys.index(y) for y in years]
+    return {RANGE_START: keys[min(positions)], RANGE_END: keys[max(positions)]}

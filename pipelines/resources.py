@@ -1,6 +1,7 @@
 """Each outside system behind a resource: the settings (paths), the lake, the warehouse."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -37,10 +38,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def resolved_url(self) -> str:
         return self.url or instance.warehouse_url()
 
+    @contextmanager
     def engine(self):
-        from warehouse.engine import make_engine
+        """An engine for one step, disposed after it: DuckDB allows one writing process per file, and a
+        long-lived process (the UI, the daemon) must not keep it locked between runs."""
+        from warehouse.engine import engine_for
 
-        return make_engine(self.resolved_url())
+        with engine_for(self.resolved_url()) as engine:
+            yield engine
 
     def display_url(self) -> str:
         from sqlalchemy.engine import make_url

@@ -1,5 +1,5 @@
-"""`pifu run`: the pipeline's job executed in process, one run per fiscal year with new files, recorded
-in the same Dagster instance the UI reads."""
+"""`pifu run`: the pipeline's job executed in process, one run over the fiscal years that have new files,
+recorded in the same Dagster instance the UI reads."""
 from __future__ import annotations
 
 import os
@@ -20,29 +20,27 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
 
     from pifu import ingest
     from pipelines.definitions import defs
-    from pipelines.partitions import fiscal_years
+    from pipelines.partitions import range_tags
     from pipelines.resources import WarehouseResource
     from pipelines.sensors import run_config
-    from pipelines.summary import Summary
+    from pipelines.summary import summarize
     from warehouse.load import known_sha256
 
     sources = [os.path.abspath(s) for s in sources]
-    known = set() if force else known_sha256(WarehouseResource().engine())
+    known = set() if force else known_sha256(WarehouseResource().resolved_url())
     by_year, stats = ingest.plan(sources, known)
-    print(f"{stats['found']} files found: {sum(map(len, by_year.values()))} new, {stats['already_seen']} already "
-          f"loaded or quarantined, {stats['same_content']} same content as another", file=out)
-    job = defs.resolve_job_def("pifu_job")
-    summary = Summary(out)
+    new = sum(map(len, by_year.values()))
+    print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
+          f"{stats['same_content']} same content as another", file=out)
+    if not new:
+        print("nothing to do", file=out)
+        return 0
+    config = run_config(sources, force=force)
+    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "WARNING")}}}
+    if workers:
+        config["resources"] = {"settings": {"config": {"workers": workers}}}
     with dg.DagsterInstance.get() as instance:
-        missing = sorted(set(by_year) - set(instance.get_dynamic_partitions(fiscal_years.name)))
-        if missing:
-            instance.add_dynamic_partitions(fiscal_years.name, missing)
-        for year, files in sorted(by_year.items()):
-            config = run_config([f.path for f in files], force=force)
-            config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}  # the summary says the rest
-            if workers:
-                config["resources"] = {"settings": {"config": {"workers": workers}}}
-            result = job.execute_in_process(run_config=config, instance=instance, partition_key=year,
-                                            raise_on_error=False, tags={"pifu/trigger": "cli"})
-            summary.add(year, result)
-    return summary.finish()
+        tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
+        result = defs.resolve_job_def("pifu_job").execute_in_process(
+            run_config=config, instance=instance, raise_on_error=False, tags=tags)
+        return summarize(result, sorted(by_year), out)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from pifu.ingest import discover, sniff_year
 from pipelines import instance
-from pipelines.partitions import fiscal_years
+from pipelines.partitions import range_tags
 
 
 def new_files(inbox: str, cursor: str | None) -> tuple[list[str], str]:
@@ -33,51 +33,30 @@ def new_files(inbox: str, cursor: str | None) -> tuple[list[str], str]:
 
 
 @dg.sensor(job_name="pifu_job", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts a run per fiscal year for files new or changed in PIFU_INBOX.")
+           description="Starts a run over the fiscal years of files new or changed in PIFU_INBOX.")
 def inbox_sensor(context: dg.SensorEvaluationContext):
     inbox = str(instance.inbox())
     files, cursor = new_files(inbox, context.cursor)
-    if not files:
-        context.update_cursor(cursor)
-        return dg.SkipReason(f"no new files in {inbox}")
-    by_year = by_fiscal_year(files)
-    known = set(context.instance.get_dynamic_partitions(fiscal_years.name))
     context.update_cursor(cursor)
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=_run_key(cursor, year, paths), partition_key=year, run_config=run_config(paths),
-                          tags={"pifu/trigger": "inbox_sensor", "pifu/files": str(len(paths))})
-            for year, paths in sorted(by_year.items())
-        ],
-        dynamic_partitions_requests=[fiscal_years.build_add_request(sorted(set(by_year) - known))],
-    )
-
-
-def by_fiscal_year(paths: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for p in paths:
-        out.setdefault(sniff_year(p), []).append(p)
-    return out
-
-
-def _run_key(cursor: str, year: str, paths: list[str]) -> str:
-    return hashlib.sha256("\n".join([cursor, year, *paths]).encode()).hexdigest()[:32]
+    if not files:
+        return dg.SkipReason(f"no new files in {inbox}")
+    years = {sniff_year(p) for p in files}
+    tags = {**range_tags(context.instance, years), "pifu/trigger": "inbox_sensor", "pifu/files": str(len(files))}
+    key = hashlib.sha256("\n".join([cursor, *files]).encode()).hexdigest()[:32]
+    return dg.RunRequest(run_key=key, run_config=run_config(files), tags=tags)
 
 
 @dg.schedule(job_name="pifu_job", cron_schedule="0 6 * * *", execution_timezone="Asia/Shanghai",
-             description="Every morning: a run per fiscal year with unseen files in the inbox (a safety net for "
-             "the sensor; content already loaded is skipped).")
+             description="Every morning: a run over the inbox's fiscal years (a safety net for the sensor; "
+             "content already loaded is skipped).")
 def daily_inbox_run(context: dg.ScheduleEvaluationContext):
     inbox = str(instance.inbox())
     files, _ = new_files(inbox, None)
-    by_year = by_fiscal_year(files)
-    known = set(context.instance.get_dynamic_partitions(fiscal_years.name))
-    new_years = sorted(set(by_year) - known)
-    if new_years:
-        context.instance.add_dynamic_partitions(fiscal_years.name, new_years)
+    if not files:
+        return dg.SkipReason(f"the inbox {inbox} is empty")
+    tags = {**range_tags(context.instance, {sniff_year(p) for p in files}), "pifu/trigger": "daily_inbox_run"}
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return [dg.RunRequest(run_key=f"daily-{day}-{year}", partition_key=year, run_config=run_config([inbox]))
-            for year in sorted(by_year)]
+    return dg.RunRequest(run_key=f"daily-{day}", run_config=run_config([inbox]), tags=tags)
 
 
 def run_config(sources: list[str], force: bool = False) -> dict:

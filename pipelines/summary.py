@@ -1,75 +1,53 @@
-"""What `pifu run` prints: per fiscal year a line, then files loaded, quarantined with reasons, checks
-that found something, rows per warehouse table."""
+"""What `pifu run` prints: files loaded, quarantined with reasons, checks that found something, rows per
+warehouse table, all read from the run's events (what the UI shows too)."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
-
-from pifu import staging
 
 
-class Summary:
-    def __init__(self, out):
-        self.out = out
-        self.loaded = 0
-        self.quarantined: list[dict] = []
-        self.failed_runs: list[str] = []
-        self.checks = Counter()  # check -> documents failing
-        self.check_severity: dict[str, str] = {}
-        self.table_rows: dict[str, int] = {}
-        self.warehouse = ""
-
-    def add(self, year: str, result) -> None:
-        parsed = _output(result, "parsed_documents") or {}
-        q = staging.read(Path(parsed["stage"]), ["quarantine"]).get("quarantine") if parsed.get("stage") else None
-        quarantined = q.to_pylist() if q is not None else []
-        self.loaded += parsed.get("parsed", 0) if result.success else 0
-        self.quarantined += quarantined
-        state = "ok" if result.success else "FAILED"
-        print(f"  fiscal year {year}: run {result.run_id[:8]} {state}: {parsed.get('parsed', 0)} documents, "
-              f"{len(quarantined)} quarantined", file=self.out)
-        if not result.success:
-            self.failed_runs.append(result.run_id)
-            for event in result.all_events:
-                if event.is_step_failure:
-                    err = event.event_specific_data.error
-                    print(f"    step {event.step_key} failed: {err.message.strip().splitlines()[-1]}", file=self.out)
-        for e in result.get_asset_check_evaluations():
-            if not e.passed:
-                failing = e.metadata.get("documents_failing")
-                self.checks[e.check_name] += int(failing.value) if failing else 1
-                self.check_severity[e.check_name] = e.severity.value.lower()
-        for event in result.get_asset_materialization_events():
-            mat = event.materialization
-            if mat.asset_key.to_user_string() == "warehouse_tables":
-                self.warehouse = mat.metadata["warehouse"].value
-                self.table_rows = {k[5:]: v.value for k, v in mat.metadata.items() if k.startswith("rows_")}
-
-    def finish(self) -> int:
-        out = self.out
-        print(f"loaded: {self.loaded} documents", file=out)
-        print(f"quarantined: {len(self.quarantined)} files", file=out)
-        for row in self.quarantined[:50]:
-            print(f"  {row['source_path']}: {row['reason']}: {row['detail'].split(': ', 2)[-1]}", file=out)
-        if len(self.quarantined) > 50:
-            print(f"  … and {len(self.quarantined) - 50} more (table quarantine)", file=out)
-        if self.checks:
-            print("checks failed (documents; details in table dq_result):", file=out)
-            for name, n in sorted(self.checks.items()):
-                print(f"  {name}: {n} ({self.check_severity[name]})", file=out)
-        else:
-            print("checks failed: none", file=out)
-        if self.warehouse:
-            print(f"warehouse {self.warehouse}:", file=out)
-            for table, n in sorted(self.table_rows.items()):
-                print(f"  {table:22} {n:>10,}", file=out)
-        if self.failed_runs:
-            print(f"{len(self.failed_runs)} run(s) failed: {', '.join(self.failed_runs)}", file=out)
-        return 1 if self.failed_runs else 0
+def summarize(result, years: list[str], out) -> int:
+    meta = _materializations(result)
+    parsed = meta.get("parsed_documents", {})
+    print(f"run {result.run_id} over fiscal years {', '.join(years)}: {'ok' if result.success else 'FAILED'} "
+          "(make ui -> Runs)", file=out)
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                err = event.event_specific_data.error
+                print(f"  step {event.step_key} failed: {err.message.strip().splitlines()[-1]}", file=out)
+    loaded = parsed.get("documents_parsed") if "warehouse_tables" in meta else 0
+    print(f"loaded: {loaded or 0} documents", file=out)
+    quarantined = parsed.get("quarantine_records") or []
+    print(f"quarantined: {parsed.get('files_quarantined', 0)} files", file=out)
+    for q in quarantined[:50]:
+        print(f"  {q['source_path']}: {q['reason']}: {q['detail'].split(': ', 2)[-1]}", file=out)
+    if len(quarantined) > 50:
+        print(f"  … and {len(quarantined) - 50} more (table quarantine)", file=out)
+    failing, severity = Counter(), {}
+    for e in result.get_asset_check_evaluations():
+        if not e.passed:
+            n = e.metadata.get("documents_failing")
+            failing[e.check_name] += int(n.value) if n else 1
+            severity[e.check_name] = e.severity.value.lower()
+    if failing:
+        print("checks failed (documents; details in table dq_result):", file=out)
+        for name, n in sorted(failing.items()):
+            print(f"  {name}: {n} ({severity[name]})", file=out)
+    else:
+        print("checks failed: none", file=out)
+    wh = meta.get("warehouse_tables", {})
+    if wh:
+        print(f"warehouse {wh['warehouse']}:", file=out)
+        for key, value in sorted(wh.items()):
+            if key.startswith("rows_"):
+                print(f"  {key[5:]:22} {value:>10,}", file=out)
+    return 0 if result.success else 1
 
 
-def _output(result, node):
-    try:
-        return result.output_for_node(node)
-    except Exception:  # the step did not run
-        return None
+def _materializations(result) -> dict[str, dict]:
+    """Asset -> its metadata values (the first partition's: a run over a range records the same for each)."""
+    out: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        out.setdefault(mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()})
+    return out
