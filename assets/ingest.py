@@ -9,7 +9,7 @@ import json
 import dagster as dg
 
 from assets.metadata import counts, md_table
-from pifu import ingest, staging
+from pifu import ingest, lake, staging
 from pifu.normalize import quarantine_table
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, WarehouseResource
@@ -28,7 +28,8 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
 
     years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
-    known = set() if config.force else known_sha256(warehouse.resolved_url())
+    known = set() if config.force else (known_sha256(warehouse.resolved_url())
+                                        & lake.known_sha256(settings.lake_path()))
     by_year, stats = ingest.plan(sources, known)
     new = [f for year, files in sorted(by_year.items()) if year in years for f in files]
     other_years = sum(len(v) for k, v in by_year.items() if k not in years)

@@ -28,8 +28,8 @@ CHECK_SPECS = [
 
 
 @dg.asset(**PARTITIONED, deps=[parsed_documents], check_specs=CHECK_SPECS, description="The run's tables, "
-          "checked, added to the Parquet lake (hive-partitioned by fiscal_year; a new snapshot made current "
-          "atomically).")
+          "checked, written as the Parquet lake's next snapshot (hive-partitioned by fiscal_year), made current "
+          "once the warehouse has committed the same rows.")
 def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
@@ -37,7 +37,8 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
     dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc))
     staging.write(stage, {"dq_result": dq})
     tables["dq_result"] = dq
-    snapshot = lake.write_lake(settings.lake_path(), tables)
+    snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)
+    (stage / "snapshot.json").write_text(json.dumps({"snapshot": str(snapshot)}), encoding="utf-8")
     years = sorted(set(tables["fact_document"].column("fiscal_year").to_pylist()))
     yield dg.MaterializeResult(metadata={
         "snapshot": str(snapshot),

@@ -1,9 +1,11 @@
 """warehouse_tables -> bi_views: the run's staged tables loaded in one transaction; the BI views."""
 
+import json
+
 import dagster as dg
 
 from assets.metadata import md_table
-from pifu import staging
+from pifu import lake, staging
 from assets.lake import lake_tables
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, WarehouseResource
@@ -20,10 +22,13 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
     with warehouse.engine() as engine:
         stats = load(engine, tables, run_id=context.run_id)
         totals = table_counts(engine)
+    snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
+    lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too
     staging.remove(stage)
     context.log.info(f"loaded into {warehouse.display_url()}: {stats}")
     return dg.MaterializeResult(metadata={
         "warehouse": warehouse.display_url(),
+        "lake_snapshot": snapshot,
         "inserted": md_table(sorted(stats.items()), ["table", "rows inserted"]),
         "table_rows": md_table(sorted(totals.items()), ["table", "rows"]),
         **{f"rows_{k}": dg.MetadataValue.int(int(v)) for k, v in totals.items()},

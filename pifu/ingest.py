@@ -148,7 +148,7 @@ def parse_files(items: list[InputFile], workers: int | None = None, batch: int =
                 progress: Callable[[int, int], None] | None = None) -> Parsed:
     """Parse and normalize in batches across a pool of long-lived processes (no process per file): the
     workers hand back Arrow tables, not document objects, so memory stays bounded and pickling cheap."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or int(os.environ.get("PIFU_WORKERS") or 0) or os.cpu_count() or 1
     loaded_at = datetime.now(timezone.utc)
     batches = [items[i:i + batch] for i in range(0, len(items), batch)]
     pool = (ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())

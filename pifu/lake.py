@@ -59,11 +59,14 @@ def current_snapshot(lake_dir: str | os.PathLike) -> Path | None:
     return Path(lake_dir) / os.readlink(pointer)
 
 
-def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id: str | None = None) -> Path:
-    """Publish a snapshot holding the previous one plus `tables`; returns the new snapshot directory.
+def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id: str | None = None,
+               publish: bool = True) -> Path:
+    """Write a snapshot holding the previous one plus `tables`; returns the new snapshot directory.
 
     Rows of documents already in the lake are skipped, so writing the same batch twice changes nothing
-    but the snapshot number.
+    but the snapshot number. With `publish=False` the snapshot is complete but not current until
+    `publish(snapshot)`: the pipeline publishes only after the warehouse committed the same rows, so a
+    run killed before that leaves both as they were (the next writer removes the orphan).
     """
     unknown = set(tables) - set(REWRITTEN) - set(APPENDED)
     if unknown:
@@ -83,12 +86,26 @@ def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id:
             _fsync_dirs(tmp)
             final = lake / f"v{version:06d}"
             os.rename(tmp, final)
-            _point(lake, final.name)
+            if publish:
+                _point(lake, final.name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _prune(lake, version)
+        if publish:
+            _prune(lake, version)
         return final
+
+
+def publish(snapshot: str | os.PathLike) -> None:
+    """Make a snapshot written with `publish=False` the current one."""
+    snapshot = Path(snapshot)
+    lake = snapshot.parent
+    with _writer_lock(lake):
+        if not snapshot.is_dir():
+            raise RuntimeError(f"lake snapshot {snapshot} was removed by another writer before it was "
+                               "published; run again (files the lake lacks are parsed again)")
+        _point(lake, snapshot.name)
+        _prune(lake, int(_SNAPSHOT.match(snapshot.name).group(1)))
 
 
 def read_lake(lake_dir: str | os.PathLike, table: str, fiscal_years: list[int] | None = None) -> pa.Table:

@@ -18,7 +18,8 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
     ensure_dagster_home()
     import dagster as dg
 
-    from pifu import ingest
+    from pifu import ingest, lake
+    from pipelines.instance import lake_dir as lake_path
     from pipelines.definitions import defs
     from pipelines.partitions import range_tags
     from pipelines.resources import WarehouseResource
@@ -27,7 +28,8 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
     from warehouse.load import known_sha256
 
     sources = [os.path.abspath(s) for s in sources]
-    known = set() if force else known_sha256(WarehouseResource().resolved_url())
+    # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
+    known = set() if force else known_sha256(WarehouseResource().resolved_url()) & lake.known_sha256(lake_path())
     by_year, stats = ingest.plan(sources, known)
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "

@@ -1,0 +1,170 @@
+"""`pifu run` end to end: files -> Dagster job -> lake -> warehouse, on DuckDB and on PostgreSQL."""
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import pifu
+from pifu import lake
+from pifu.generate import generate
+from storage_fixtures import _drop_session_schemas, warehouse_url  # noqa: F401  (fixtures)
+from warehouse.engine import make_engine
+from warehouse.schema import TABLES, tables
+
+BAD = {
+    "empty.txt": b"",
+    "binary.txt": bytes(range(256)) * 4,
+    "project-table.txt": "2025年项目支出绩效目标表\n项目名称\t道路维修\n".encode(),
+    "notes.txt": "会议纪要\n今天开会\n".encode("gb18030"),
+}
+
+
+@pytest.fixture
+def inbox(tmp_path, sample_path):
+    box = tmp_path / "inbox"
+    generate(12, box / "generated", seed=7, errors=0.5)
+    shutil.copy(sample_path, box / sample_path.name)
+    for name, data in BAD.items():
+        (box / name).write_bytes(data)
+    return box
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, warehouse_url):
+    monkeypatch.setenv("PIFU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("PIFU_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("PIFU_WAREHOUSE_URL", warehouse_url)
+    monkeypatch.setenv("PIFU_WORKERS", "1")
+    return {"url": warehouse_url, "lake": tmp_path / "lake"}
+
+
+def run(*sources) -> tuple[int, str]:
+    from pipelines.run import run_pipeline
+
+    out = io.StringIO()
+    code = run_pipeline([str(s) for s in sources], out=out)
+    return code, out.getvalue()
+
+
+def dump(url: str) -> dict[str, list[tuple]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
+                    for name in TABLES if name != "dq_result"}  # dq rows carry their run's id
+    finally:
+        engine.dispose()
+
+
+def scalar(url: str, sql: str):
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_a_folder_is_loaded_or_quarantined_file_by_file_and_a_rerun_changes_nothing(env, inbox):
+    code, out = run(inbox)
+    assert code == 0, out
+    assert "17 files found: 17 new" in out
+    assert "loaded: 13 documents" in out and "quarantined: 4 files" in out
+    for name in BAD:
+        assert str(inbox / name) in out  # each quarantined file named, with its reason
+    assert "empty: the file is empty" in out and "not_a_document" in out and "binary" in out
+    url = env["url"]
+    assert scalar(url, "select count(*) from fact_document") == 13
+    assert scalar(url, "select count(*) from quarantine") == 4
+    # the real sample, exactly
+    assert scalar(url, "select amount from fact_funding where item = '特定目标类项目支出' and year = 2023 "
+                       "and department_id = (select department_id from dim_department "
+                       "where department_name = '鄂州市总工会')") == D("280.02")
+    assert scalar(url, "select count(*) from dq_result where check_name = 'funding_share_matches_amount' "
+                       "and not passed and row_ref like '%特定目标类项目支出%'") == 1
+    # the lake holds the same documents
+    assert lake.read_lake(env["lake"], "fact_document").num_rows == 13
+
+    before = dump(url)
+    code, out = run(inbox)
+    assert code == 0 and "0 new, 17 already loaded or quarantined" in out and "nothing to do" in out
+    assert dump(url) == before
+
+
+def test_a_new_version_becomes_current_and_the_old_one_stays(env, tmp_path, sample_path):
+    first = tmp_path / "v1"
+    first.mkdir()
+    shutil.copy(sample_path, first / "union.txt")
+    assert run(first)[0] == 0
+    second = tmp_path / "v2"
+    second.mkdir()
+    text = sample_path.read_text(encoding="utf-8").replace("合计\t\t998.71", "合计\t\t1,000.00")
+    (second / "union-corrected.txt").write_text(text, encoding="utf-8")
+    code, out = run(first, second)
+    assert code == 0 and "1 new" in out
+    url = env["url"]
+    assert scalar(url, "select count(*) from fact_document") == 2
+    assert scalar(url, "select source_path from fact_document where is_current").endswith("union-corrected.txt")
+    assert scalar(url, "select income_total from v_funding_by_department") == D("1000.00")
+
+
+def test_every_generated_document_lands_with_its_figures(env, tmp_path):
+    box = tmp_path / "box"
+    paths = generate(30, box, seed=99)
+    assert run(box)[0] == 0
+    docs = [pifu.parse(p) for p in paths]
+    url = env["url"]
+    assert scalar(url, "select count(*) from fact_document") == len({d.source.sha256 for d in docs})
+    assert scalar(url, "select count(*) from fact_funding") == sum(len(d.funding) for d in docs)
+    assert scalar(url, "select count(*) from fact_indicator_value") == sum(len(d.indicators) for d in docs)
+    assert scalar(url, "select sum(amount) from fact_funding") == sum(f.amount for d in docs for f in d.funding)
+    # clean documents: the checks find nothing
+    assert scalar(url, "select count(*) from dq_result where not passed") == 0
+
+
+PAUSING_RUN = [sys.executable, "-m", "pifu.cli", "run"]
+
+
+def test_a_run_killed_in_the_warehouse_load_leaves_warehouse_and_lake_as_they_were(env, tmp_path, sample_path):
+    first = tmp_path / "first"
+    generate(5, first, seed=1)
+    assert run(first)[0] == 0
+    before, current = dump(env["url"]), lake.current_snapshot(env["lake"])
+    second = tmp_path / "second"
+    generate(40, second, seed=2)
+
+    child = subprocess.Popen(PAUSING_RUN + [str(first), str(second)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             env={**os.environ, "PIFU_TEST_PAUSE_IN_LOAD": "1"})
+    watchdog = threading.Timer(300, child.kill)  # against a hung test only, never for synchronization
+    watchdog.start()
+    try:
+        lines = []
+        for line in child.stdout:
+            lines.append(line)
+            if line.strip() == "LOADING":
+                break
+        assert lines and lines[-1].strip() == "LOADING", "".join(lines) + child.stderr.read()
+        os.killpg(child.pid, signal.SIGKILL)  # the run and its parse workers
+        child.wait()
+    finally:
+        watchdog.cancel()
+        for f in (child.stdout, child.stderr, child.stdin):
+            f.close()
+
+    assert dump(env["url"]) == before
+    assert lake.current_snapshot(env["lake"]) == current
+    code, out = run(first, second)
+    assert code == 0, out
+    assert "40 new" in out
+    assert scalar(env["url"], "select count(*) from fact_document") == 45
+    assert lake.read_lake(env["lake"], "fact_document").num_rows == 45
