@@ -887,6 +887,12 @@ def _encode(rng, lines: list[str], damage: set[str]) -> bytes:
 
 # ---------------------------------------------------------------- planted errors
 
+def _stated_digits(share: Decimal) -> int:
+    """Decimals a share is written with (trailing zeros are not written: 9.50 -> 9.5%)."""
+    exp = share.normalize().as_tuple().exponent
+    return max(0, -exp)
+
+
 def _plant(rng, funding: dict, variant: str, an_rows: list, year: int) -> list[dict]:
     """1-2 data errors of distinct kinds; each entry names the check that must catch it."""
     kinds = list(PLANTED_CHECKS)
@@ -903,23 +909,28 @@ def _plant(rng, funding: dict, variant: str, an_rows: list, year: int) -> list[d
             item = rng.choice([k for k in funding[flow] if k != "合计"])
             items = funding[flow]
             expected = _share(items[item][year], items["合计"][year])
-            delta = Decimal(rng.randint(50, 500)) / 100
+            # at least 1 point: beyond the rounding of any stated digits, so the check must fire
+            delta = Decimal(rng.randint(100, 500)) / 100
             stated = expected + delta if expected + delta <= 100 else expected - delta
             funding["share_override"][(flow, item)] = stated
+            shares = [stated if k == item else _share(v[year], items["合计"][year])
+                      for k, v in items.items() if k != "合计"]
+            rounding = sum(Decimal("0.5").scaleb(-_stated_digits(x)) for x in shares)
             detail.update(flow=flow, item=item, year=year, stated=stated, expected=expected,
-                          also_fires=["funding_shares_sum_to_100"])
+                          also_fires=["funding_shares_sum_to_100"] if abs(sum(shares) - 100) > rounding else [])
         elif kind == "total_mismatch":
             flows = ["expenditure"] if variant == "B" else ["income", "expenditure"]
             flow, y = rng.choice(flows), rng.choice((year - 2, year - 1))
             items = funding[flow]
             total = sum(v[y] for k, v in items.items() if k != "合计")
-            delta = rng.randint(100, max(101, total // 20))
+            # cents; 3.00 is beyond the rounding of whole-number amounts (4 × 0.5)
+            delta = rng.randint(300, max(301, total // 20))
             items["合计"][y] = total + delta if rng.random() < 0.5 or total <= delta else total - delta
             detail.update(flow=flow, year=y, stated=Decimal(_cents_text(items["合计"][y])),
                           sum=Decimal(_cents_text(total)))
         elif kind == "income_expenditure_mismatch":
             income = funding["income"]["合计"][year]
-            delta = rng.randint(100, max(101, income // 20))
+            delta = rng.randint(200, max(201, income // 20))
             spent = income + delta if rng.random() < 0.5 or income <= delta else income - delta
             parts = _split_expenditure(rng, spent, funding["expenditure"]["特定目标类项目支出"][year] == 0)
             for item, c in zip(EXPENSE_ITEMS, parts + [spent]):
