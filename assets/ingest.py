@@ -5,8 +5,11 @@ backfill policy): `pifu run`, the sensor and UI backfills all work that way. Ste
 run's staging folder, not pickled outputs.
 """
 import json
+import threading
 
 import dagster as dg
+
+import expectations
 
 from assets.metadata import counts, md_table
 from pifu import ingest, lake, staging
@@ -61,6 +64,8 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings) 
     def progress(done: int, total: int) -> None:
         context.log.info(f"parsed {done}/{total} files")
 
+    # GX takes seconds to import; let that happen while the workers parse.
+    threading.Thread(target=expectations.warm_up, name="gx-warm-up", daemon=True).start()
     parsed = ingest.parse_files(files, workers=settings.workers or None, progress=progress)
     tables = dict(parsed.tables)
     tables["quarantine"] = quarantine_table(parsed.quarantined)

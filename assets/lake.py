@@ -6,6 +6,7 @@ errors that block the warehouse load.
 """
 
 import json
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 
@@ -34,7 +35,9 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
     tables = staging.read(stage)
+    started = time.perf_counter()
     dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc))
+    checks_seconds = time.perf_counter() - started
     staging.write(stage, {"dq_result": dq})
     tables["dq_result"] = dq
     snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)
@@ -46,6 +49,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
         "documents": tables["fact_document"].num_rows,
         "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
         "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
+        "checks_seconds": dg.MetadataValue.float(round(checks_seconds, 3)),
     })
     yield from check_results(dq)
     in_tables = tables["fact_document"].num_rows + tables["quarantine"].num_rows

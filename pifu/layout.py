@@ -328,7 +328,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
     history: list[int] = []
     for row in rows:
         for t in row.texts:
-            y = values.parse_year(t)
+            y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
                 history.append(y)
     if not history and rows:
@@ -339,7 +339,9 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
 
 
 def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
-    cells = [t for t in row.texts if not (horizon == ANNUAL and values.parse_year(t))]
+    cells = row.texts
+    if horizon == ANNUAL and any("年" in t for t in cells):  # a year header sharing the row
+        cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
         r.note("unreadable_row", "error", f"line {row.line}",
                f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
@@ -374,6 +376,9 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
         return high
 
     cell_scores = [_label_score(t, known) for t in middle]
+    values_part, labels_part = cell_scores[-n_values:], cell_scores[:-n_values]
+    if high == n_values and all(x < 0 for x in values_part) and all(x >= 0 for x in labels_part):
+        return n_values  # the usual row: every year's cell is a value, nothing before them is
 
     def score(v: int) -> int:
         return sum(cell_scores[:-v]) - sum(cell_scores[-v:])
@@ -389,11 +394,16 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
 
 def _label_score(t: str, known: "Known") -> int:
     """+1 looks like a label, -1 looks like a value, 0 cannot tell."""
-    if values.parse_target(t).numeric or t in values.DASHES or t in known.values:
-        return -1
-    if t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
-        return 1  # a label, or one side of a label cut short
-    return 0
+    score = known.scores.get(t)
+    if score is None:
+        if values.parse_target(t).numeric or t in values.DASHES or t in known.values:
+            score = -1
+        elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
+            score = 1  # a label, or one side of a label cut short
+        else:
+            score = 0
+        known.scores[t] = score
+    return score
 
 
 @dataclass
@@ -403,6 +413,7 @@ class Known:
     labels: set[str]
     values: set[str]
     label_prefixes: set[str] = field(init=False)
+    scores: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         self.label_prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}

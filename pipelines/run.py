@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir: str | None = None,
@@ -43,6 +44,7 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         config["resources"] = {"settings": {"config": {"workers": workers}}}
     with dg.DagsterInstance.get() as instance:
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
+        started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
-        return summarize(result, sorted(by_year), out)
+        return summarize(result, sorted(by_year), time.perf_counter() - started, out)

@@ -13,18 +13,22 @@ from pipelines.partitions import range_tags
 
 
 def new_files(inbox: str, cursor: str | None) -> tuple[list[str], str]:
-    """Files under `inbox` new or changed since `cursor`; the cursor is the newest mtime seen and the
-    files that carry it, so a file is never picked twice and a touched file is picked again."""
-    state = json.loads(cursor) if cursor else {"mtime": 0, "at": []}
+    """Files under `inbox` new or changed since `cursor`; the cursor is the newest time seen and the
+    files that carry it, so a file is never picked twice and a touched file is picked again.
+
+    A file's time is the later of its mtime and ctime: `mv`, `cp -p`, `rsync -a` and unzip keep an old
+    mtime, and only the ctime shows that the file arrived."""
+    state = json.loads(cursor) if cursor else {"mtime": 0, "at": []}  # key kept: cursors already stored
     last, at_last = state["mtime"], set(state["at"])
     fresh: list[tuple[int, str]] = []
     for path in discover([inbox]) if os.path.isdir(inbox) else []:
         try:
-            mtime = os.stat(path).st_mtime_ns
+            st = os.stat(path)
         except OSError:
             continue
-        if mtime > last or (mtime == last and str(path) not in at_last):
-            fresh.append((mtime, str(path)))
+        stamp = max(st.st_mtime_ns, st.st_ctime_ns)
+        if stamp > last or (stamp == last and str(path) not in at_last):
+            fresh.append((stamp, str(path)))
     if not fresh:
         return [], json.dumps(state)
     newest = max(m for m, _ in fresh)

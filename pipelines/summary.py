@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 
-def summarize(result, years: list[str], out) -> int:
+def summarize(result, years: list[str], seconds: float, out) -> int:
     meta = _materializations(result)
     parsed = meta.get("parsed_documents", {})
     print(f"run {result.run_id} over fiscal years {', '.join(years)}: {'ok' if result.success else 'FAILED'} "
@@ -35,6 +35,10 @@ def summarize(result, years: list[str], out) -> int:
             print(f"  {name}: {n} ({severity[name]})", file=out)
     else:
         print("checks failed: none", file=out)
+    if "lake_tables" in meta:
+        checks = meta["lake_tables"].get("checks_seconds", 0)
+        print(f"time: {seconds:.1f} s, of which expectations {checks:.1f} s ({100 * checks / seconds:.0f}%)",
+              file=out)
     wh = meta.get("warehouse_tables", {})
     if wh:
         print(f"warehouse {wh['warehouse']}:", file=out)
