@@ -26,8 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pifu.bench
 
 ui: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/pifu ui --host 127.0.0.1 --port 3000
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -2,7 +2,8 @@
 
     from expectations import run_checks, CHECKS
     dq = run_checks({"fact_funding": ..., "fact_indicator_value": ..., "fact_document": ...,
-                     "dim_department": ..., "dim_indicator": ...}, run_id, checked_at)
+                     "dim_department": ..., "dim_indicator": ...}, run_id, checked_at,
+                    reference={"fact_document": ..., "fact_funding": ...})  # optional: earlier documents
 
 `run_checks` returns a table shaped as `pifu.schema.SCHEMAS["dq_result"]`. Tables not given are not
 checked; the dims only lend names to the messages. `CHECKS` (expectations.registry) maps every check
@@ -15,7 +16,9 @@ dq_result text of failing rows). GX validates the derived frame through a pandas
 (`whole_dataframe` batch); its unexpected index list gives the failing rows (expectations.runner).
 Group values are computed with a pandas groupby on integer codes, sums exactly (expectations.exact).
 
-  funding.py    suite fact_funding          components sum, shares, shares sum, income = expenditure, keys
+  funding.py    suite fact_funding          components sum, shares, shares sum, income = expenditure, keys,
+                                            earlier years = the department's own document of that year
+  history.py    (for funding.py)            the earlier documents' amounts, joined to the history rows
   indicators.py suite fact_indicator_value  value ranges, annual vs long-term targets, keys
   documents.py  suite fact_document         document keys, one current version per department-year
 
@@ -45,8 +48,11 @@ def warm_up() -> None:
     _context()
 
 
-def run_checks(tables, run_id: str, checked_at: datetime):
-    """dq_result rows for the given tables (see module doc). Imports GX on first use (~3 s)."""
+def run_checks(tables, run_id: str, checked_at: datetime, reference=None):
+    """dq_result rows for the given tables (see module doc). `reference`: optional {"fact_document",
+    "fact_funding"} of documents loaded before (e.g. the lake's current snapshot), which
+    funding_history_matches_previous_document compares with besides the run's own documents; only the
+    run's documents get rows. Imports GX on first use (~3 s)."""
     from expectations.runner import run_checks as run
 
-    return run(tables, run_id, checked_at)
+    return run(tables, run_id, checked_at, reference)

@@ -20,6 +20,10 @@ groupby on integer codes, in exact micro-units (expectations.exact).
   `shares_sum_off_by` = |Σ shares − 100| ≤ `shares_sum_tolerance` = Σ the shares' half-units.
 - income_equals_expenditure, on the expenditure 合计 of the fiscal year when income states a 合计 that
   year: `totals_off_by` = |expenditure − income| ≤ `totals_tolerance` = the two half-units.
+- funding_history_matches_previous_document, on each amount of a year before the fiscal year that the
+  department's current document of that year states as its own (expectations.history; earlier
+  documents come from the run and from `reference`): `history_off_by` = |amount − that document's
+  amount| ≤ `history_tolerance` = the two half-units of their last stated digits.
 - fact_funding_keys_unique, on every row: the grain document × flow × item × year.
 """
 from __future__ import annotations
@@ -30,8 +34,10 @@ import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from expectations import exact as ex
+from expectations import history
 from expectations.groups import codes, distinct_per, per_group
 from expectations.gxrun import expect
 from expectations.lookup import Lookup, by_key
@@ -44,6 +50,7 @@ HUNDRED = 100 * ex.MICRO
 GX_COLUMNS = [
     "document_id", "flow", "item", "year", "items_sum_off_by", "items_sum_tolerance", "share_pct", "share_min",
     "share_max", "shares_sum_off_by", "shares_sum_tolerance", "totals_off_by", "totals_tolerance",
+    "history_off_by", "history_tolerance",
 ]
 
 
@@ -60,12 +67,16 @@ def suite() -> gx.ExpectationSuite:
                column_A="shares_sum_tolerance", column_B="shares_sum_off_by", or_equal=True),
         expect("income_equals_expenditure", E.ExpectColumnPairValuesAToBeGreaterThanB,
                column_A="totals_tolerance", column_B="totals_off_by", or_equal=True),
+        expect("funding_history_matches_previous_document", E.ExpectColumnPairValuesAToBeGreaterThanB,
+               column_A="history_tolerance", column_B="history_off_by", or_equal=True),
         expect("fact_funding_keys_unique", E.ExpectCompoundColumnsToBeUnique,
                column_list=["document_id", "flow", "item", "year"], row_condition=None),
     ])
 
 
-def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
+def derive(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> pd.DataFrame:
+    """`reference`: fact_document and fact_funding of documents loaded before (the lake's), which the
+    history check compares with besides the run's own documents."""
     f = tables[TABLE]
     doc, flow, item = (ex.categorical(f[c]) for c in ("document_id", "flow", "item"))
     year, fiscal = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"])
@@ -97,7 +108,7 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
 
     d = pd.DataFrame({"document_id": doc, "flow": flow, "item": item, "year": year,
                       "amt_u": amt, "ea_u": ea, "sh_u": sh, "es_u": es, "flow_items": flow_items})
-    d = pd.concat([d, g, income], axis=1)
+    d = pd.concat([d, g, income, history.previous_amounts(tables, reference)], axis=1)
 
     complete = (d["group_items"].to_numpy() == flow_items) & (flow_items > 0)
     d["funding_components_sum_to_total"] = is_total & complete
@@ -112,6 +123,10 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
                                       & d["income_total_u"].notna().to_numpy())
     d["totals_off_by"] = ex.units(np.abs(amt - d["income_total_u"]))
     d["totals_tolerance"] = ex.units(ea + d["income_ea_u"])
+
+    d["funding_history_matches_previous_document"] = d["prev_amount_u"].notna().to_numpy() & present
+    d["history_off_by"] = ex.units(np.abs(amt - d["prev_amount_u"]))
+    d["history_tolerance"] = ex.units(ea + d["prev_ea_u"])
 
     share_min, share_max, checkable = _share_bounds(d, is_total)
     d["funding_share_matches_amount"] = checkable & ~np.isnan(sh)
@@ -211,6 +226,34 @@ def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
     return out
 
 
+def _history(rows: list[dict], look: Lookup) -> list[tuple]:
+    paths = _source_paths(look, {r["document_id"] for r in rows})
+    out = []
+    for r in rows:
+        d, d_prev = _digits(r["amount_digits"]), _digits(r["prev_digits"])
+        stated, earlier = ex.dec(r["amt_u"]), ex.dec(r["prev_amount_u"])
+        tol = ex.dec(r["ea_u"] + r["prev_ea_u"])
+        observed, expected = ex.text(stated, d), ex.text(earlier, d_prev)
+        prev_line = "" if r["prev_line"] != r["prev_line"] else f", line {int(r['prev_line'])}"
+        off = ex.at_least(abs(stated - earlier), max(d, d_prev))
+        message = (f"{_doc(r, look)}: {_flow(r)} {r['item']} for {r['year']} is stated as {observed} (line "
+                   f"{r['line']} of {paths.get(r['document_id'], r['document_id'])}), but the department's own "
+                   f"FY{r['year']} document {r['prev_source_path']} (document {r['prev_document_id']}{prev_line}) "
+                   f"states {expected}: off by {off}, more than rounding allows ({ex.text(tol)}). Check which of "
+                   f"the two documents has it right.")
+        out.append((r["document_id"], f"{r['flow']}/{r['item']}/{r['year']}", observed,
+                    f"{expected} ± {ex.text(tol)}", message))
+    return out
+
+
+def _source_paths(look: Lookup, document_ids: set[str]) -> dict[str, str]:
+    docs = look.tables.get("fact_document")
+    if docs is None:
+        return {}
+    docs = docs.filter(pc.is_in(docs["document_id"], pa.array(sorted(document_ids), pa.string())))
+    return dict(zip(docs["document_id"].to_pylist(), docs["source_path"].to_pylist()))
+
+
 def _duplicates(rows: list[dict], look: Lookup) -> list[tuple]:
     out = []
     for (document_id, ref), dup in by_key(rows, lambda r: f"{r['flow']}/{r['item']}/{r['year']}").items():
@@ -227,5 +270,6 @@ DESCRIBE = {
     "funding_share_matches_amount": _share,
     "funding_shares_sum_to_100": _shares_sum,
     "income_equals_expenditure": _balance,
+    "funding_history_matches_previous_document": _history,
     "fact_funding_keys_unique": _duplicates,
 }

@@ -38,6 +38,13 @@ CHECKS: dict[str, CheckSpec] = {
         "Income 合计 equals expenditure 合计 for the document's fiscal year, within half a unit of the "
         "last stated digit of each.",
         "fiscal-year balances"),
+    "funding_history_matches_previous_document": CheckSpec(
+        "fact_funding", "warning",
+        "Each amount a document states for an earlier year (year < fiscal_year) equals the amount the same "
+        "department's current document for that year states as its own, same flow and item, within half a "
+        "unit of the last stated digit of each. Earlier documents come from the run and from the lake; "
+        "amounts without a counterpart are skipped.",
+        "earlier-year amounts with a counterpart"),
     "fact_funding_keys_unique": CheckSpec(
         "fact_funding", "error",
         "No two fact_funding rows share document × flow × item × year.",

@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="parse processes (default: CPU count)")
     run.set_defaults(func=_cmd_run)
 
+    ui = sub.add_parser("ui", help="open the Dagster UI on the instance `pifu run` records into")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
+
     gen = sub.add_parser("generate", help="write realistic damaged exports with their true documents beside them")
     gen.add_argument("--count", type=int, required=True)
     gen.add_argument("--out", required=True)
@@ -69,6 +74,15 @@ def _cmd_run(args) -> int:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
     return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers)
+
+
+def _cmd_ui(args) -> int:
+    from pipelines.instance import ROOT, ensure_dagster_home
+
+    ensure_dagster_home()  # the same DAGSTER_HOME and dagster.yaml as `pifu run`
+    os.chdir(ROOT)  # where pyproject's [tool.dagster] names the code location
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    os.execv(dagster, [dagster, "dev", "-h", args.host, "-p", str(args.port)])
 
 
 def _cmd_generate(args) -> int:

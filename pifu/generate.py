@@ -9,6 +9,11 @@ Every damage stays recoverable by a reader that goes by content: per row it drop
 ignores a leading cell equal to the section label, takes the last two cells as basis/category, the
 cells before the values as labels filling lv1/lv2/lv3 from the right, and carries missing levels from
 the previous row of the section. The truth is built from the drawn document, never by reading the file.
+
+A department's amounts for a year depend on (department, year) alone, so every document that states
+the year (the department's own for it, and the next two years' as history) states the same figures,
+as real ones do (funding_history_matches_previous_document compares them). A planted error that
+would make another document of the corpus disagree is left out, or named in `also_fires`.
 """
 from __future__ import annotations
 
@@ -68,6 +73,10 @@ def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     picks = _picks(count, seed)
+    years: dict[tuple[str, int], set[int]] = {}
+    for region, agency, year in picks:
+        years.setdefault((region, agency), set()).add(year)
+    picks = [(region, agency, year, frozenset(years[region, agency])) for region, agency, year in picks]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 2000 else 1
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
@@ -94,17 +103,21 @@ def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
 
 
 def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list) -> None:
-    for i, (region, agency, year) in enumerate(picks, start):
+    for i, (region, agency, year, corpus_years) in enumerate(picks, start):
         rng = random.Random(f"pifu-doc:{seed}:{i}")
-        data, truth = generate_document(rng, errors, region=region, agency=agency, year=year)
+        data, truth = generate_document(rng, errors, region=region, agency=agency, year=year,
+                                        corpus_years=corpus_years)
         stem = f"doc-{i + 1:05d}"
         (out / f"{stem}.txt").write_bytes(data)
         (out / f"{stem}.truth.json").write_text(dumps_truth(truth), encoding="utf-8")
 
 
 def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | None = None,
-                      agency: int | None = None, year: int | None = None) -> tuple[bytes, dict]:
-    """One document: (file bytes, truth). `region`/`agency` (index into AGENCIES)/`year` pin the draw."""
+                      agency: int | None = None, year: int | None = None,
+                      corpus_years: frozenset[int] = frozenset()) -> tuple[bytes, dict]:
+    """One document: (file bytes, truth). `region`/`agency` (index into AGENCIES)/`year` pin the draw;
+    `corpus_years`: the fiscal years the corpus has documents of the same department for, which
+    planting must not contradict."""
     plant_rng = random.Random(rng.getrandbits(64))
     region = region or rng.choice(REGIONS)
     agency = agency if agency is not None else rng.randrange(len(AGENCIES))
@@ -116,7 +129,7 @@ def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | 
     damage: set[str] = set()
     fmt = rng.random() < 0.3  # number_formats: separators, full-width digits, dashes
 
-    funding = _draw_funding(rng, year)
+    funding = _draw_funding(department, year)
     variant = rng.choices("ABC", (5, 3, 2))[0]
     tree = _draw_tree(rng, agency, region[-1])
     lt_rows, an_rows = _draw_sections(rng, tree, year)
@@ -124,7 +137,7 @@ def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | 
 
     planted = []
     if errors > 0 and plant_rng.random() < errors:
-        planted = _plant(plant_rng, funding, variant, an_rows, year)
+        planted = _plant(plant_rng, funding, variant, an_rows, year, corpus_years)
 
     protected = _wrong_row_label(rng, lt_rows, an_rows, damage)
     _truncate(rng, lt_rows, an_rows, tree, protected, damage)
@@ -217,14 +230,17 @@ def _split_expenditure(rng, total: int, no_project: bool) -> list[int]:
     return [personnel, operating, total - personnel - operating]
 
 
-def _draw_funding(rng, year: int) -> dict:
-    """Per flow: item -> {year: cents}; 合计 is the exact sum (planting may change it later)."""
-    no_zhuanhu, no_unit, no_project = rng.random() < 0.7, rng.random() < 0.5, rng.random() < 0.08
-    base = int(10 ** rng.uniform(3.9, 6.5))  # 80 .. 30,000 万元 in cents
+def _draw_funding(department: str, year: int) -> dict:
+    """Per flow: item -> {year: cents}; 合计 is the exact sum (planting may change it later). Each
+    year's figures are drawn from (department, year) alone: any document stating them states the same."""
+    traits = random.Random(f"pifu-funding:{department}")
+    no_zhuanhu, no_unit, no_project = traits.random() < 0.7, traits.random() < 0.5, traits.random() < 0.08
+    base = int(10 ** traits.uniform(3.9, 6.5))  # 80 .. 30,000 万元 in cents
     income = {k: {} for k in INCOME_ITEMS}
     expense = {k: {} for k in EXPENSE_ITEMS}
-    for y in (year, year - 2, year - 1):
-        fiscal = _roundish(rng, base if y == year else base * rng.uniform(0.75, 1.25))
+    for y in (year - 2, year - 1, year):
+        rng = random.Random(f"pifu-funding:{department}:{y}")
+        fiscal = _roundish(rng, base * rng.uniform(0.75, 1.25))
         zhuanhu = 0 if no_zhuanhu else _roundish(rng, fiscal * rng.uniform(0.01, 0.1))
         unit = 0 if no_unit else _roundish(rng, fiscal * rng.uniform(0.01, 0.2))
         total = fiscal + zhuanhu + unit
@@ -893,12 +909,17 @@ def _stated_digits(share: Decimal) -> int:
     return max(0, -exp)
 
 
-def _plant(rng, funding: dict, variant: str, an_rows: list, year: int) -> list[dict]:
-    """1-2 data errors of distinct kinds; each entry names the check that must catch it."""
+def _plant(rng, funding: dict, variant: str, an_rows: list, year: int,
+           corpus_years: frozenset[int] = frozenset()) -> list[dict]:
+    """1-2 data errors of distinct kinds; each entry names the check that must catch it (and in
+    `also_fires` the checks it sets off besides). `corpus_years`: see generate_document."""
     kinds = list(PLANTED_CHECKS)
     pct_rows = [r for r in an_rows if r["vals"][2][1][2] == "%"]
     if not pct_rows:
         kinds.remove("percent_over_100")
+    if corpus_years & {year + 1, year + 2}:
+        # the later documents state this year's true figures as history: they, clean, would disagree
+        kinds.remove("income_expenditure_mismatch")
     out = []
     chosen = set(rng.sample(kinds, rng.randint(1, 2)))
     # expenditure is re-split before any share is falsified, so a stated share stays off
@@ -927,7 +948,9 @@ def _plant(rng, funding: dict, variant: str, an_rows: list, year: int) -> list[d
             delta = rng.randint(300, max(301, total // 20))
             items["合计"][y] = total + delta if rng.random() < 0.5 or total <= delta else total - delta
             detail.update(flow=flow, year=y, stated=Decimal(_cents_text(items["合计"][y])),
-                          sum=Decimal(_cents_text(total)))
+                          sum=Decimal(_cents_text(total)),
+                          # the department's own document of that year states the true 合计
+                          also_fires=["funding_history_matches_previous_document"] if y in corpus_years else [])
         elif kind == "income_expenditure_mismatch":
             income = funding["income"]["合计"][year]
             delta = rng.randint(200, max(201, income // 20))

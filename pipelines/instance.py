@@ -25,6 +25,7 @@ def inbox() -> Path:
 
 def ensure_dagster_home() -> Path:
     """Point DAGSTER_HOME at data/dagster unless set, and give it the project's dagster.yaml."""
+    _pin_dagster_pg_driver()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
@@ -34,3 +35,11 @@ def ensure_dagster_home() -> Path:
             text += "storage:\n  postgres:\n    postgres_url:\n      env: PIFU_DAGSTER_PG_URL\n"
         target.write_text(text, encoding="utf-8")
     return home
+
+
+def _pin_dagster_pg_driver() -> None:
+    """SQLAlchemy 2.1 opens a bare postgresql:// URL with psycopg 3, on which dagster-postgres 0.29 cannot
+    store a single event (it binds NOTIFY's payload as a query parameter); it is written for psycopg2."""
+    url = os.environ.get("PIFU_DAGSTER_PG_URL", "")
+    if url.startswith("postgresql://"):
+        os.environ["PIFU_DAGSTER_PG_URL"] = "postgresql+psycopg2://" + url.removeprefix("postgresql://")

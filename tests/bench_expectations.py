@@ -3,7 +3,9 @@
     .venv/bin/python tests/bench_expectations.py [documents=10000]
 
 The first call pays for importing GX and creating its context; later calls reuse both. One document
-in a hundred gets a wrong share, so the failure path (messages) is timed too.
+in a hundred gets a wrong share, so the failure path (messages) is timed too. Calls with `reference`
+(every department's documents of the two history years, as the lake would hold them) also run
+funding_history_matches_previous_document on every history amount.
 """
 from __future__ import annotations
 
@@ -33,9 +35,14 @@ def main(n: int) -> None:
 
     from expectations import run_checks
 
-    for attempt in ("first (imports GX, creates the context)", "second", "third"):
+    reference = syn.previous_documents(n)
+    print(f"reference (the lake's earlier documents): {reference['fact_document'].num_rows} documents, "
+          f"{reference['fact_funding'].num_rows} funding rows")
+    attempts = [("first (imports GX, creates the context)", None), ("without reference", None),
+                ("with reference", reference), ("without reference", None), ("with reference", reference)]
+    for attempt, ref in attempts:
         t = time.perf_counter()
-        out = run_checks(tables, "bench", datetime.now(timezone.utc))
+        out = run_checks(tables, "bench", datetime.now(timezone.utc), reference=ref)
         failed = pc.sum(pc.invert(out["passed"])).as_py()
         print(f"run_checks {attempt}: {time.perf_counter() - t:.2f} s, {out.num_rows} dq_result rows, {failed} failing")
 

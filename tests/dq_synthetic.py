@@ -167,3 +167,23 @@ def tables(n: int, seed: int = 0) -> dict[str, pa.Table]:
         "fact_document": document_table(n),
         **dims(n),
     }
+
+
+def previous_documents(n: int, seed: int = 0) -> dict[str, pa.Table]:
+    """The same departments' own documents for the history years (loaded earlier, as the lake holds them):
+    each states as its own year exactly what the fiscal year's document states for that year."""
+    funding, docs = funding_table(funding_amounts(n, seed)), document_table(n)
+    earlier = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    fund_parts, doc_parts = [], []
+    for year in YEARS[:-1]:
+        suffix = pa.scalar(f"-{year}")
+        rows = funding.filter(pc.equal(funding["year"], year))
+        rows = rows.set_column(0, "document_id", pc.binary_join_element_wise(rows["document_id"], suffix, ""))
+        rows = rows.set_column(2, "fiscal_year", pa.array(np.full(rows.num_rows, year), pa.int32()))
+        fund_parts.append(rows)
+        doc_parts.append(docs.set_column(0, "document_id", pc.binary_join_element_wise(docs["document_id"], suffix, ""))
+                         .set_column(2, "fiscal_year", pa.array(np.full(n, year), pa.int32()))
+                         .set_column(3, "source_path", pc.binary_join_element_wise(docs["source_path"], suffix, ""))
+                         .set_column(8, "loaded_at", pa.array([earlier] * n, pa.timestamp("us", tz="UTC"))))
+    return {"fact_funding": pa.concat_tables(fund_parts).cast(SCHEMAS["fact_funding"]),
+            "fact_document": pa.concat_tables(doc_parts).cast(SCHEMAS["fact_document"])}

@@ -316,8 +316,14 @@ def clean() -> dict[str, pa.Table]:
     return syn.tables(N)
 
 
-def test_clean_documents_pass_every_check(clean):
-    out = run_checks(clean, "run-1", AT)
+@pytest.fixture(scope="module")
+def earlier() -> dict[str, pa.Table]:
+    """The departments' FY2023 and FY2024 documents, as the lake would hold them."""
+    return syn.previous_documents(N)
+
+
+def test_clean_documents_pass_every_check(clean, earlier):
+    out = run_checks(clean, "run-1", AT, reference=earlier)
     assert failures(out) == set()
     per_check = out.group_by("check_name").aggregate([("document_id", "count_distinct"), ([], "count_all")])
     assert {c: (d, n) for c, d, n in zip(*(col.to_pylist() for col in per_check.columns))} == {
@@ -341,7 +347,7 @@ def _row(t: pa.Table, where: dict) -> dict:
     return t.filter(pa.array(mask)).to_pylist()[0]
 
 
-def test_one_planted_error_of_each_kind_is_caught(clean):
+def test_one_planted_error_of_each_kind_is_caught(clean, earlier):
     f, i, d = clean["fact_funding"], clean["fact_indicator_value"], clean["fact_document"]
     doc = syn.doc_id
     exp = {"flow": "expenditure", "year": 2025}
@@ -379,9 +385,18 @@ def test_one_planted_error_of_each_kind_is_caught(clean):
     second = _set(d.filter(pc.equal(d["document_id"], doc(11))), {}, "document_id", "doc000011-v2")
     d = pa.concat_tables([d, twice, second])
 
-    out = run_checks({**clean, "fact_funding": f, "fact_indicator_value": i, "fact_document": d}, "run-2", AT)
+    # the FY2024 document of doc(12)'s department states another 单位资金 for 2024 than doc(12) does
+    ref_f = earlier["fact_funding"]
+    where = {"document_id": "doc000012-2024", "flow": "income", "item": "单位资金", "year": 2024}
+    reference = {**earlier, "fact_funding": _set(ref_f, where, "amount", _row(ref_f, where)["amount"] + D("0.02"))}
+
+    out = run_checks({**clean, "fact_funding": f, "fact_indicator_value": i, "fact_document": d}, "run-2", AT,
+                     reference=reference)
     assert failures(out) == {
         ("funding_components_sum_to_total", doc(1), "expenditure/2023"),
+        # the item changed in doc(1) no longer matches what its department's FY2023 document states
+        ("funding_history_matches_previous_document", doc(1), "expenditure/运转类项目支出/2023"),
+        ("funding_history_matches_previous_document", doc(12), "income/单位资金/2024"),
         ("funding_share_matches_amount", doc(2), "expenditure/人员类项目支出/2025"),
         ("funding_share_matches_amount", doc(2), "expenditure/特定目标类项目支出/2025"),
         ("funding_share_matches_amount", doc(3), "expenditure/其他支出/2025"),
