@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from collections import Counter
 from dataclasses import dataclass, field
 
 from pifu import texts, values

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
