@@ -73,6 +73,11 @@ def sniff_year(path: str | os.PathLike) -> str:
             head = f.read(4096)
     except OSError:
         return UNKNOWN_YEAR
+    if head.startswith(b"PK\x03\x04"):  # a workbook: its title is inside the zip, so read it
+        try:
+            return str(parse_bytes(Path(path).read_bytes(), str(path)).fiscal_year)
+        except DocumentError:
+            return UNKNOWN_YEAR
     for encoding in ("utf-16", "utf-8", "gb18030") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030"):
         text = head.decode(encoding, errors="ignore")
         m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
