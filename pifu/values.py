@@ -35,6 +35,8 @@ _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 
 def ascii_fold(text: str) -> str:
     """Full-width forms to ASCII, trimmed."""
+    if text.isascii():  # most cells: nothing to fold
+        return text.strip()
     return text.translate(_WIDE).strip()
 
 
