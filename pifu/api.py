@@ -12,10 +12,7 @@ from pifu.model import Document, DocumentError, Source
 def parse(path: str | os.PathLike) -> Document:
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > readers.MAX_BYTES:
-            raise DocumentError(str(p), f"{size:,} bytes is more than the {readers.MAX_BYTES:,} a 批复 export can be",
-                                "too_large")
+        readers.check_size(p.stat().st_size, str(p))  # before reading a huge file into memory
         data = p.read_bytes()
     except IsADirectoryError:
         raise DocumentError(str(p), "is a directory, not a file", "unreadable") from None

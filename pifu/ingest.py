@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import pyarrow as pa
 
-from pifu.api import parse_bytes
+from pifu.api import parse
 from pifu.model import Document, DocumentError
 from pifu.normalize import combine, normalize, unfit_reason
 from pifu.readers import MAX_BYTES
@@ -75,7 +75,7 @@ def sniff_year(path: str | os.PathLike) -> str:
         return UNKNOWN_YEAR
     if head.startswith(b"PK\x03\x04"):  # a workbook: its title is inside the zip, so read it
         try:
-            return str(parse_bytes(Path(path).read_bytes(), str(path)).fiscal_year)
+            return str(parse(path).fiscal_year)
         except DocumentError:
             return UNKNOWN_YEAR
     for encoding in ("utf-16", "utf-8", "gb18030") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030"):
@@ -108,12 +108,7 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
 
 def _parse_one(item: InputFile) -> Document | tuple[str, str, str, str]:
     try:
-        if item.size < 0:
-            raise DocumentError(item.path, "cannot be opened", "unreadable")
-        if item.size > MAX_BYTES:
-            raise DocumentError(item.path, f"more than the {MAX_BYTES:,} bytes a 批复 export can be", "too_large")
-        with open(item.path, "rb") as f:
-            doc = parse_bytes(f.read(), item.path)
+        doc = parse(item.path)
     except DocumentError as e:
         return (item.path, item.sha256, e.reason, str(e))
     except Exception as e:  # a parser bug must quarantine one file, not stop the run

@@ -44,9 +44,7 @@ class Sheet:
 def read(data: bytes, path: str) -> Sheet:
     if not data or not data.strip():
         raise DocumentError(path, "the file is empty", "empty")
-    if len(data) > MAX_BYTES:
-        raise DocumentError(path, f"{len(data):,} bytes is more than the {MAX_BYTES:,} a 批复 export can be",
-                            "too_large")
+    check_size(len(data), path)
     for magic, fmt in _MAGIC:
         if data.startswith(magic):
             if fmt == "xlsx":
@@ -93,6 +91,11 @@ def _cell_text(cell) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value).strip(_STRIP)
+
+
+def check_size(size: int, path: str) -> None:
+    if size > MAX_BYTES:
+        raise DocumentError(path, f"{size:,} bytes is more than the {MAX_BYTES:,} a 批复 export can be", "too_large")
 
 
 def decode(data: bytes, path: str) -> tuple[str, str]:
