@@ -11,7 +11,6 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 import dagster as dg
-import pyarrow.compute as pc
 
 from assets.metadata import md_table
 from expectations import CHECKS, run_checks
@@ -37,14 +36,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
     tables = staging.read(stage)
     started = time.perf_counter()
-    # The lake's earlier documents of the run's departments, of the years the run's documents look back
-    # on: funding_history_matches_previous_document compares with them (partitions pruned, so cheap).
-    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
-    back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
-    reference = {}
-    for name in ("fact_document", "fact_funding"):
-        earlier = lake.read_lake(settings.lake_path(), name, fiscal_years=back)
-        reference[name] = earlier.filter(pc.is_in(earlier["department_id"], departments))
+    reference = lake.earlier_documents(settings.lake_path(), tables)
     dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc), reference=reference)
     checks_seconds = time.perf_counter() - started
     staging.write(stage, {"dq_result": dq})

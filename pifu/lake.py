@@ -116,6 +116,18 @@ def read_lake(lake_dir: str | os.PathLike, table: str, fiscal_years: list[int] |
     return _read(snapshot, table, fiscal_years)
 
 
+def earlier_documents(lake_dir: str | os.PathLike, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """fact_document and fact_funding of the lake's documents that the run's documents look back on:
+    their departments, the years their history covers (partitions pruned, so cheap on a big lake)."""
+    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
+    back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
+    out = {}
+    for name in ("fact_document", "fact_funding"):
+        earlier = read_lake(lake_dir, name, fiscal_years=back)
+        out[name] = earlier.filter(pc.is_in(earlier["department_id"], departments))
+    return out
+
+
 def known_sha256(lake_dir: str | os.PathLike) -> set[str]:
     """Files the lake already holds, loaded or quarantined: a run need not parse them again."""
     return {
