@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from pifu.vocab import (
+from pifu.generate.vocab import (
     AGENCIES, BASES, CATEGORIES, DUTIES, GOAL_CLAUSES, QUALITATIVE, REGIONS, STANDARD, TASKS,
 )
 
