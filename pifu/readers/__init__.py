@@ -13,6 +13,7 @@ from pifu.model import DocumentError
 
 MAX_BYTES = 20 * 1024 * 1024  # a real approval is ~10 KB (a PDF a few hundred); anything this big is not one
 STRIP = " \t\u3000\xa0\ufeff\x0b\x0c"  # stripped from every cell: full-width and no-break spaces too
+MAX_CELLS = 500_000  # a form has about a thousand cells; a sheet past this is refused, not held in memory
 FORMATS = ("text", "xlsx", "xls", "docx", "html", "pdf")
 
 Grid = list[list[str]]
@@ -65,6 +66,13 @@ def read(data: bytes, path: str) -> Sheet:
 def check_size(size: int, path: str) -> None:
     if size > MAX_BYTES:
         raise DocumentError(path, f"{size:,} bytes is more than the {MAX_BYTES:,} a 批复 export can be", "too_large")
+
+
+def check_cells(count: int, path: str, where: str = "the form") -> None:
+    """Readers call this as they go (per row), so a huge sheet is refused before it is held in memory."""
+    if count > MAX_CELLS:
+        raise DocumentError(path, f"{where} has more than {MAX_CELLS:,} cells; a 批复 has about a thousand",
+                            "too_large")
 
 
 # Kept importable from the package, where callers and tests have always found them.
