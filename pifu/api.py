@@ -26,7 +26,7 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
     source = Source(path=path, sha256=hashlib.sha256(data).hexdigest(), format=sheet.format,
                     encoding=sheet.encoding, size=len(data))
     try:
-        return layout.read_document(sheet.grid, source, sheet.where if sheet.origins else None)
+        return layout.read_document(sheet.grid, source, sheet.where if sheet.origins else None, sheet.merges)
     except DocumentError:
         raise
     except (RecursionError, MemoryError) as e:  # pathological input: still one line, never a traceback

@@ -16,7 +16,7 @@ from pifu import texts, values
 from pifu.model import (
     ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, FundingLine, IndicatorValue, Problem, Source,
 )
-from pifu.readers import Grid
+from pifu.readers import Grid, Merge
 
 SECTIONS = {
     "部门名称": "department", "单位名称": "department", "部门单位名称": "department",
@@ -80,10 +80,14 @@ class Reader:
         self.problems.append(Problem(code, severity, where, message))
 
 
-def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None = None) -> Document:
-    """`where(row)` names a grid row (1-based) for problems; by default `line N`."""
+def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None = None,
+                  merges: tuple[Merge, ...] = ()) -> Document:
+    """`where(row)` names a grid row (1-based) for problems; by default `line N`. `merges`: the merged
+    ranges of a format that keeps them (the text stands in the top-left cell)."""
     r = Reader(source.path, where) if where else Reader(source.path)
     preamble, sections = split_sections(grid, r)
+    if merges:
+        _spread_merged_labels(sections, merges)
     fiscal_year = read_fiscal_year(preamble, sections, r)
     department = read_department(sections, r)
     if not sections.get("funding"):
@@ -134,6 +138,30 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
         if cells:
             current.append(Row(i, cells))
     return preamble, sections
+
+
+def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
+    """A label merged down over a group is known on every row it covers, not guessed by carrying it:
+    indicator rows get the text of each vertical merge that covers them (section labels and headers are
+    not labels of the rows below them)."""
+    covering: dict[int, list[tuple[int, str]]] = {}
+    top: dict[tuple[int, int], str] = {}
+    for key in (LONG_TERM, ANNUAL):
+        for row in sections.get(key, []):
+            for c, t in row.cells:
+                top[row.line - 1, c] = t
+    for r0, c0, r1, c1 in merges:
+        text = top.get((r0, c0))
+        if r1 > r0 and text and text not in INDICATOR_HEADERS and not section_of(text):
+            for line in range(r0 + 2, r1 + 2):  # rows below the top one, as 1-based lines
+                covering.setdefault(line, []).append((c0, text))
+    for key in (LONG_TERM, ANNUAL):
+        for row in sections.get(key, []):
+            extra = covering.get(row.line)
+            if extra and not any(t in INDICATOR_HEADERS for t in row.texts):
+                taken = {c for c, _ in row.cells}
+                row.cells = sorted(row.cells + [(c, t) for c, t in extra if c not in taken])
+                row.texts = [t for _, t in row.cells]
 
 
 def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Reader) -> int:
