@@ -253,7 +253,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
             r.note("duplicate_row", "warning", r.at(row.line), f"funding {flow}/{item} appears twice; kept the first")
             continue
         seen.add((flow, item))
-        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line))
+        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line)))
         if had_year_header and not history:
             r.note("year_header_in_row", "info", r.at(row.line),
                    f"the year header shares the {item} row; it holds no history amounts for "
@@ -262,7 +262,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
             r.note("ambiguous_history", "warning", r.at(row.line),
                    f"{item}: one history amount for two years; read as {history_years[-1]}")
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
-            lines.append(FundingLine(flow, item, year, amount_h, None, row.line))
+            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line)))
     return lines
 
 
@@ -548,5 +548,5 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
             seen.add(key)
             t = values.parse_target(raw)
             out.append(IndicatorValue(row.horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      row.basis, row.category, row.line))
+                                      row.basis, row.category, row.line, r.at(row.line)))
     return out

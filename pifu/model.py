@@ -40,6 +40,7 @@ class FundingLine:
     amount: Decimal
     share_pct: Decimal | None = None
     line: int = 0  # 1-based line (row) in the source grid; 0 when unknown
+    where: str = ""  # the row in the file's own terms: "line 12", "sheet 表1 R12", "page 2 row 7"
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class IndicatorValue:
     basis: str | None
     category: str | None
     line: int = 0
+    where: str = ""
 
 
 @dataclass

@@ -230,6 +230,7 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
         "amount_digits": _stated_digits(amounts),
         "share_digits": _stated_digits(shares),
         "line": [f.line or None for f in rows],
+        "source_cell": [f.where or None for f in rows],
     })
 
 
@@ -248,6 +249,7 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
         "basis": [i.basis for i in rows],
         "category": [i.category for i in rows],
         "line": [i.line or None for i in rows],
+        "source_cell": [i.where or None for i in rows],
     })
 
 
