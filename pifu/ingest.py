@@ -188,13 +188,8 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
 
 # ---- parsing: batches of files in long-lived worker processes, one file never stops the others ----
 
-DEFAULT_FILE_TIMEOUT_S = 30.0  # a form parses in milliseconds, the largest sheet allowed (MAX_CELLS) in seconds
-# Address space per worker. A worker idles at ~320 MB virtual (Python, pyarrow, openpyxl mapped) and ~100 MB
-# resident; a batch of 250 documents and the largest sheet allowed fit well inside. Two workers (one per
-# core of a 2-core machine) plus the run's own process stay far below 24 GB, and no worker passes 1 GB.
-DEFAULT_WORKER_MEMORY_MB = 1024
-_GRACE_S = 2.0
-_MAX_START_FAILURES = 3  # workers dying before their first file: the environment is broken, not a file  # after the in-worker alarm, how long the parent waits before killing a worker stuck in C code
+_GRACE_S = 2.0  # after the in-worker alarm, how long the parent waits before killing a worker stuck in C code
+_MAX_START_FAILURES = 3  # workers dying before their first file: the environment is broken, not a file
 
 
 @dataclass(frozen=True)
@@ -203,8 +198,8 @@ class Limits:
     workers inherit the environment of the server's start, not of this call). The crash/hang hooks exist
     for tests only: a file whose path contains the substring makes its worker die or hang."""
 
-    timeout_s: float = DEFAULT_FILE_TIMEOUT_S
-    memory_mb: int = DEFAULT_WORKER_MEMORY_MB
+    timeout_s: float = safety.DEFAULT_FILE_TIMEOUT_S
+    memory_mb: int = safety.DEFAULT_WORKER_MEMORY_MB
     crash_on: str = ""
     hang_on: str = ""
     hang_in_c_on: str = ""
@@ -212,8 +207,7 @@ class Limits:
     @classmethod
     def from_env(cls) -> "Limits":
         env = os.environ.get
-        return cls(timeout_s=float(env("PIFU_FILE_TIMEOUT_S") or DEFAULT_FILE_TIMEOUT_S),
-                   memory_mb=int(env("PIFU_WORKER_MEMORY_MB") or DEFAULT_WORKER_MEMORY_MB),
+        return cls(timeout_s=safety.file_timeout_s(), memory_mb=safety.worker_memory_mb(),
                    crash_on=env("PIFU_TEST_CRASH_ON", ""), hang_on=env("PIFU_TEST_HANG_ON", ""),
                    hang_in_c_on=env("PIFU_TEST_HANG_IN_C_ON", ""))
 

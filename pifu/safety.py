@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import re
 import resource
 import signal
 import struct
 import zipfile
 import zlib
+from contextlib import contextmanager
 
 from pifu.model import DocumentError
 
@@ -249,6 +251,20 @@ def openpyxl_is_defused() -> bool:
 
 # ---- process limits ----
 
+DEFAULT_FILE_TIMEOUT_S = 30.0  # a form parses in milliseconds, the largest sheet allowed (MAX_CELLS) in seconds
+# Address space of a parse worker. A worker idles at ~320 MB virtual (Python, pyarrow, openpyxl mapped) and
+# ~100 MB resident; a batch of 250 documents and the largest sheet allowed fit well inside. Two workers (one
+# per core of a 2-core machine) plus the run's own process stay far below 24 GB, and no worker passes 1 GB.
+DEFAULT_WORKER_MEMORY_MB = 1024
+
+
+def file_timeout_s() -> float:
+    return float(os.environ.get("PIFU_FILE_TIMEOUT_S") or DEFAULT_FILE_TIMEOUT_S)
+
+
+def worker_memory_mb() -> int:
+    return int(os.environ.get("PIFU_WORKER_MEMORY_MB") or DEFAULT_WORKER_MEMORY_MB)
+
 class FileTimeout(BaseException):
     """Raised by the alarm inside a worker parsing one file too long. A BaseException, so a reader's own
     `except Exception` cannot swallow it."""
@@ -277,3 +293,42 @@ def install_alarm() -> None:
 def file_alarm(seconds: float) -> None:
     """Arm (seconds > 0) or disarm (0) the per-file alarm."""
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.0))
+
+
+@contextmanager
+def limited(memory_mb: int, timeout_s: float):
+    """Limits around one parse in a process pifu does not own alone (`pifu parse`, possibly called from
+    Python): the address space may grow by `memory_mb` over what is mapped now, and SIGALRM raises
+    FileTimeout after `timeout_s` (main thread only). Both are restored afterwards."""
+    import threading
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    mapped = _mapped_bytes()
+    if memory_mb > 0 and mapped:
+        want = mapped + memory_mb * 1024 * 1024
+        if soft == resource.RLIM_INFINITY or want < soft:
+            resource.setrlimit(resource.RLIMIT_AS, (want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+    alarm = threading.current_thread() is threading.main_thread() and timeout_s > 0
+    previous = signal.getsignal(signal.SIGALRM) if alarm else None
+    if alarm:
+        install_alarm()
+        file_alarm(timeout_s)
+    try:
+        yield
+    finally:
+        if alarm:
+            file_alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _mapped_bytes() -> int:
+    """This process's virtual size (Linux /proc), or 0 when unknown (then no memory limit is applied)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
