@@ -132,7 +132,7 @@ _HEAD_BYTES = 4096  # the title is on the first lines of a text or HTML export
 _PEEK_BYTES = 64 * 1024  # the head of a workbook's shared strings (the title is the first string) or a document
 _TITLE_PARTS = ("xl/sharedStrings.xml", "xl/worksheets/sheet1.xml", "word/document.xml")
 _TITLE_WORD = "绩效目标"
-_XML_BREAK = re.compile(r"</(?:si|w:p|p|tr|div|h\d|title)>|<br\s*/?>", re.IGNORECASE)
+_XML_BREAK = re.compile(r"</(?:si|row|w:p|p|tr|div|h\d|title)>|<br\s*/?>", re.IGNORECASE)
 _XML_TAG = re.compile(r"<[^>]*>")
 
 
@@ -190,6 +190,8 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
 
 _GRACE_S = 2.0  # after the in-worker alarm, how long the parent waits before killing a worker stuck in C code
 _MAX_START_FAILURES = 3  # workers dying before their first file: the environment is broken, not a file
+_HEADROOM = 64 * 1024 * 1024  # the least a worker needs beyond what it maps at start to parse anything
+_EX_CONFIG = 78  # sysexits.h: configuration error
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,8 @@ def _test_hooks(path: str, limits: Limits) -> None:
 
 def _worker_main(conn, state, limits: Limits) -> None:
     """A parse worker: limits first, then batches until told to stop (None) or the parent is gone."""
+    if limits.memory_mb and safety.mapped_bytes() + _HEADROOM > limits.memory_mb * 1024 * 1024:
+        os._exit(_EX_CONFIG)  # a limit below what the worker already maps would quarantine every file
     safety.limit_memory(limits.memory_mb)
     safety.install_alarm()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -437,7 +441,9 @@ class _Pool:
         if at < 0:  # died before its first file: no file's fault (a broken environment, a limit too low)
             self._start_failures += 1
             if self._start_failures > _MAX_START_FAILURES:
-                raise PifuError("parse workers", f"cannot start: {message}", "worker_start_failed")
+                hint = (" (PIFU_WORKER_MEMORY_MB is below what a worker maps at start)"
+                        if w.process.exitcode == _EX_CONFIG else "")
+                raise PifuError("parse workers", f"cannot start: {message}{hint}", "worker_start_failed")
             batches.appendleft(batch)
         elif at < len(batch):
             lost.append(_quarantine(batch[at], reason, message, self.loaded_at))

@@ -303,7 +303,7 @@ def limited(memory_mb: int, timeout_s: float):
     import threading
 
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    mapped = _mapped_bytes()
+    mapped = mapped_bytes()
     if memory_mb > 0 and mapped:
         want = mapped + memory_mb * 1024 * 1024
         if soft == resource.RLIM_INFINITY or want < soft:
@@ -322,7 +322,7 @@ def limited(memory_mb: int, timeout_s: float):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def _mapped_bytes() -> int:
+def mapped_bytes() -> int:
     """This process's virtual size (Linux /proc), or 0 when unknown (then no memory limit is applied)."""
     try:
         with open("/proc/self/status") as f:
