@@ -189,6 +189,19 @@ def test_pifu_parse_turns_memory_exhaustion_into_one_line(tmp_path, monkeypatch,
 
 # ---- `pifu run`: the corpus mixed with good files ----
 
+def query(url: str, sql: str, **params) -> set[tuple]:
+    import sqlalchemy as sa
+
+    from warehouse.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {tuple(r) for r in conn.execute(sa.text(sql), params)}
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def run_env(tmp_path, monkeypatch, warehouse_url):
     monkeypatch.setenv("PIFU_DATA_DIR", str(tmp_path / "data"))
@@ -217,9 +230,11 @@ def test_a_run_over_the_corpus_and_good_files_loads_every_good_file(run_env, cor
         assert f"  {box / name}: {reason}: " in out, (name, out)
     url = run_env["url"]
     assert scalar(url, "select count(*) from fact_document") == loaded
+    assert query(url, "select source_path, reason from quarantine") == {(str(box / n), r) for n, r in bad.items()}
     rows = dump(url)
-    assert sorted(r[1] for r in rows["quarantine"]) == sorted(repr(str(box / n)) for n in bad)
-    assert any(hc.SQL_DEPARTMENT in r for row in rows["dim_department"] for r in row)
+    assert query(url, "select department_name from dim_department where department_name = :n",
+                 n=hc.SQL_DEPARTMENT) == {(hc.SQL_DEPARTMENT,)}
+    assert query(url, "select count(*) from fact_document where source_path = :p", p=str(box / hc.SQL_NAME)) == {(1,)}
     lake_text = " ".join(str(lake.read_lake(run_env["lake"], t).to_pylist())
                          for t in ("fact_document", "fact_text_item", "fact_indicator_value", "dim_department"))
     assert hc.SECRET not in out and hc.SECRET not in str(rows) and hc.SECRET not in lake_text
