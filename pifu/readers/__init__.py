@@ -48,11 +48,13 @@ class Sheet:
 
 
 def read(data: bytes, path: str) -> Sheet:
+    from pifu import safety
     from pifu.readers.sniff import sniff
 
     if not data or not data.strip():
         raise DocumentError(path, "the file is empty", "empty")
     check_size(len(data), path)
+    safety.check(data, path)  # zip bombs, XXE: refused from the directory and a bounded peek, before any reader
     fmt = sniff(data, path)
     try:
         module = importlib.import_module(f"pifu.readers.{fmt}")
