@@ -111,11 +111,11 @@ def _pages(doc, path: str) -> list[Page]:
         pages.append(p)
         total += len(p.chars)
         bad += b
-    if total == 0:
-        raise DocumentError(path, f"no text layer on its {n} page(s): a scanned PDF", "no_text_layer")
-    if bad > max(3, total // 20):
+    if bad and (total == 0 or bad > max(3, total // 20)):
         raise DocumentError(path, f"{bad} of {total + bad} characters have no Unicode mapping "
                             "(fonts without ToUnicode, (cid:NN)): the text cannot be read", "unmapped_glyphs")
+    if total == 0:
+        raise DocumentError(path, f"no text layer on its {n} page(s): a scanned PDF", "no_text_layer")
     return pages
 
 
