@@ -379,12 +379,15 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
             v_at.setdefault(j, []).append((y0 - TOL, y1 + TOL))
     mid_x = [(xs[c] + xs[c + 1]) / 2 for c in range(ncols)]
     mid_y = [(ys[r] + ys[r + 1]) / 2 for r in range(nrows)]
+    # h[i][c]: a rule at row boundary i crosses the middle of column c; v[j][r] likewise
+    h = [_covered(h_at.get(i), mid_x) for i in range(nrows + 1)]
+    v = [_covered(v_at.get(j), mid_y) for j in range(ncols + 1)]
 
     def h_rule(i: int, c: int) -> bool:
-        return any(a <= mid_x[c] <= b for a, b in h_at.get(i, ()))
+        return h[i][c]
 
     def v_rule(j: int, r: int) -> bool:
-        return any(a <= mid_y[r] <= b for a, b in v_at.get(j, ()))
+        return v[j][r]
 
     parent = list(range(nrows * ncols))
 
@@ -426,6 +429,24 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
     merges = [tuple(s) for s in spans.values() if s[2] > s[0] or s[3] > s[1]]
     # rows without any cell of their own and without text (a sliver between two close rules) go
     return rows, merges, open_top, open_bottom
+
+
+def _covered(intervals, points: list[float]) -> list[bool]:
+    """Per point, whether one of the intervals holds it."""
+    if not intervals:
+        return [False] * len(points)
+    merged: list[list[float]] = []
+    for a, b in sorted(intervals):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    starts = [a for a, _ in merged]
+    out = []
+    for x in points:
+        i = bisect_right(starts, x) - 1
+        out.append(i >= 0 and x <= merged[i][1])
+    return out
 
 
 def _cell_text(chars) -> str:
