@@ -3,7 +3,6 @@ its text export, and PDFs that cannot be read are refused with their reason."""
 import io
 import random
 import re
-from decimal import Decimal
 
 import pypdfium2 as pdfium
 import pytest

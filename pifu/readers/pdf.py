@@ -26,6 +26,7 @@ from pifu.model import DocumentError
 from pifu.readers import STRIP, Sheet, check_cells
 
 MAX_PAGES = 200  # an approval prints on two or three pages
+MAX_OBJECTS = 200_000  # drawing objects on one page; a printed form has a few hundred
 TOL = 2.0  # points: rules closer than this are one rule
 # CJK radical supplement -> unified ideograph, for the radicals fonts map common characters to
 # (the Kangxi radicals U+2F00-U+2FD5 all fold by NFKC).
@@ -105,7 +106,7 @@ def _pages(doc, path: str) -> list[Page]:
                 p, b = _chars(R, text.raw, i + 1, path)
             finally:
                 text.close()
-            _rules(R, page.raw, p)
+            _rules(R, page.raw, p, path)
         finally:
             page.close()
         pages.append(p)
@@ -155,10 +156,13 @@ def _chars(R, tp, number: int, path: str) -> tuple[Page, int]:
     return p, bad
 
 
-def _rules(R, page, p: Page) -> None:
+def _rules(R, page, p: Page, path: str) -> None:
     """Horizontal and vertical rules from the page's path objects: segments of stroked paths, and thin
     filled rectangles (one path each, as WPS prints borders)."""
     count = R.FPDFPage_CountObjects(page)
+    if count > MAX_OBJECTS:
+        raise DocumentError(path, f"page {p.number} holds {count:,} drawing objects; a printed form has a few "
+                            "hundred", "too_large")
     PATH, LINETO, MOVETO = R.FPDF_PAGEOBJ_PATH, R.FPDF_SEGMENT_LINETO, R.FPDF_SEGMENT_MOVETO
     l, b, r, t = (ctypes.c_float() for _ in range(4))
     x, y = ctypes.c_float(), ctypes.c_float()
