@@ -36,10 +36,15 @@ def workbook_from_text(text: str) -> bytes:
     return out.getvalue()
 
 
+_ROW = re.compile(r"^(?:line |sheet .+ R)(\d+)")
+
+
 def comparable(doc):
+    """The document less its source; a problem's place as its row number (`line 32` in the text export is
+    `sheet Sheet R32` in the workbook written from it)."""
     d = doc.to_dict()
     d.pop("source")
-    d["problems"] = sorted((p["code"], p["where"]) for p in d["problems"])
+    d["problems"] = sorted((p["code"], _ROW.sub(r"row \1", p["where"])) for p in d["problems"])
     return d
 
 
@@ -49,6 +54,8 @@ def test_xlsx_sample_reads_as_its_text_export(sample_path):
     from_xlsx = pifu.parse_bytes(data, "sample.xlsx")
     assert from_xlsx.source.format == "xlsx" and from_xlsx.source.encoding is None
     assert comparable(from_xlsx) == comparable(pifu.parse_bytes(text.encode(), "sample.txt"))
+    assert from_xlsx.problems and all(p.where.startswith("sheet Sheet R") for p in from_xlsx.problems
+                                      if p.where != "document")
 
 
 def test_cells_read_as_written():
