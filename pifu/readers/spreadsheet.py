@@ -193,7 +193,7 @@ def pick_sheet(sheets, path: str, fmt: str) -> Sheet:
         return Sheet(grid=[], format=fmt, origins=(), col_label="C{}")
     _, name, grid, merges = best
     return Sheet(grid=grid, format=fmt, encoding=None, origins=tuple(f"sheet {name} R{r}" for r in range(1, len(grid) + 1)),
-                 merges=tuple(merges), col_label="C{}")
+                 merges=tuple(sorted(merges)), col_label="C{}")
 
 
 def blank_covered(grid: Grid, merges: list[Merge]) -> None:
