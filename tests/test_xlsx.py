@@ -3,9 +3,11 @@ import io
 import re
 from decimal import Decimal
 
+import pytest
 from openpyxl import Workbook
 
 import pifu
+from pifu.model import DocumentError
 from pifu.readers.xlsx import xlsx_grid
 
 _AMOUNT = re.compile(r"^\d+(\.\d+)?$")
@@ -78,3 +80,93 @@ def test_a_workbook_is_routed_to_its_fiscal_year(tmp_path, sample_path):
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     assert sniff_year(book) == "2025" and sniff_year(broken) == "unknown"
+
+
+def _book(*sheets) -> bytes:
+    """sheets: (title, rows of values, {A1 ref: number format}, merged ranges)."""
+    book = Workbook()
+    book.remove(book.active)
+    for title, rows, formats, merges in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+        for ref, fmt in formats.items():
+            sheet[ref].number_format = fmt
+        for ref in merges:
+            sheet.merge_cells(ref)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_merged_cells_are_real_ranges_with_the_text_top_left():
+    from pifu.readers import read
+
+    data = _book(("部门整体绩效目标表", [["部门总体资金情况", "收入构成", "财政拨款", 998.71], [None, None, "合计", 998.71]],
+                  {"D1": "#,##0.00", "D2": "#,##0.00"}, ["A1:A2", "B1:B2"]))
+    sheet = read(data, "m.xlsx")
+    assert sheet.format == "xlsx" and sheet.merges == ((0, 0, 1, 0), (0, 1, 1, 1))
+    assert sheet.grid == [["部门总体资金情况", "收入构成", "财政拨款", "998.71"], ["", "", "合计", "998.71"]]
+    assert sheet.where(2, 3) == "sheet 部门整体绩效目标表 R2C4"
+
+
+def test_numbers_show_as_their_format_says():
+    accounting = '_ * #,##0.00_ ;_ * -#,##0.00_ ;_ * "-"??_ ;_ @_ '
+    data = _book(("表", [[12345.6, 0, 1058.8500000000001, 0.095, 49.959999999999994, 3, 45658]],
+                  {"A1": "#,##0.00", "B1": accounting, "D1": "0.0%", "F1": "0.00", "G1": "yyyy-mm-dd"}, []))
+    assert xlsx_grid(data, "n.xlsx")[0] == ["12345.60", "-", "1058.85", "9.5%", "49.96", "3.00", "2025-01-01"]
+
+
+def test_the_form_is_found_after_a_cover_sheet(sample_path):
+    text = sample_path.read_text(encoding="utf-8")
+    form = load_rows(workbook_from_text(text))
+    data = _book(("封面", [["附件"], [], ["2025年部门整体绩效目标批复"], ["鄂州市总工会"]], {}, []),
+                 ("部门整体绩效目标表", form, {}, []), ("Sheet3", [], {}, []))
+    doc = pifu.parse_bytes(data, "cover.xlsx")
+    assert doc.department == "鄂州市总工会" and doc.fiscal_year == 2025
+    assert {p.where.split(" R")[0] for p in doc.problems if p.where != "document"} == {"sheet 部门整体绩效目标表"}
+
+
+def load_rows(data: bytes) -> list[list]:
+    from openpyxl import load_workbook
+
+    return [list(r) for r in load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True)]
+
+
+def test_a_formula_reads_as_the_value_excel_cached():
+    from pifu.generate.render.xlsx import _cache_formulas
+
+    data = _book(("表", [[491.42], [507.29], ["=SUM(A1:A2)"], ["=A1*2"]], {"A3": "#,##0.00"}, []))
+    data = _cache_formulas(data, {(0, "A3"): "998.71"})
+    assert xlsx_grid(data, "f.xlsx") == [["491.42"], ["507.29"], ["998.71"]]  # A4 never calculated: empty
+
+
+def test_a_dtd_is_refused_and_never_expanded():
+    import zipfile
+
+    data = _book(("表", [["部门整体绩效目标批复"]], {}, []))
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>' + body
+            dst.writestr(info, body)
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(out.getvalue(), "dtd.xlsx")
+    assert e.value.reason == "unreadable" and "DTD" in str(e.value)
+
+
+def test_a_workbook_without_its_parts_is_unreadable():
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", "<worksheet><sheetData><row><c><v>1</v></c>")  # cut short
+        z.writestr("xl/workbook.xml", "<workbook><sheets><sheet name='a' r:id='rId1' xmlns:r='x'/></sheets></workbook>")
+        z.writestr("xl/_rels/workbook.xml.rels", "<Relationships><Relationship Id='rId1' Target='worksheets/sheet1.xml'/>"
+                   "</Relationships>")
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(out.getvalue(), "cut.xlsx")
+    assert e.value.reason == "unreadable" and "\n" not in str(e.value)
