@@ -94,17 +94,16 @@ def _sheets(book, path: str):
         grid: Grid = []
         count = 0
         for r in range(sheet.nrows):
-            length = sheet.row_len(r)
-            count += length
+            types, values = sheet.row_types(r), sheet.row_values(r)
+            count += len(types)
             check_cells(count, path)
-            row = []
-            for c in range(length):
-                cell = sheet.cell(r, c)
-                kind, value = cell.ctype, cell.value
+            row = [""] * len(types)
+            for c, kind in enumerate(types):
                 if kind in (XL_CELL_EMPTY, XL_CELL_BLANK):
-                    text = ""
-                elif kind == XL_CELL_NUMBER:
-                    text = format_number(value, number_format(cell.xf_index))
+                    continue
+                value = values[c]
+                if kind == XL_CELL_NUMBER:
+                    text = format_number(value, number_format(sheet.cell_xf_index(r, c)))
                 elif kind == XL_CELL_DATE:
                     text = serial_date(value, book.datemode == 1)
                 elif kind == XL_CELL_BOOLEAN:
@@ -113,7 +112,7 @@ def _sheets(book, path: str):
                     text = error_text_from_code.get(value, "#ERR")
                 else:
                     text = str(value).strip(STRIP)
-                row.append(text)
+                row[c] = text
             grid.append(row)
         merges = [(r0, c0, r1 - 1, c1 - 1) for r0, r1, c0, c1 in sheet.merged_cells]
         blank_covered(grid, merges)

@@ -55,18 +55,30 @@ def xlsx_grid(data: bytes, path: str) -> Grid:
 
 
 def _parse(book: zipfile.ZipFile, name: str, start, end=None, text=None) -> None:
-    """Run expat over a part with handlers taking local names; a DTD stops it."""
+    """Run expat over a part with handlers taking local names (a prefix such as `x:c` is dropped, for the
+    writers that use one); a DTD stops it."""
     parser = expat.ParserCreate()
     parser.buffer_text = True
 
     def refuse(*_):
         raise _Refused(f"{name} declares a DTD; entities are never expanded")
 
+    def first(tag, attrs):
+        if ":" in tag:  # prefixed names throughout: strip them for the handlers
+            parser.StartElementHandler = lambda t, a: start(t.rpartition(":")[2], a)
+            if end is not None:
+                parser.EndElementHandler = lambda t: end(t.rpartition(":")[2])
+        else:
+            parser.StartElementHandler = start
+            if end is not None:
+                parser.EndElementHandler = end
+        start(tag.rpartition(":")[2], attrs)
+
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.ExternalEntityRefHandler = refuse
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartElementHandler = lambda tag, attrs: start(tag.rpartition(":")[2], attrs)
+    parser.StartElementHandler = first
     if end is not None:
         parser.EndElementHandler = lambda tag: end(tag.rpartition(":")[2])
     if text is not None:
@@ -220,57 +232,62 @@ class _Workbook:
     def _read_sheet(self, part: str) -> tuple[Grid, list]:
         cells: dict[tuple[int, int], str] = {}
         merges: list[tuple[int, int, int, int]] = []
-        st = {"row": -1, "col": -1, "ref": None, "t": None, "s": 0, "in": None, "v": [], "is": [], "skip": 0}
-        strings, formats, path = self.strings, self.formats, self.path
+        strings, formats, path, date1904 = self.strings, self.formats, self.path, self.date1904
+        row = col = -1
+        kind = style = None
+        into: list | None = None  # where character data goes: the <v> or the inline <t> of this cell
+        v: list[str] = []
+        inline: list[str] = []
+        skip = 0
+        ref_match = _REF.fullmatch
 
         def start(tag, attrs):
+            nonlocal row, col, kind, style, into, v, inline, skip
             if tag == "c":
                 ref = attrs.get("r")
-                m = _REF.fullmatch(ref) if ref else None
+                m = ref_match(ref) if ref else None
                 if m:
-                    col = 0
-                    for ch in m.group(1):
-                        col = col * 26 + ord(ch) - 64
-                    st["row"], st["col"] = int(m.group(2)) - 1, col - 1
+                    letters = m.group(1)
+                    col = ord(letters) - 65 if len(letters) == 1 else _col(letters)
+                    row = int(m.group(2)) - 1
                 else:
-                    st["col"] += 1
-                st["t"] = attrs.get("t")
-                st["s"] = attrs.get("s")
-                st["v"], st["is"] = [], []
+                    col += 1
+                kind, style = attrs.get("t"), attrs.get("s")
+                v, inline = [], []
             elif tag == "v":
-                st["in"] = "v"
+                into = v
             elif tag == "t":
-                st["in"] = "is"
-            elif tag == "rPh":
-                st["skip"] += 1
+                into = inline
             elif tag == "row":
                 r = attrs.get("r")
-                st["row"] = int(r) - 1 if r and r.isdigit() else st["row"] + 1
-                st["col"] = -1
+                row = int(r) - 1 if r and r.isdigit() else row + 1
+                col = -1
+            elif tag == "rPh":
+                skip += 1
             elif tag == "mergeCell":
-                rng = (attrs.get("ref") or "").split(":")
-                ends = [_REF.fullmatch(x) for x in rng]
+                ends = [_REF.fullmatch(x) for x in (attrs.get("ref") or "").split(":")]
                 if len(ends) == 2 and all(ends):
                     (c0, r0), (c1, r1) = [(_col(m.group(1)), int(m.group(2)) - 1) for m in ends]
                     merges.append((min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)))
                     check_cells(len(merges), path, "the merged ranges")
 
         def end(tag):
+            nonlocal into, skip
             if tag == "c":
-                text = _value(st["t"], "".join(st["v"]), "".join(st["is"]), st["s"], strings, formats, self.date1904)
-                if text and st["row"] >= 0 and st["col"] >= 0:
-                    cells[st["row"], st["col"]] = text
-                    if len(cells) % 1024 == 0:
-                        check_cells(len(cells), path)
-            elif tag in ("v", "t"):
-                st["in"] = None
+                if v or inline:
+                    text = _value(kind, "".join(v), "".join(inline), style, strings, formats, date1904)
+                    if text and row >= 0 and col >= 0:
+                        cells[row, col] = text
+                        if len(cells) % 1024 == 0:
+                            check_cells(len(cells), path)
+            elif tag == "v" or tag == "t":
+                into = None
             elif tag == "rPh":
-                st["skip"] -= 1
+                skip -= 1
 
         def text(data):
-            where = st["in"]
-            if where and not st["skip"]:
-                st[where].append(data)
+            if into is not None and not skip:
+                into.append(data)
 
         _parse(self.book, part, start, end, text)
         check_cells(len(cells), path)
