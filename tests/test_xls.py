@@ -314,3 +314,22 @@ def test_generated_forms_read_back_as_their_grid(fmt, monkeypatch):
     assert seen == 25
     # the quirks these seeds draw, so the comparison above covers them
     assert {"cover_sheet", "formula_total", "offset", "empty_sheets"} <= damage_seen
+
+
+def test_every_workbook_quirk_is_drawn(monkeypatch):
+    from pifu.generate import generate_document
+    from pifu.generate.render import workbook, xls as render_xls
+
+    forms = []
+    real = render_xls.render
+    monkeypatch.setattr(render_xls, "render", lambda form, rng, damage: forms.append(form) or real(form, rng, damage))
+    generate_document(random.Random(1), 0.0, fmt="xls")
+    seen = set()
+    for seed in range(200):
+        damage = set()
+        sheets = workbook.plan(forms[0], random.Random(seed), damage)
+        seen |= damage
+        form_sheets = [s for s in sheets if len(s.cells) > 20]
+        assert len(form_sheets) == 1 and form_sheets[0].merges and form_sheets[0].widths
+        assert ("cover_sheet" in damage) == (sheets[0] is not form_sheets[0])
+    assert seen == set(workbook.DAMAGE)

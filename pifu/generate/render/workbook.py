@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from pifu.generate.form import Form
 
+DAMAGE = ("cover_sheet", "empty_sheets", "offset", "formula_total", "thousands_format", "general_format",
+          "accounting_format", "numbers_as_text")
 SHEET_NAMES = ("部门整体绩效目标表", "部门整体绩效目标表", "部门整体绩效目标批复表", "绩效目标表", "附件2", "Sheet1")
 ACCOUNTING = '_ * #,##0.00_ ;_ * -#,##0.00_ ;_ * "-"??_ ;_ @_ '
 WIDTHS = (14, 12, 14, 22, 12, 12, 12, 16, 12)  # characters per column of the 9-column form
