@@ -333,3 +333,13 @@ def test_every_workbook_quirk_is_drawn(monkeypatch):
         assert len(form_sheets) == 1 and form_sheets[0].merges and form_sheets[0].widths
         assert ("cover_sheet" in damage) == (sheets[0] is not form_sheets[0])
     assert seen == set(workbook.DAMAGE)
+
+
+def test_a_huge_sheet_is_refused(monkeypatch):
+    import pifu.readers
+
+    monkeypatch.setattr(pifu.readers, "MAX_CELLS", 100)
+    data = xls_book([("表", [(r, c, f"c{r}x{c}", None) for r in range(20) for c in range(12)], [])])
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(data, "huge.xls")
+    assert e.value.reason == "too_large"

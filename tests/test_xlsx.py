@@ -170,3 +170,113 @@ def test_a_workbook_without_its_parts_is_unreadable():
     with pytest.raises(DocumentError) as e:
         pifu.parse_bytes(out.getvalue(), "cut.xlsx")
     assert e.value.reason == "unreadable" and "\n" not in str(e.value)
+
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def excel_like(sheet_xml: str, prefix: str = "") -> bytes:
+    """A workbook written the way Excel writes one (shared strings with rich runs and phonetic guides,
+    styles with a custom number format), by hand, so no library's writer shapes the test."""
+    import zipfile
+
+    p = f"{prefix}:" if prefix else ""
+    ns = f'xmlns{":" + prefix if prefix else ""}="{_MAIN}"'
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types/>',
+        "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                       'package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/'
+                       'officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<?xml version="1.0" encoding="UTF-8"?><{p}workbook {ns} xmlns:r="{_REL}"><{p}workbookPr/>'
+                           f'<{p}sheets><{p}sheet name="封面" sheetId="1" r:id="rId1"/>'
+                           f'<{p}sheet name="部门整体绩效目标表" sheetId="2" r:id="rId2"/></{p}sheets></{p}workbook>',
+        "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+                                      'openxmlformats.org/package/2006/relationships">'
+                                      '<Relationship Id="rId1" Type="x/worksheet" Target="worksheets/sheet1.xml"/>'
+                                      '<Relationship Id="rId2" Type="x/worksheet" Target="/xl/worksheets/sheet2.xml"/>'
+                                      '<Relationship Id="rId3" Type="x/styles" Target="styles.xml"/>'
+                                      '<Relationship Id="rId4" Type="x/sharedStrings" Target="sharedStrings.xml"/>'
+                                      '</Relationships>',
+        "xl/styles.xml": f'<{p}styleSheet {ns}><{p}numFmts count="2"><{p}numFmt numFmtId="176" formatCode="0.00%"/>'
+                         f'<{p}numFmt numFmtId="177" formatCode="#,##0.00_ "/></{p}numFmts>'
+                         f'<{p}cellStyleXfs count="1"><{p}xf numFmtId="10"/></{p}cellStyleXfs>'
+                         f'<{p}cellXfs count="4"><{p}xf numFmtId="0"/><{p}xf numFmtId="176"/><{p}xf numFmtId="177"/>'
+                         f'<{p}xf numFmtId="4"/></{p}cellXfs></{p}styleSheet>',
+        "xl/sharedStrings.xml": f'<{p}sst {ns} count="4" uniqueCount="4">'
+                                f'<{p}si><{p}t>部门总体资金情况</{p}t></{p}si>'
+                                f'<{p}si><{p}r><{p}rPr/><{p}t>收入</{p}t></{p}r><{p}r><{p}t xml:space="preserve">构成 </{p}t>'
+                                f'</{p}r><{p}rPh sb="0" eb="2"><{p}t>ショウニュウ</{p}t></{p}rPh></{p}si>'
+                                f'<{p}si><{p}t>财政&amp;拨款_x000D_</{p}t></{p}si><{p}si><{p}t>附件</{p}t></{p}si></{p}sst>',
+        "xl/worksheets/sheet1.xml": f'<{p}worksheet {ns}><{p}sheetData><{p}row r="1"><{p}c r="A1" t="s"><{p}v>3</{p}v>'
+                                    f'</{p}c></{p}row></{p}sheetData></{p}worksheet>',
+        "xl/worksheets/sheet2.xml": sheet_xml.replace("<", f"<{p}").replace(f"<{p}/", f"</{p}").replace(
+            f"<{p}worksheet", f"<{p}worksheet {ns}"),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts.items():
+            z.writestr(name, body)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_a_workbook_as_excel_writes_it(prefix):
+    from pifu.readers import read
+
+    sheet_xml = ('<worksheet><dimension ref="A1:E3"/><sheetData>'
+                 '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c>'
+                 '<c r="D1" s="2"><v>998.70000000000005</v></c><c r="E1" s="1"><v>0.49959999999999999</v></c></row>'
+                 '<row r="2"><c r="A2" s="3"/><c r="B2" s="3"/><c s="3"><v>12</v></c><c r="E2" t="str"><f>A1</f>'
+                 '<v>部门总体资金情况</v></c></row>'
+                 '<row r="3"><c r="A3"/><c r="B3" t="inlineStr"><is><t>合计</t></is></c><c r="C3" t="b"><v>1</v></c>'
+                 '<c r="D3" s="2"><f>SUM(D1:D2)</f><v>1010.7</v></c><c r="E3" t="e"><v>#DIV/0!</v></c></row>'
+                 '</sheetData><mergeCells count="1"><mergeCell ref="A1:A3"/></mergeCells></worksheet>')
+    sheet = read(excel_like(sheet_xml, prefix), "excel.xlsx")
+    assert sheet.grid == [["部门总体资金情况", "收入构成", "财政&拨款", "998.70", "49.96%"],
+                          ["", "", "12.00", "", "部门总体资金情况"],
+                          ["", "合计", "TRUE", "1010.70", "#DIV/0!"]]
+    assert sheet.merges == ((0, 0, 2, 0),)
+    assert sheet.origins == ("sheet 部门整体绩效目标表 R1", "sheet 部门整体绩效目标表 R2", "sheet 部门整体绩效目标表 R3")
+
+
+def test_every_byte_flip_fails_cleanly_or_reads(sample_path):
+    """Random damage inside a workbook: a DocumentError or a grid, never another exception."""
+    import random
+
+    from pifu.readers import read
+
+    good = workbook_from_text(sample_path.read_text(encoding="utf-8"))
+    rng = random.Random(11)
+    outcomes = set()
+    for _ in range(60):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            read(bytes(data), "flip.xlsx")
+            outcomes.add("read")
+        except DocumentError as e:
+            outcomes.add(e.reason)
+    assert outcomes <= {"read", "unreadable", "unsupported_format", "too_large"}
+
+
+def test_a_binary_workbook_and_a_huge_sheet_are_refused(monkeypatch):
+    import zipfile
+
+    import pifu.readers
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("_rels/.rels", '<Relationships><Relationship Id="r" Type="x/officeDocument" '
+                                  'Target="xl/workbook.bin"/></Relationships>')
+        z.writestr("xl/workbook.bin", b"\x83\x01\x00")
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(out.getvalue(), "b.xlsb")
+    assert e.value.reason == "unsupported_format" and ".xlsb" in str(e.value)
+
+    monkeypatch.setattr(pifu.readers, "MAX_CELLS", 100)
+    data = _book(("表", [[f"c{r}x{c}" for c in range(12)] for r in range(20)], {}, []))
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(data, "huge.xlsx")
+    assert e.value.reason == "too_large"

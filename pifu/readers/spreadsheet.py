@@ -30,6 +30,16 @@ BUILTIN_FORMATS = {
 # Locale date formats (zh-CN 27-36 and 50-58): the reader only needs to know they are dates.
 DATE_FORMAT_IDS = frozenset(range(14, 23)) | frozenset(range(27, 37)) | frozenset(range(45, 48)) | frozenset(range(50, 59))
 
+CELL_STRIP = STRIP + "\r\n"  # a cell's own line breaks (Alt+Enter) at its ends mean nothing
+
+
+def cell_text(text: str) -> str:
+    """A text cell as a grid holds it: stripped, its inner line breaks as \\n."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.strip(CELL_STRIP)
+
+
 _QUOTED = re.compile(r'"[^"]*"')
 _SKIP = re.compile(r'\[[^\]]*\]|\\.|_.|\*.|"[^"]*"')  # colours/conditions/locales, escapes, padding, fills, literals
 _DATE_CODES = re.compile(r"[ymdhs]", re.IGNORECASE)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import io
 
 from pifu.model import DocumentError
-from pifu.readers import STRIP, Grid, Sheet, check_cells
-from pifu.readers.spreadsheet import blank_covered, format_number, pick_sheet, serial_date, trim
+from pifu.readers import Grid, Sheet, check_cells
+from pifu.readers.spreadsheet import blank_covered, cell_text, format_number, pick_sheet, serial_date, trim
 
 # Streams that say what an OLE2 file that is not a workbook is.
 _KINDS = (
-    ({"EncryptionInfo", "EncryptedPackage"}, "a password-protected (encrypted) Office document",
-     "encrypted"),
+    ({"EncryptionInfo", "EncryptedPackage"},
+     "a password-protected (encrypted) Office document: it cannot be read without its password", "encrypted"),
     ({"WordDocument"}, "a Word .doc document, not an Excel workbook", "unsupported_format"),
     ({"PowerPoint Document"}, "a PowerPoint presentation, not an Excel workbook", "unsupported_format"),
 )
@@ -35,7 +35,7 @@ def read(data: bytes, path: str) -> Sheet:
     streams = _streams(data, path, log)
     for names, what, reason in _KINDS:
         if names & streams:
-            raise DocumentError(path, what + (": password-protected" if reason == "encrypted" else ""), reason)
+            raise DocumentError(path, what, reason)
     if not streams & {"Workbook", "Book"}:
         raise DocumentError(path, "an OLE2 compound file without a workbook stream: not an Excel .xls",
                             "unsupported_format")
@@ -44,7 +44,8 @@ def read(data: bytes, path: str) -> Sheet:
                                   on_demand=True)
     except xlrd.XLRDError as e:
         if "encrypted" in str(e).lower():
-            raise DocumentError(path, "the workbook is password-protected (encrypted)", "encrypted") from None
+            raise DocumentError(path, "a password-protected (encrypted) .xls workbook: it cannot be read without its "
+                                      "password", "encrypted") from None
         raise DocumentError(path, f"not a readable .xls workbook ({str(e)[:160]})", "unreadable") from None
     except Exception as e:  # noqa: BLE001 - a damaged BIFF stream fails in many ways inside xlrd
         raise DocumentError(path, f"a damaged .xls workbook ({type(e).__name__}: {str(e)[:120]})",
@@ -111,7 +112,7 @@ def _sheets(book, path: str):
                 elif kind == XL_CELL_ERROR:
                     text = error_text_from_code.get(value, "#ERR")
                 else:
-                    text = str(value).strip(STRIP)
+                    text = cell_text(str(value))
                 row[c] = text
             grid.append(row)
         merges = [(r0, c0, r1 - 1, c1 - 1) for r0, r1, c0, c1 in sheet.merged_cells]

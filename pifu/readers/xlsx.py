@@ -25,7 +25,7 @@ from xml.parsers import expat
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Grid, Sheet, check_cells
 from pifu.readers.spreadsheet import (
-    BUILTIN_FORMATS, DATE_FORMAT_IDS, blank_covered, format_number, is_date_format, pick_sheet, serial_date, trim,
+    BUILTIN_FORMATS, DATE_FORMAT_IDS, blank_covered, cell_text, format_number, is_date_format, pick_sheet, serial_date, trim,
 )
 
 _ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # OOXML's escape for control characters: _x000D_
@@ -41,7 +41,8 @@ class _Refused(Exception):
 def read(data: bytes, path: str) -> Sheet:
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
-        return pick_sheet(_Workbook(book, path).sheets(), path, "xlsx")
+        workbook = _Workbook(book, path)
+        return pick_sheet(workbook.sheets(), path, "xlsx")
     except _Refused as e:
         raise DocumentError(path, f"not a readable .xlsx workbook: {e}", "unreadable") from None
     except _ERRORS as e:
@@ -102,6 +103,9 @@ class _Workbook:
         self.book, self.path = book, path
         self.names = set(book.namelist())
         self.workbook = self._workbook_part()
+        if self.workbook.endswith(".bin"):
+            raise DocumentError(path, "an Excel binary workbook (.xlsb), which pifu does not read: save it as .xlsx",
+                                "unsupported_format")
         self.sheet_list: list[tuple[str, str]] = []  # (name, part)
         self.date1904 = False
         self._read_workbook()
@@ -333,7 +337,7 @@ def _value(kind, v: str, inline: str, style, strings: list[str], formats: list, 
         return format_number(number, fmt)
     if "_x" in text:
         text = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
-    return text.strip(STRIP)
+    return cell_text(text)
 
 
 def _grid(cells: dict[tuple[int, int], str], merges: list, path: str) -> Grid:
