@@ -40,7 +40,6 @@ def cell_text(text: str) -> str:
     return text.strip(CELL_STRIP)
 
 
-_QUOTED = re.compile(r'"[^"]*"')
 _SKIP = re.compile(r'\[[^\]]*\]|\\.|_.|\*.|"[^"]*"')  # colours/conditions/locales, escapes, padding, fills, literals
 _DATE_CODES = re.compile(r"[ymdhs]", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"[0#?]")
@@ -189,7 +188,7 @@ def form_score(grid: Grid) -> int:
     return len(seen)
 
 
-def pick_sheet(sheets, path: str, fmt: str) -> Sheet:
+def pick_sheet(sheets, fmt: str) -> Sheet:
     """`sheets`: (name, grid, merges) in workbook order, read lazily; the first that holds the most of the
     form wins (skipping a cover sheet and empty sheets). Grid row i is the sheet's row i + 1."""
     best = None

@@ -51,7 +51,7 @@ def read(data: bytes, path: str) -> Sheet:
         raise DocumentError(path, f"a damaged .xls workbook ({type(e).__name__}: {str(e)[:120]})",
                             "unreadable") from None
     try:
-        return pick_sheet(_sheets(book, path), path, "xls")
+        return pick_sheet(_sheets(book, path), "xls")
     except DocumentError:
         raise
     except Exception as e:  # noqa: BLE001

@@ -42,7 +42,7 @@ def read(data: bytes, path: str) -> Sheet:
     try:
         book = zipfile.ZipFile(io.BytesIO(data))
         workbook = _Workbook(book, path)
-        return pick_sheet(workbook.sheets(), path, "xlsx")
+        return pick_sheet(workbook.sheets(), "xlsx")
     except _Refused as e:
         raise DocumentError(path, f"not a readable .xlsx workbook: {e}", "unreadable") from None
     except _ERRORS as e:
