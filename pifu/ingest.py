@@ -22,6 +22,7 @@ from pifu.api import parse
 from pifu.model import Document, DocumentError
 from pifu.normalize import combine, normalize, unfit_reason
 from pifu.readers import MAX_BYTES
+from pifu.readers.sniff import sniff as sniff_format
 
 SKIP_SUFFIXES = (".truth.json",)  # the generator's answers, written beside its documents
 UNKNOWN_YEAR = "unknown"  # the partition of files whose title names no fiscal year
@@ -73,7 +74,9 @@ def sniff_year(path: str | os.PathLike) -> str:
             head = f.read(4096)
     except OSError:
         return UNKNOWN_YEAR
-    if head.startswith(b"PK\x03\x04"):  # a workbook: its title is inside the zip, so read it
+    # a workbook keeps its title inside the zip; a web page may print it past its head, after the
+    # portal's own markup, beside links to other years' 批复: read them
+    if head.startswith(b"PK\x03\x04") or sniff_format(head) == "html":
         try:
             return str(parse(path).fiscal_year)
         except DocumentError:
