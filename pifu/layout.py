@@ -105,7 +105,7 @@ _FORM_TITLE = re.compile(r"部门整体(?:支出)?绩效目标")
 _YEAR_CELL = re.compile(r"[(（]\s*((?:19|20)\d{2})\s*年度?\s*[)）]|^((?:19|20)\d{2})\s*年度$")
 _OTHER_FORMS = re.compile(r"项目支出绩效目标|项目绩效目标|绩效自评|评价报告")
 _UNTIL_YEAR = re.compile(r"截[止至]\s*((?:19|20)\d{2})\s*年")
-_LABEL_NOISE = re.compile(r"[\s:：]|[（(][^）)]*[）)]")
+_LABEL_NOISE = re.compile(r"[\s:：*＊]|[（(][^）)]*[）)]")
 
 
 @lru_cache(maxsize=4096)
@@ -583,6 +583,11 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
             y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
                 history.append(y)
+    blank = sum(t in _BLANK_YEARS for row in rows[:4] for t in row.texts)
+    if not history and blank >= 2:
+        r.note("history_blank", "info", "年度绩效指标",
+               "the history year headers are left blank (`年` `年`): the table holds the current year only")
+        return [fiscal_year]
     if not history and rows:
         history = [fiscal_year - 2, fiscal_year - 1]
         r.note("inferred_year", "warning", "年度绩效指标",
@@ -807,7 +812,8 @@ def _is_header_row(row: Row, extra_names: set[str]) -> bool:
 def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     """Each column by its header (COLUMNS); a column pifu does not know goes to `extra` by its header text.
     Without 一级/二级 columns the level names are a tree in the name column: a row with a name and no value
-    is a group (a first-level one when it is a known first-level name or another group follows it)."""
+    is a group (a first-level one when another group follows it, as the software prints each first level
+    followed by its first second level)."""
     role_col: dict[str, int] = {}
     extra_cols: dict[int, str] = {}
     for c, t in header.cells:
@@ -824,6 +830,7 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
         return []
     value_cols = sorted(((c, fiscal_year + _VALUE_ROLES[role] if horizon == ANNUAL else None)
                          for role, c in role_col.items() if role in _VALUE_ROLES), key=lambda x: x[0])
+    target_col = role_col.get("value")  # 计算符号 is the target's comparator: history values are actuals
     tree = not ({"lv1", "lv2"} & set(role_col))
     names = set(extra_cols.values())
     body = [row for row in rows[rows.index(header) + 1:] if not _is_header_row(row, names)]
@@ -842,7 +849,7 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
         if tree and name and not filled:
             nxt = body[k + 1] if k + 1 < len(body) else None
             next_is_group = nxt is not None and not any(dict(nxt.cells).get(c) for c, _ in value_cols)
-            if lv1_class_of(name) or next_is_group or lv1 is None:
+            if next_is_group or lv1 is None:
                 lv1, lv2 = name, None
             else:
                 lv2 = name
@@ -883,7 +890,7 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
             comparator, value, unit = t.comparator, t.value, t.unit
             if value is not None:
                 sign = values.comparator_of(get("comparator"))
-                if sign and comparator == "=" and not values.ascii_fold(raw).startswith("="):
+                if sign and c == target_col and comparator == "=" and not values.ascii_fold(raw).startswith("="):
                     comparator = sign
                 if unit_col and unit is None:
                     unit = unit_col
