@@ -113,8 +113,8 @@ class Document:
             "agency_code": self.agency_code,
             "filed_on": self.filed_on,
             "funding": [
-                {"flow": f.flow, "item": f.item, "year": f.year, "amount": f.amount, "share_pct": f.share_pct,
-                 "item_class": f.item_class}
+                {"flow": f.flow, "item": f.item, "item_class": f.item_class, "year": f.year, "amount": f.amount,
+                 "share_pct": f.share_pct}
                 for f in self.funding
             ],
             "indicators": [
