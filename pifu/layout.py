@@ -197,7 +197,7 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     fields: dict[str, str] = {}
     out = grid
     for i, row in enumerate(grid):
-        if not any(t and _FIELD_HINT.search(t) for t in row):
+        if not _FIELD_HINT.search("\t".join(row)):
             continue
         new = list(row)
         c = 0
@@ -452,6 +452,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
 _ITEM_NOISE = re.compile(r"^其中|[\s:：]|[（(][^）)]*[）)]")
 
 
+@lru_cache(maxsize=4096)
 def _funding_header(t: str) -> bool:
     return t in FUNDING_HEADERS or _LABEL_NOISE.sub("", t) in FUNDING_HEADERS or fold(t) in FUNDING_HEADERS
 
