@@ -370,6 +370,7 @@ def read_department(sections: dict[str, list[Row]], r: Reader) -> str:
 def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLine]:
     """Items as written, each with its standard class; the flow from its block (收入构成 -> income,
     支出构成 -> expenditure) or, in a block without flow labels (年度预算安排), from the class of its items."""
+    rows = _unpivot(rows, r)
     amount_col = _header_column(rows, "当年金额")
     history_years: list[int] = []
     parsed = []  # [row, flow, item, class, numbers, had_year_header]
@@ -447,6 +448,30 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
             lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line), cls))
     return lines
+
+
+def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
+    """Items laid out across (`年度预算安排 | 资金总额 | 基本支出 | 项目支出` over a row of amounts) become one row
+    per item, each on the line of its amount."""
+    out: list[Row] = []
+    k = 0
+    while k < len(rows):
+        row = rows[k]
+        named = [(c, t) for c, t in row.cells if item_class_of(t)]
+        below = rows[k + 1] if k + 1 < len(rows) else None
+        if len(named) >= 2 and len(named) == len(row.cells) and below is not None and all(
+                _is_number(t) for _, t in below.cells):
+            amounts = dict(below.cells)
+            for c, t in named:
+                if c in amounts:
+                    out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
+                else:
+                    r.note("unreadable_row", "error", r.at(below.line), f"funding item {t!r} has no amount below it")
+            k += 2
+            continue
+        out.append(row)
+        k += 1
+    return out
 
 
 _ITEM_NOISE = re.compile(r"^其中|[\s:：]|[（(][^）)]*[）)]")

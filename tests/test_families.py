@@ -107,7 +107,8 @@ def test_families_exercise_their_quirks(tmp_path):
     for family in NEW:
         for path in generate(60, tmp_path / family, seed=3, family=family):
             damage |= set(jsonio.loads(path.with_name(path.stem + ".truth.json").read_text("utf-8"))["damage"])
-    assert {"history_blank", "unit_conflict", "unit_on_qualitative", "percent_format_lost", "basis_in_value"} <= damage
+    assert {"history_blank", "unit_conflict", "unit_on_qualitative", "percent_format_lost", "basis_in_value",
+            "budget_across"} <= damage
 
 
 def test_unknown_family_is_refused(tmp_path):

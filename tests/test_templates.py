@@ -160,6 +160,16 @@ def test_fujian_2019_budget_block_duty_targets_and_brackets():
     assert not [p for p in doc.problems if p.severity == "error"]
 
 
+def test_budget_items_side_by_side():
+    across = FUJIAN.replace("年度预算安排（万元）\t资金总额\t\t356.8\n\t基本支出\t\t300.5\n\t项目支出\t\t56.3".encode(),
+                            "年度预算安排（万元）\t资金总额\t基本支出\t项目支出\n\t356.8\t300.5\t56.3".encode())
+    assert across != FUJIAN
+    doc = pifu.parse_bytes(across, "fujian-across.txt")
+    assert {(f.item, f.amount, f.item_class) for f in doc.funding} == {
+        ("合计", Decimal("356.8"), "total"), ("基本支出", Decimal("300.5"), "basic"), ("项目支出", Decimal("56.3"), "project")}
+    assert {f.where for f in doc.funding} == {"line 5"}
+
+
 def test_hubei_2021_blank_history_headers_and_no_personal_data():
     doc = pifu.parse_bytes(HUBEI_2021, "hubei2021.txt")
     assert (doc.department, doc.fiscal_year, doc.filed_on, doc.agency_code) == ("鄂州市人民政府办公室", 2021,

@@ -1243,8 +1243,11 @@ def _draw_fujian2019(rng, department, year, ag, ctx, tree, truth, damage):
         rec = _value_truth("annual", year, (lv1, lv2, lv3), raw, cmp, num, unit, **fields)
         rec["basis"] = basis
         truth["indicators"].append(rec)
+    across = rng.random() < 0.4
+    if across:
+        damage.add("budget_across")
     return build_form_fujian2019(year, department, truth["agency_code"], [(i, _amount_cell(c)) for i, c in budget],
-                                 goal, duties, rows, rng.random() < 0.5)
+                                 goal, duties, rows, rng.random() < 0.5, across)
 
 
 def _draw_hubei_grid(rng, department, year, ag, ctx, tree, truth, damage):

@@ -255,11 +255,13 @@ def build_form_hunan2023(year: int, department: str, texts: dict[str, list[str]]
 
 
 def build_form_fujian2019(year: int, department: str, agency_code: str, budget: list[tuple[str, Cell]],
-                          goal: str, duties: list[tuple], rows: list[tuple], year_row: bool) -> Form:
+                          goal: str, duties: list[tuple], rows: list[tuple], year_row: bool,
+                          across: bool = False) -> Form:
     """Fujian 2019 (.xls) 部门整体支出绩效目标表: 部门预算编码 beside the name; 年度预算安排（万元） {资金总额,
     项目支出, 基本支出}; 年度总体目标 `目标1：…；目标2：…`; 年度履职目标 (部门职能 | 年度目标任务 | 支出项目名称 |
     预算金额（万元）); indicators 一级指标 | 二级指标 | 三级指标 | 指标解释 | 目标值.
-    budget: (item, amount Cell); duties: (function, task, item, amount Cell); rows: (lv1, lv2, lv3, 解释, 目标值)."""
+    budget: (item, amount Cell); duties: (function, task, item, amount Cell); rows: (lv1, lv2, lv3, 解释, 目标值).
+    `across`: the budget items side by side over a row of amounts instead of one row each."""
     form = Form(title="部门整体支出绩效目标表" if year_row else f"{year}年度部门整体支出绩效目标表", width=6)
     row = _rows(form)
     row(Cell(form.title, colspan=6, kind="title"))
@@ -268,7 +270,10 @@ def build_form_fujian2019(year: int, department: str, agency_code: str, budget: 
     row(Cell("部门名称", kind="section"), Cell(department, colspan=2, kind="text"), None,
         Cell("部门预算编码", kind="header"), Cell(agency_code, colspan=2, kind="text"))
     start = len(form.rows)
-    for i, (item, amount) in enumerate(budget):
+    if across:
+        row(Cell("年度预算安排（万元）", rowspan=2, kind="section"), *[Cell(item, kind="header") for item, _ in budget])
+        row(None, *[amount for _, amount in budget])
+    for i, (item, amount) in enumerate(budget if not across else []):
         amount.colspan = 3
         row(Cell("年度预算安排（万元）", rowspan=len(budget), kind="section") if i == 0 else None,
             Cell(item, colspan=2, kind="label"), None, amount)
