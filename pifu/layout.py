@@ -187,7 +187,7 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
 _PERSONAL = ("填报人", "联系人", "联系电话", "电话", "手机", "经办人", "联系方式")
 _FIELD_HINT = re.compile("填报|联系|电话|手机|经办|预算编码")
 _LABELS_HERE = re.compile(r"(部门预算编码|预算编码|填报日期|填报人|联系人|联系电话|电话|手机|经办人|联系方式)"
-                          r"(?:\s*[:：]\s*|\s*$)")
+                          r"(?:\s*[:：]\s*|\s*$|\s+(?=\S))")
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-]{1,29}")
 
 

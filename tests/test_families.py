@@ -5,6 +5,7 @@ renderer exists (pifu.generate.render.<fmt>), each family also goes through it."
 from __future__ import annotations
 
 import json
+import os
 import random
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from pifu.generate.form import Form, grid_of
 from pifu.model import Source
 
 NEW = ("hubei2021", "hunan2023", "fujian2019", "hubei_grid")
-N = 120  # per family and export: 100+ documents each
+N = 1000 if os.environ.get("PIFU_SLOW") == "1" else 120  # per family and export
 KEYS = ("department", "fiscal_year", "agency_code", "filed_on", "funding", "indicators", "texts", "duty_targets")
 
 

@@ -186,6 +186,10 @@ def test_hubei_2021_blank_history_headers_and_no_personal_data():
     assert not [p for p in doc.problems if p.severity == "error"]
     out = jsonio.dumps(doc.to_dict())
     assert PERSON not in out and PHONE not in out and "填报人" not in out and "联系电话" not in out
+    one_cell = HUBEI_2021.replace(f"填报人\t{PERSON}\t联系电话\t{PHONE}".encode(), f"填报人 {PERSON}\t电话：{PHONE}".encode())
+    assert one_cell != HUBEI_2021
+    out = jsonio.dumps(pifu.parse_bytes(one_cell, "x").to_dict())
+    assert PERSON not in out and PHONE not in out
 
 
 def test_hubei_software_grid_tree_and_comparator_column():
