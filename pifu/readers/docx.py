@@ -13,7 +13,8 @@ styles, settings and numbering parts) and sees the merges as Word wrote them.
 - Paragraphs outside tables (the title, a cover page, a note between two parts of the form) become rows
   of one cell, so the layout finds the fiscal year in the title. Paragraphs after the last table
   (notes, signatures, dates) are not part of the form and are left out: the layout reads the last row
-  of the 年度绩效指标 table as the end of the file.
+  of the 年度绩效指标 table as the end of the file. A continuation mark between two tables
+  ("（续表）") is not a row either.
 - A cell's text: its paragraphs joined with newlines; runs, tabs and line breaks as Word shows them;
   deleted (tracked) text, field codes and the fallback copies of drawings are not text.
 - Origins: "table 1 row 12" (columns " col 3"), "paragraph 3" (body paragraphs counted from 1).
@@ -21,6 +22,8 @@ styles, settings and numbering parts) and sees the merges as Word wrote them.
 from __future__ import annotations
 
 import io
+import itertools
+import re
 import zipfile
 
 from lxml import etree
@@ -36,6 +39,8 @@ _RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 # No entities, no DTD, no network; comments and processing instructions are not text.
 _PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
                           remove_comments=True, remove_pis=True)
+# "（续表）" between two parts of a table says the form goes on: a mark, not a row of the form
+_CONTINUED = re.compile(r"^[（(]?\s*(?:续表|续上表|接上表|续)\s*\d*\s*[）)]?$")
 _BREAKS_TEXT = frozenset((None, "textWrapping"))  # a w:br of type page or column is layout, not text
 
 
@@ -132,7 +137,7 @@ def _read_body(body, w: _Names, path: str) -> Sheet:
         if block.tag == w.p:
             paragraphs += 1
             text = _paragraph_text(block, w).strip(STRIP + "\n")
-            if text:
+            if text and not (tables and _CONTINUED.match(text)):
                 pending.append((text, f"paragraph {paragraphs}"))
                 if len(pending) > 10_000:
                     raise DocumentError(path, "more than 10,000 paragraphs before a table; a 批复 is one form",
@@ -152,60 +157,128 @@ def _read_body(body, w: _Names, path: str) -> Sheet:
 
 
 def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, path: str) -> int:
-    """Append the rows of table `number` to `grid`; returns the running cell count."""
+    """Append the rows of table `number` to `grid`; returns the running cell count.
+
+    One pass over the table's elements in document order (lxml filters the tags in C, so the runs'
+    formatting is never visited): a row starts at its w:tr, a cell at its w:tc, and the text of a
+    nested table goes to the cell that holds it. A cell is placed when the next one starts."""
     columns = sum(1 for _ in tbl.iterchildren(w.tbl_grid) for _ in _.iterchildren(w.grid_col))
+    T, P, TC, TR = w.t, w.p, w.tc, w.tr
     vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
-    for row_number, tr in enumerate(_blocks(tbl, w, w.tr), 1):
-        tr_pr = tr.find(w.tr_pr)
-        if tr_pr is not None and tr_pr.find(w.tr_del) is not None:
-            continue  # a row deleted with track changes on
-        before = _int(tr_pr.find(w.grid_before), w) if tr_pr is not None else 0
-        tcs = []
-        width = before
-        for tc in _blocks(tr, w, w.tc):
-            tc_pr = tc.find(w.tc_pr)
-            span, v, h = 1, None, None
-            if tc_pr is not None:
-                span = max(1, _int(tc_pr.find(w.grid_span), w))
-                v, h = _merge_val(tc_pr.find(w.v_merge), w), _merge_val(tc_pr.find(w.h_merge), w)
-            tcs.append((tc, span, v, h))
-            width += span
-            check_cells(cells + width, path, f"table {number}")
-        cells += max(width, columns)
-        check_cells(cells, path, f"table {number}")
-        g = len(grid)
-        row = [""] * before
-        continued = set()
-        h_open: list[int] | None = None
-        for tc, span, v, h in tcs:
-            c = len(row)
-            if h == "continue" and h_open is not None:  # legacy horizontal merge: covered by the cell before
+    tr = tc = None
+    row: list[str] | None = None
+    paras: list[list[str]] | None = None  # the cell being read: its paragraphs' pieces
+    span, v, h = 1, None, None
+    row_number, before, deleted = 0, 0, False
+    continued: set[int] = set()
+    h_open: list[int] | None = None
+    events = tbl.iter(TR, TC, w.grid_before, w.grid_span, w.v_merge, w.h_merge, w.tr_del, P, T, w.tab, w.br,
+                      w.cr, w.nbh)
+    for el in itertools.chain(events, (None,)):
+        tag = el.tag if el is not None else None
+        if tag == T:
+            if paras is not None:
+                if paras:
+                    paras[-1].append(el.text or "")
+                else:
+                    paras.append([el.text or ""])
+            continue
+        if tag == P:
+            if paras is not None:
+                paras.append([])
+            continue
+        if tag is not None and tag != TC and tag != TR:
+            piece = None
+            if tag == w.grid_span or tag == w.v_merge or tag == w.h_merge:
+                if tc is not None and el.getparent().getparent() is tc:
+                    if tag == w.grid_span:
+                        span = max(1, _int(el, w))
+                    elif tag == w.v_merge:
+                        v = _merge_val(el, w)
+                    else:
+                        h = _merge_val(el, w)
+            elif tag == w.tab:
+                if el.getparent().tag == w.r:  # not a tab stop of the paragraph's properties
+                    piece = "\t"
+            elif tag == w.br:
+                if el.get(w.type) in _BREAKS_TEXT:
+                    piece = "\n"
+            elif tag == w.cr:
+                piece = "\n"
+            elif tag == w.nbh:
+                piece = "-"
+            elif tag == w.grid_before:
+                if el.getparent().getparent() is tr:
+                    before = _int(el, w)
+            elif el.getparent().tag == w.tr_pr and el.getparent().getparent() is tr:  # w:del of a row
+                deleted = True
+            if piece is not None and paras is not None:
+                if paras:
+                    paras[-1].append(piece)
+                else:
+                    paras.append([piece])
+            continue
+        if tag == TC and _up(el, TR) is not tr:
+            continue  # a cell of a nested table: its text goes to the cell that holds it
+        if tag == TR and _up(el, w.tbl) is not tbl:
+            continue
+        # a cell or a row starts, or the table ends: place the cell read so far
+        if paras is not None and not deleted:
+            g, c = len(grid), len(row)
+            check_cells(cells + c + span, path, f"table {number}")
+            if h == "continue" and h_open is not None:  # legacy horizontal merge: covered from the left
                 h_open[3] = c + span - 1
                 row += [""] * span
-                continue
-            if v == "continue" and c in vertical:
+            elif v == "continue" and c in vertical:
                 merge = vertical[c]
                 merge[2] = g
                 merge[3] = max(merge[3], c + span - 1)
                 continued.add(c)
                 row += [""] * span
                 h_open = None
-                continue
-            row.append(_cell_text(tc, w))
-            row += [""] * (span - 1)
-            merge = [g, c, g, c + span - 1]
-            merges.append(merge)
-            h_open = merge if h == "restart" else None
-            if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
-                vertical[c] = merge
-                continued.add(c)
-        for c in [c for c in vertical if c not in continued]:
-            del vertical[c]
-        if len(row) < columns:
-            row += [""] * (columns - len(row))
-        grid.append(row)
-        origins.append(f"table {number} row {row_number}")
+            else:
+                texts = [t for t in ("".join(p).strip(STRIP + "\n") for p in paras) if t]
+                row.append("\n".join(texts))
+                if span > 1:
+                    row += [""] * (span - 1)
+                h_open = None
+                if span > 1 or v is not None or h is not None:
+                    merge = [g, c, g, c + span - 1]
+                    merges.append(merge)
+                    h_open = merge if h == "restart" else None
+                    if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
+                        vertical[c] = merge
+                        continued.add(c)
+        paras = None
+        if tag == TC:
+            tc = el
+            if not row and before:
+                row += [""] * before
+            paras, span, v, h = [], 1, None, None
+            continue
+        # a row starts, or the table ends: place the row read so far
+        if row is not None and not deleted:  # (a row deleted with track changes on is left out)
+            for c in [c for c in vertical if c not in continued]:
+                del vertical[c]
+            if len(row) < columns:
+                row += [""] * (columns - len(row))
+            cells += len(row)
+            check_cells(cells, path, f"table {number}")
+            grid.append(row)
+            origins.append(f"table {number} row {row_number}")
+        if tag == TR:
+            tr, tc, row = el, None, []
+            row_number += 1
+            before, deleted, continued, h_open = 0, False, set(), None
     return cells
+
+
+def _up(el, tag):
+    """The nearest ancestor of `el` with `tag` (rows and cells may sit inside content controls)."""
+    parent = el.getparent()
+    while parent is not None and parent.tag != tag:
+        parent = parent.getparent()
+    return parent
 
 
 def _merge_val(el, w: _Names) -> str | None:
@@ -221,11 +294,6 @@ def _int(el, w: _Names) -> int:
         return max(0, int(el.get(w.val) or 0))
     except ValueError:
         return 0
-
-
-def _cell_text(tc, w: _Names) -> str:
-    texts = [t for t in (_paragraph_text(p, w).strip(STRIP + "\n") for p in tc.iter(w.p)) if t]
-    return "\n".join(texts)
 
 
 def _paragraph_text(p, w: _Names) -> str:

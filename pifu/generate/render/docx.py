@@ -15,7 +15,12 @@ restart/continue down rows. Quirks, each recorded in `damage` when drawn:
   the group's labels; grid_before when the continuation leaves out the section column (w:gridBefore)
 - cell_paragraphs / cell_line_breaks: a numbered text cell with an item per paragraph / per line break
 - split_runs: a cell's text in several runs (one bold), tab_indent: a paragraph indented with a tab
+- section_heading: (tables per section) a section's label as a bold paragraph above its table, which
+  has no section column
+- jagged_grid: a border out of line with the others cuts one cell in two, so Word's grid has a column
+  more and every other cell over it spans one more (w:gridSpan)
 - blank_paragraphs: empty paragraphs around the tables; notes_after: notes and a signature after the form
+- attachment_label: "附件1" above the title, as attachments to a notice are marked
 Column widths vary per table; every run names 宋体 (East Asian font) and a size.
 """
 from __future__ import annotations
@@ -65,6 +70,9 @@ def render(form: Form, rng, damage: set[str]) -> tuple[bytes, str]:
         else:
             doc.add_section(WD_SECTION.NEW_PAGE)
     blanks()
+    if rng.random() < 0.15:
+        damage.add("attachment_label")
+        _paragraph(doc, rng.choice(("附件", "附件1", "附件2：")), rng, size=14, bold=rng.random() < 0.5)
     first = 0
     if rng.random() < 0.6:
         damage.add("title_paragraph")
@@ -77,10 +85,13 @@ def render(form: Form, rng, damage: set[str]) -> tuple[bytes, str]:
 
     owner = _owners(form.rows)
     split_runs = rng.choice((0.0, 0.0, 0.05, 0.2))  # share of cells whose text is in two runs
-    for i, (rows, separator) in enumerate(_tables(form, first, owner, rng, damage)):
+    jagged = rng.random() < 0.3
+    for i, (rows, separator, heading) in enumerate(_tables(form, first, owner, rng, damage)):
         if i:
             _separator(doc, separator, rng, damage)
-        doc.element.body._insert_tbl(_table(rows, rng, damage, split_runs))
+        if heading:
+            _paragraph(doc, heading, rng, size=rng.choice((12, 14)), bold=True)
+        doc.element.body._insert_tbl(_table(rows, rng, damage, split_runs, jagged and rng.random() < 0.6))
     blanks()
     if rng.random() < 0.25:
         damage.add("notes_after")
@@ -179,6 +190,7 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             parts[g:g + 1] = [(rows[:at], None), (tail, section)]
             separators.insert(g + 1, rng.choice(("plain", "plain", "page", "page", "note", "none")))
     tables = []
+    headings = len(groups) > 1 and rng.random() < 0.4
     for (rows, continued), separator in zip(parts, separators):
         repeat = continued is not None and rng.random() < 0.3
         if repeat:
@@ -191,11 +203,22 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             damage.add("grid_before")
             for row in cells:
                 row[0] = _BEFORE
-        tables.append((cells, separator))
+            heading = None
+        elif (headings and len(section_column) == 1 and min(section_column)[0] in rows
+              and form.rows[min(section_column)[0]][0].kind == "section" and len(rows) > 1):
+            # the section's label as a heading paragraph above a table without the section column
+            damage.add("section_heading")
+            heading = form.rows[min(section_column)[0]][0].text
+            for row in cells:
+                row[0] = _DROPPED
+        else:
+            heading = None
+        tables.append((cells, separator, heading))
     return tables
 
 
 _BEFORE = Cell("", kind="before")  # a grid column the row does not start with (w:gridBefore)
+_DROPPED = Cell("", kind="dropped")  # a column the table does not have (its label is a heading above)
 
 
 def _clip(form: Form, sel: list[int], owner, repeat_labels: bool) -> list[list[Cell | None]]:
@@ -228,11 +251,19 @@ def _el(parent, tag: str, **attrs):
     return el
 
 
-def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float):
+def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float, jagged: bool):
     width = len(rows[0])
-    before = rows[0][0] is _BEFORE
-    starts = sorted({c for row in rows for c, cell in enumerate(row) if cell is not None and cell is not _BEFORE}
+    before, dropped = rows[0][0] is _BEFORE, rows[0][0] is _DROPPED
+    starts = sorted({c for row in rows for c, cell in enumerate(row) if cell is not None and c >= before + dropped}
                     | ({0} if before else set()))
+    cut = None  # (row, column): the cell a misaligned border cuts in two (Word adds a grid column for it)
+    if jagged:
+        cuts = [(i, c) for i, row in enumerate(rows) for c, cell in enumerate(row)
+                if cell is not None and c >= before + dropped and cell.rowspan == 1]
+        if cuts:
+            damage.add("jagged_grid")
+            cut = rng.choice(cuts)
+            starts = sorted(starts + [cut[1] + 0.5])
     index = {c: i for i, c in enumerate(starts)}
     ncols = len(starts)
 
@@ -267,10 +298,15 @@ def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float):
         if any(cell is not None and cell.kind == "header" for cell in row) and rng.random() < 0.5:
             tr_pr = tr_pr if tr_pr is not None else _el(tr, "w:trPr")
             _el(tr_pr, "w:tblHeader")
-        c = 1 if before else 0
+        c = 1 if before or dropped else 0
         while c < width:
             cell = row[c]
-            if cell is not None:
+            if cut == (i, c):
+                n = span(c, cell.colspan)
+                _cell(tr, cell.text, 1, widths, index[c], None, cell.kind, rng, damage, split)
+                _cell(tr, "", n - 1, widths, index[c] + 1, None, cell.kind, rng, damage, split)
+                c += cell.colspan
+            elif cell is not None:
                 n = span(c, cell.colspan)
                 _cell(tr, cell.text, n, widths, index[c], "restart" if cell.rowspan > 1 else None, cell.kind, rng,
                       damage, split)
