@@ -308,3 +308,15 @@ def test_grid_rows_of_a_rendered_form_are_the_form_rows():
         assert len(sheet.merges) == sum(1 for row in form.rows for c in row if c and (c.rowspan > 1 or c.colspan > 1))
         return
     raise AssertionError("no plain rendering in 200 seeds")
+
+
+def test_a_docx_written_by_libreoffice_reads_as_the_text_sample(sample_path):
+    """tests/data/ezhou-trade-union-2025.libreoffice.docx: the sample's form as an HTML table (rowspan,
+    colspan) converted by LibreOffice 7.4 Writer (`soffice --convert-to docx`), a writer pifu never
+    rendered with: its own table grid, vMerge/gridSpan and paragraph properties."""
+    data = (sample_path.parents[1] / "tests" / "data" / "ezhou-trade-union-2025.libreoffice.docx").read_bytes()
+    sheet = read(data, "lo.docx")
+    assert sheet.format == "docx" and len(sheet.merges) > 50
+    doc = pifu.parse_bytes(data, "ezhou-trade-union-2025.docx")
+    assert canonical(doc.to_dict()) == canonical(pifu.parse(sample_path).to_dict())
+    assert {p.where for p in doc.problems} <= {s for s in sheet.origins}
