@@ -1,8 +1,10 @@
 """Word .docx documents: the form's tables, in document order, as one grid.
 
 word/document.xml is read directly with lxml (a parser that resolves no entities, loads no DTD and
-touches no network): it is ~10x faster than building a python-docx `Document` (which also parses the
-styles, settings and numbering parts) and sees the merges as Word wrote them.
+touches no network), in one pass over each table's elements. Measured on generated forms (one process,
+CPU time, 2-core machine under load): python-docx's `Document()` alone opens 164 documents/s (it also
+parses styles, settings, numbering) and reading every cell through its API 17/s; this reader 335/s, and
+`pifu.parse_bytes` (reader + layout) ~270-300/s. It also sees the merges exactly as Word wrote them.
 
 - Tables are placed on their own grid (w:tblGrid): `w:gridBefore` skips columns, `w:gridSpan` spans
   them (horizontal merge), `w:vMerge` "restart" opens a vertical merge that the rows below continue
@@ -15,7 +17,8 @@ styles, settings and numbering parts) and sees the merges as Word wrote them.
   (notes, signatures, dates) are not part of the form and are left out: the layout reads the last row
   of the 年度绩效指标 table as the end of the file. A continuation mark between two tables
   ("（续表）") is not a row either.
-- A cell's text: its paragraphs joined with newlines; runs, tabs and line breaks as Word shows them;
+- A cell's text: its paragraphs joined with newlines (each line stripped, empty ones dropped); runs,
+  tabs and line breaks as Word shows them;
   deleted (tracked) text, field codes and the fallback copies of drawings are not text.
 - Origins: "table 1 row 12" (columns " col 3"), "paragraph 3" (body paragraphs counted from 1).
 """
@@ -29,7 +32,7 @@ import zipfile
 from lxml import etree
 
 from pifu.model import DocumentError
-from pifu.readers import MAX_BYTES, STRIP, Sheet, check_cells
+from pifu.readers import MAX_BYTES, MAX_CELLS, STRIP, Sheet, check_cells
 
 MAX_XML = 4 * MAX_BYTES  # the main part of a real approval is ~200 KB; bounded before it is parsed
 _TRANSITIONAL = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -66,12 +69,12 @@ _NAMES = {ns: _Names(ns) for ns in (_TRANSITIONAL, _STRICT)}
 
 
 def read(data: bytes, path: str) -> Sheet:
-    root = _main_document(data, path)
+    root, fallbacks = _main_document(data, path)
     w = _NAMES.get(etree.QName(root).namespace or "")
     body = root.find(w.body) if w else None
     if body is None:
         raise DocumentError(path, "a .docx without a WordprocessingML body: not a Word document", "unreadable")
-    if any(True for _ in root.iter(f"{{{_MC}}}Fallback")):
+    if fallbacks:
         for fallback in list(root.iter(f"{{{_MC}}}Fallback")):  # a second copy of a drawing's text
             fallback.getparent().remove(fallback)
     return _read_body(body, w, path)
@@ -93,7 +96,7 @@ def _main_document(data: bytes, path: str):
     if len(xml) > MAX_XML:
         raise DocumentError(path, f"its {name} inflates past {MAX_XML:,} bytes", "too_large")
     try:
-        return etree.fromstring(xml, _PARSER)
+        return etree.fromstring(xml, _PARSER), b"Fallback" in xml
     except etree.XMLSyntaxError as e:
         raise DocumentError(path, f"{name} is not well-formed XML ({str(e)[:80]})", "unreadable") from None
 
@@ -167,7 +170,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
     vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
     tr = tc = None
     row: list[str] | None = None
-    paras: list[list[str]] | None = None  # the cell being read: its paragraphs' pieces
+    pieces: list[str] | None = None  # the cell being read: its text, "\n" between paragraphs
     span, v, h = 1, None, None
     row_number, before, deleted = 0, 0, False
     continued: set[int] = set()
@@ -177,15 +180,12 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
     for el in itertools.chain(events, (None,)):
         tag = el.tag if el is not None else None
         if tag == T:
-            if paras is not None:
-                if paras:
-                    paras[-1].append(el.text or "")
-                else:
-                    paras.append([el.text or ""])
+            if pieces is not None:
+                pieces.append(el.text or "")
             continue
         if tag == P:
-            if paras is not None:
-                paras.append([])
+            if pieces:
+                pieces.append("\n")
             continue
         if tag is not None and tag != TC and tag != TR:
             piece = None
@@ -212,20 +212,18 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                     before = _int(el, w)
             elif el.getparent().tag == w.tr_pr and el.getparent().getparent() is tr:  # w:del of a row
                 deleted = True
-            if piece is not None and paras is not None:
-                if paras:
-                    paras[-1].append(piece)
-                else:
-                    paras.append([piece])
+            if piece is not None and pieces is not None:
+                pieces.append(piece)
             continue
-        if tag == TC and _up(el, TR) is not tr:
+        if tag == TC and el.getparent() is not tr and _up(el, TR) is not tr:
             continue  # a cell of a nested table: its text goes to the cell that holds it
-        if tag == TR and _up(el, w.tbl) is not tbl:
+        if tag == TR and el.getparent() is not tbl and _up(el, w.tbl) is not tbl:
             continue
         # a cell or a row starts, or the table ends: place the cell read so far
-        if paras is not None and not deleted:
+        if pieces is not None and not deleted:
             g, c = len(grid), len(row)
-            check_cells(cells + c + span, path, f"table {number}")
+            if cells + c + span > MAX_CELLS:
+                check_cells(cells + c + span, path, f"table {number}")
             if h == "continue" and h_open is not None:  # legacy horizontal merge: covered from the left
                 h_open[3] = c + span - 1
                 row += [""] * span
@@ -237,8 +235,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                 row += [""] * span
                 h_open = None
             else:
-                texts = [t for t in ("".join(p).strip(STRIP + "\n") for p in paras) if t]
-                row.append("\n".join(texts))
+                row.append(_lines("".join(pieces)))
                 if span > 1:
                     row += [""] * (span - 1)
                 h_open = None
@@ -249,12 +246,12 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                     if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
                         vertical[c] = merge
                         continued.add(c)
-        paras = None
+        pieces = None
         if tag == TC:
             tc = el
             if not row and before:
                 row += [""] * before
-            paras, span, v, h = [], 1, None, None
+            pieces, span, v, h = [], 1, None, None
             continue
         # a row starts, or the table ends: place the row read so far
         if row is not None and not deleted:  # (a row deleted with track changes on is left out)
@@ -271,6 +268,13 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             row_number += 1
             before, deleted, continued, h_open = 0, False, set(), None
     return cells
+
+
+def _lines(text: str) -> str:
+    """A cell's text: its lines (paragraphs, line breaks) stripped, the empty ones dropped."""
+    if "\n" not in text:
+        return text.strip(STRIP)
+    return "\n".join(t for t in (line.strip(STRIP) for line in text.split("\n")) if t)
 
 
 def _up(el, tag):
