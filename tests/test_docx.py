@@ -132,6 +132,20 @@ def test_cover_page_then_the_form_and_the_year_is_found(sample_path):
     assert pifu.parse_bytes(data, "c.docx").fiscal_year == 2025
 
 
+def test_a_hand_built_cover_page_is_preamble():
+    """Title, department and date on a cover page ended by a page break (or a section break), then the form."""
+    page_break = "<w:p><w:r><w:t>2025年3月10日</w:t></w:r><w:r><w:br w:type='page'/></w:r></w:p>"
+    section_break = "<w:p><w:pPr><w:sectPr><w:type w:val='nextPage'/></w:sectPr></w:pPr></w:p>"
+    for brk in (page_break, p("2025年3月10日") + section_break):
+        data = docx_of(p() + p("2025年部门整体绩效目标批复") + p("编制单位：鄂州市总工会") + brk
+                       + p("2025年部门整体绩效目标批复")
+                       + tbl(2, tr(tc("部门（单位）名称"), tc("鄂州市总工会"))))
+        sheet = read(data, "cover.docx")
+        assert sheet.grid == [["2025年部门整体绩效目标批复"], ["编制单位：鄂州市总工会"], ["2025年3月10日"],
+                              ["2025年部门整体绩效目标批复"], ["部门（单位）名称", "鄂州市总工会"]]
+        assert sheet.origins[:3] == ("paragraph 2", "paragraph 3", "paragraph 4")
+
+
 def test_cell_text_from_paragraphs_runs_tabs_and_breaks():
     rich = (
         "<w:p><w:pPr><w:tabs><w:tab w:val='left' w:pos='420'/></w:tabs></w:pPr>"
