@@ -165,6 +165,23 @@ def test_cell_text_from_paragraphs_runs_tabs_and_breaks():
     assert sheet.origins == ("table 1 row 1",)  # the nested table's row is not a row of the form
 
 
+def test_word_list_paragraphs_are_numbered_as_the_form_shows_them():
+    def item(text: str, num_id: int = 5) -> str:
+        return (f"<w:p><w:pPr><w:pStyle w:val='ListParagraph'/><w:numPr><w:ilvl w:val='0'/>"
+                f"<w:numId w:val='{num_id}'/></w:numPr></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>")
+
+    data = docx_of(tbl(5, tr(
+        tc(body=item("领导全市工人运动；") + item("维护职工合法权益；") + item("参与调查研究。")),
+        tc(body=item("只有一项")),  # one list paragraph: one item either way
+        tc(body=item("1. 已有编号；") + item("2. 不再加。")),  # the numbers were typed as well
+        tc(body=item("不是列表", num_id=0) + item("也不是", num_id=0)),  # numId 0 switches numbering off
+        tc(body=p("说明") + item("甲；") + item("乙。")),
+    )))
+    assert read(data, "list.docx").grid == [[
+        "1. 领导全市工人运动；\n2. 维护职工合法权益；\n3. 参与调查研究。", "只有一项", "1. 已有编号；\n2. 不再加。",
+        "不是列表\n也不是", "说明\n1. 甲；\n2. 乙。"]]
+
+
 def test_content_controls_and_tracked_row_deletions():
     data = docx_of(
         "<w:sdt><w:sdtPr/><w:sdtContent>" + p("2025年部门整体绩效目标批复") + "</w:sdtContent></w:sdt>"
@@ -286,7 +303,7 @@ def test_the_sample_form_grid_is_the_text_samples_facts(sample_path):
 
 QUIRKS = ("title_paragraph", "cover_page", "tables_per_section", "table_split", "group_split", "header_repeated",
           "labels_repeated", "grid_before", "section_heading", "jagged_grid", "cell_paragraphs",
-          "cell_line_breaks", "split_runs", "tab_indent", "notes_after", "continuation_note", "page_break_paragraph")
+          "cell_line_breaks", "list_numbering", "split_runs", "tab_indent", "notes_after", "continuation_note", "page_break_paragraph")
 
 
 @pytest.mark.parametrize("quirk", QUIRKS)

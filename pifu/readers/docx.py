@@ -18,7 +18,8 @@ parses styles, settings, numbering) and reading every cell through its API 17/s;
   of the 年度绩效指标 table as the end of the file. A continuation mark between two tables
   ("（续表）") is not a row either.
 - A cell's text: its paragraphs joined with newlines (each line stripped, empty ones dropped); runs,
-  tabs and line breaks as Word shows them;
+  tabs and line breaks as Word shows them; the paragraphs of a Word list (w:numPr) numbered 1. 2. …
+  as the form shows them;
   deleted (tracked) text, field codes and the fallback copies of drawings are not text.
 - Origins: "table 1 row 12" (columns " col 3"), "paragraph 3" (body paragraphs counted from 1).
 """
@@ -44,6 +45,8 @@ _PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=Tru
                           remove_comments=True, remove_pis=True)
 # "（续表）" between two parts of a table says the form goes on: a mark, not a row of the form
 _CONTINUED = re.compile(r"^[（(]?\s*(?:续表|续上表|接上表|续)\s*\d*\s*[）)]?$")
+_NUMBERED = "\x00"  # marks a list paragraph in a cell's text while it is read (XML text never holds NUL)
+_TYPED_NUMBER = re.compile(r"^\d{1,2}\s*[.．、]")
 _BREAKS_TEXT = frozenset((None, "textWrapping"))  # a w:br of type page or column is layout, not text
 
 
@@ -56,6 +59,7 @@ class _Names:
         self.body, self.p, self.tbl, self.tr, self.tc, self.r = map(q, ("body", "p", "tbl", "tr", "tc", "r"))
         self.t, self.tab, self.br, self.cr = map(q, ("t", "tab", "br", "cr"))
         self.nbh, self.sym = q("noBreakHyphen"), q("sym")
+        self.num_pr, self.num_id, self.p_pr = q("numPr"), q("numId"), q("pPr")
         self.tbl_grid, self.grid_col = q("tblGrid"), q("gridCol")
         self.tr_pr, self.tc_pr, self.grid_before = q("trPr"), q("tcPr"), q("gridBefore")
         self.grid_span, self.v_merge, self.h_merge, self.val, self.type = (
@@ -176,7 +180,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
     continued: set[int] = set()
     h_open: list[int] | None = None
     events = tbl.iter(TR, TC, w.grid_before, w.grid_span, w.v_merge, w.h_merge, w.tr_del, P, T, w.tab, w.br,
-                      w.cr, w.nbh)
+                      w.cr, w.nbh, w.num_pr)
     for el in itertools.chain(events, (None,)):
         tag = el.tag if el is not None else None
         if tag == T:
@@ -207,6 +211,11 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                 piece = "\n"
             elif tag == w.nbh:
                 piece = "-"
+            elif tag == w.num_pr:
+                if el.getparent().tag == w.p_pr:
+                    num_id = el.find(w.num_id)
+                    if num_id is not None and num_id.get(w.val) not in (None, "0"):
+                        piece = _NUMBERED
             elif tag == w.grid_before:
                 if el.getparent().getparent() is tr:
                     before = _int(el, w)
@@ -273,8 +282,27 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
 def _lines(text: str) -> str:
     """A cell's text: its lines (paragraphs, line breaks) stripped, the empty ones dropped."""
     if "\n" not in text:
-        return text.strip(STRIP)
-    return "\n".join(t for t in (line.strip(STRIP) for line in text.split("\n")) if t)
+        return text.replace(_NUMBERED, "").strip(STRIP)
+    lines = [t for t in (line.strip(STRIP) for line in text.split("\n")) if t.strip(_NUMBERED + STRIP)]
+    if _NUMBERED in text:
+        lines = _number(lines)
+    return "\n".join(lines)
+
+
+def _number(lines: list[str]) -> list[str]:
+    """Paragraphs of a Word list (w:numPr) show numbers that are not in their text: a cell's items are
+    numbered 1. 2. … as the form shows them, so its text splits into the same items as a typed list.
+    A single list paragraph, or one whose text already starts with a number, is left as it is."""
+    listed = sum(1 for t in lines if t.startswith(_NUMBERED))
+    out, n = [], 0
+    for t in lines:
+        if t.startswith(_NUMBERED):
+            t = t.lstrip(_NUMBERED).strip(STRIP)
+            if listed > 1 and not _TYPED_NUMBER.match(t):
+                n += 1
+                t = f"{n}. {t}"
+        out.append(t)
+    return out
 
 
 def _up(el, tag):

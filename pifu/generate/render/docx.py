@@ -14,6 +14,7 @@ restart/continue down rows. Quirks, each recorded in `damage` when drawn:
   header_repeated when the continuation repeats the column headers; labels_repeated when it repeats
   the group's labels; grid_before when the continuation leaves out the section column (w:gridBefore)
 - cell_paragraphs / cell_line_breaks: a numbered text cell with an item per paragraph / per line break
+- list_numbering: a numbered text cell as a Word list (w:numPr): the numbers are not in the text
 - split_runs: a cell's text in several runs (one bold), tab_indent: a paragraph indented with a tab
 - section_heading: (tables per section) a section's label as a bold paragraph above its table, which
   has no section column
@@ -31,7 +32,8 @@ import re
 from docx import Document
 from docx.enum.section import WD_SECTION
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
-from docx.oxml.ns import qn
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls, qn
 from docx.oxml.parser import OxmlElement
 from docx.shared import Pt
 
@@ -84,14 +86,14 @@ def render(form: Form, rng, damage: set[str]) -> tuple[bytes, str]:
         p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
     owner = _owners(form.rows)
-    split_runs = rng.choice((0.0, 0.0, 0.05, 0.2))  # share of cells whose text is in two runs
+    draw = _Draw(doc, rng.choice((0.0, 0.0, 0.05, 0.2)), rng.random() < 0.3, rng.choice(("%1.", "%1、", "（%1）")))
     jagged = rng.random() < 0.3
     for i, (rows, separator, heading) in enumerate(_tables(form, first, owner, rng, damage)):
         if i:
             _separator(doc, separator, rng, damage)
         if heading:
             _paragraph(doc, heading, rng, size=rng.choice((12, 14)), bold=True)
-        doc.element.body._insert_tbl(_table(rows, rng, damage, split_runs, jagged and rng.random() < 0.6))
+        doc.element.body._insert_tbl(_table(rows, rng, damage, draw, jagged and rng.random() < 0.6))
     blanks()
     if rng.random() < 0.25:
         damage.add("notes_after")
@@ -251,7 +253,7 @@ def _el(parent, tag: str, **attrs):
     return el
 
 
-def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float, jagged: bool):
+def _table(rows: list[list[Cell | None]], rng, damage: set[str], draw: "_Draw", jagged: bool):
     width = len(rows[0])
     before, dropped = rows[0][0] is _BEFORE, rows[0][0] is _DROPPED
     starts = sorted({c for row in rows for c, cell in enumerate(row) if cell is not None and c >= before + dropped}
@@ -303,19 +305,19 @@ def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float, j
             cell = row[c]
             if cut == (i, c):
                 n = span(c, cell.colspan)
-                _cell(tr, cell.text, 1, widths, index[c], None, cell.kind, rng, damage, split)
-                _cell(tr, "", n - 1, widths, index[c] + 1, None, cell.kind, rng, damage, split)
+                _cell(tr, cell.text, 1, widths, index[c], None, cell.kind, rng, damage, draw)
+                _cell(tr, "", n - 1, widths, index[c] + 1, None, cell.kind, rng, damage, draw)
                 c += cell.colspan
             elif cell is not None:
                 n = span(c, cell.colspan)
                 _cell(tr, cell.text, n, widths, index[c], "restart" if cell.rowspan > 1 else None, cell.kind, rng,
-                      damage, split)
+                      damage, draw)
                 if cell.rowspan > 1:
                     cover[c], left[c] = cell, cell.rowspan - 1
                 c += cell.colspan
             else:
                 above = cover[c]  # a None not covered from the left is covered from above
-                _cell(tr, "", span(c, above.colspan), widths, index[c], "continue", above.kind, rng, damage, split)
+                _cell(tr, "", span(c, above.colspan), widths, index[c], "continue", above.kind, rng, damage, draw)
                 left[c] -= 1
                 if not left[c]:
                     del cover[c], left[c]
@@ -324,10 +326,35 @@ def _table(rows: list[list[Cell | None]], rng, damage: set[str], split: float, j
 
 
 _ITEM = re.compile(r"(?<=[；。])(?=\d{1,2}\. )")
+_NUMBER = re.compile(r"^\d{1,2}\. ")
+
+
+class _Draw:
+    """Per-document drawing choices the cells share: the share of cells whose text is in two runs, whether
+    numbered texts may be Word lists (and the lists made so far: each cell's list starts at 1)."""
+
+    def __init__(self, doc, split: float, lists: bool, lvl_text: str = "%1."):
+        self.doc, self.split, self.lists, self.lvl_text = doc, split, lists, lvl_text
+        self._abstract: str | None = None
+        self._next = 900
+
+    def new_list(self) -> int:
+        numbering = self.doc.part.numbering_part.element
+        if self._abstract is None:
+            self._abstract = "90"
+            numbering.insert(0, parse_xml(
+                f'<w:abstractNum {nsdecls("w")} w:abstractNumId="90"><w:multiLevelType w:val="singleLevel"/>'
+                f'<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="{self.lvl_text}"/>'
+                f'<w:lvlJc w:val="left"/></w:lvl></w:abstractNum>'))
+        self._next += 1
+        numbering.append(parse_xml(
+            f'<w:num {nsdecls("w")} w:numId="{self._next}"><w:abstractNumId w:val="90"/>'
+            f'<w:lvlOverride w:ilvl="0"><w:startOverride w:val="1"/></w:lvlOverride></w:num>'))
+        return self._next
 
 
 def _cell(tr, text: str, span: int, widths: list[int], at: int, vmerge: str | None, kind: str, rng,
-          damage: set[str], split: float) -> None:
+          damage: set[str], draw: "_Draw") -> None:
     tc = _el(tr, "w:tc")
     pr = _el(tc, "w:tcPr")
     _el(pr, "w:tcW", w=sum(widths[at:at + span]), type="dxa")
@@ -342,6 +369,20 @@ def _cell(tr, text: str, span: int, widths: list[int], at: int, vmerge: str | No
     pieces = [text]
     if kind == "text" and text.startswith("1. ") and rng.random() < 0.5:
         pieces = _ITEM.split(text)
+    numbered = len(pieces) > 1 and draw.lists and rng.random() < 0.7
+    if numbered:
+        # Word's own list numbering: the numbers are not in the text (AutoFormat turns a typed "1. " into this)
+        damage.add("list_numbering")
+        num_id = draw.new_list()
+        for piece in pieces:
+            p = _el(tc, "w:p")
+            pr = _el(p, "w:pPr")
+            _el(pr, "w:pStyle", val="ListParagraph")
+            num = _el(pr, "w:numPr")
+            _el(num, "w:ilvl", val=0)
+            _el(num, "w:numId", val=num_id)
+            _run(p, _NUMBER.sub("", piece, count=1), kind)
+        return
     if len(pieces) > 1 and rng.random() < 0.3:
         damage.add("cell_line_breaks")
         p = _el(tc, "w:p")
@@ -359,7 +400,7 @@ def _cell(tr, text: str, span: int, widths: list[int], at: int, vmerge: str | No
         if kind == "text" and j and rng.random() < 0.2:
             damage.add("tab_indent")
             _el(_el(p, "w:r"), "w:tab")
-        if len(piece) > 3 and rng.random() < split:
+        if len(piece) > 3 and rng.random() < draw.split:
             damage.add("split_runs")
             cut = rng.randint(1, len(piece) - 1)
             _run(p, piece[:cut], kind, bold=True)
