@@ -194,6 +194,16 @@ def test_content_controls_and_tracked_row_deletions():
     assert sheet.origins[1:] == ("table 1 row 1", "table 1 row 3")
 
 
+def test_strict_ooxml_is_read_like_transitional():
+    strict = "http://purl.oclc.org/ooxml/wordprocessingml/main"
+    body = p("2025年部门整体绩效目标批复") + tbl(3, tr(tc("长期绩效指标", vmerge="restart"), tc("运行成本", span=2)),
+                                              tr(tc(vmerge="continue"), tc("a"), tc("b")))
+    xml = f"<w:document xmlns:w='{strict}'><w:body>{body}</w:body></w:document>"
+    sheet = read(_zip({"word/document.xml": xml.encode()}), "strict.docx")
+    assert sheet.grid == [["2025年部门整体绩效目标批复"], ["长期绩效指标", "运行成本", ""], ["", "a", "b"]]
+    assert set(sheet.merges) == {(1, 0, 2, 0), (1, 1, 1, 2)}
+
+
 def test_a_document_without_a_form_is_refused():
     with pytest.raises(DocumentError) as e:
         read(docx_of(p("关于印发2025年部门预算的通知") + p("各单位：")), "letter.docx")
