@@ -155,6 +155,11 @@ def test_a_dtd_is_refused_and_never_expanded():
             dst.writestr(info, body)
     with pytest.raises(DocumentError) as e:
         pifu.parse_bytes(out.getvalue(), "dtd.xlsx")
+    assert e.value.reason == "unsafe_xml"  # pifu.safety refuses it before any reader runs
+    from pifu.readers import xlsx
+
+    with pytest.raises(DocumentError) as e:  # and the reader on its own would refuse it too
+        xlsx.read(out.getvalue(), "dtd.xlsx")
     assert e.value.reason == "unreadable" and "DTD" in str(e.value)
 
 
@@ -258,7 +263,7 @@ def test_every_byte_flip_fails_cleanly_or_reads(sample_path):
             outcomes.add("read")
         except DocumentError as e:
             outcomes.add(e.reason)
-    assert outcomes <= {"read", "unreadable", "unsupported_format", "too_large"}
+    assert outcomes <= {"read", "unreadable", "unsupported_format", "too_large", "unsafe_archive", "unsafe_xml"}
 
 
 def test_a_binary_workbook_and_a_huge_sheet_are_refused(monkeypatch):
