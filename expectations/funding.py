@@ -164,7 +164,14 @@ def _digits(value, default=ex.DEFAULT_DIGITS) -> int:
     return default if value is None or value != value else int(value)
 
 
+def _cells(r: dict, groups: dict, items=None) -> list[str]:
+    """The row's own cell first, then the cells of its flow/year group (`items`: which items; all by default)."""
+    group = groups.get((r["document_id"], r["flow"], r["year"]), [])
+    return [r["source_cell"], *(c for i, c in group if items is None or i in items)]
+
+
 def _components(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         d = _digits(r["amount_digits"])
@@ -176,11 +183,12 @@ def _components(rows: list[dict], look: Lookup) -> list[tuple]:
                    f"(line {r['line']}) states {ex.text(total, d)}: off by {ex.at_least(off, shown)}, more than "
                    f"rounding allows ({ex.text(tol)}). Check the item amounts and 合计 in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed,
-                    f"{ex.text(total, d)} ± {ex.text(tol)}", message))
+                    f"{ex.text(total, d)} ± {ex.text(tol)}", message, _cells(r, groups)))
     return out
 
 
 def _share(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         sd, ad = _digits(r["share_digits"]), _digits(r["amount_digits"])
@@ -194,11 +202,12 @@ def _share(rows: list[dict], look: Lookup) -> list[tuple]:
                    f"{ex.rounded(abs(a * 100 / t - s), shown)} points, more than rounding allows "
                    f"({lo}% to {hi}%). Check the share and the amounts in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['item']}/{r['year']}", observed,
-                    f"{computed} (allowed {lo} to {hi})", message))
+                    f"{computed} (allowed {lo} to {hi})", message, _cells(r, groups, {TOTAL})))
     return out
 
 
 def _shares_sum(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         total, tol = ex.dec(r["shares_sum_u"]), ex.dec(r["shares_es_u"])
@@ -206,11 +215,13 @@ def _shares_sum(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(r, look)}: the stated shares of the {_flow(r)} items for {r['year']} add up to "
                    f"{observed}%, off 100% by {ex.text(abs(total - 100))} points, more than rounding allows "
                    f"({ex.text(tol)}). Check the shares above 合计 (line {r['line']}) in the source.")
-        out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed, f"100 ± {ex.text(tol)}", message))
+        out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed, f"100 ± {ex.text(tol)}", message,
+                    _cells(r, groups)))
     return out
 
 
 def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells([{**r, "flow": INCOME} for r in rows])
     out = []
     for r in rows:
         d = _digits(r["amount_digits"])
@@ -222,7 +233,8 @@ def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
                    f"{ex.text(income)} (line {int(r['income_line'])}) for {r['year']}: {side} by "
                    f"{ex.at_least(abs(income - spent), d)}, more than rounding allows ({ex.text(tol)}). "
                    f"Check both 合计 in the source.")
-        out.append((r["document_id"], str(r["year"]), observed, f"{ex.text(income)} ± {ex.text(tol)}", message))
+        out.append((r["document_id"], str(r["year"]), observed, f"{ex.text(income)} ± {ex.text(tol)}", message,
+                    _cells({**r, "flow": INCOME}, groups, {TOTAL})))
     return out
 
 
@@ -242,7 +254,7 @@ def _history(rows: list[dict], look: Lookup) -> list[tuple]:
                    f"states {expected}: off by {off}, more than rounding allows ({ex.text(tol)}). Check which of "
                    f"the two documents has it right.")
         out.append((r["document_id"], f"{r['flow']}/{r['item']}/{r['year']}", observed,
-                    f"{expected} ± {ex.text(tol)}", message))
+                    f"{expected} ± {ex.text(tol)}", message, [r["source_cell"]]))
     return out
 
 
@@ -261,7 +273,7 @@ def _duplicates(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(dup[0], look)}: fact_funding holds {len(dup)} rows for {ref} (source lines {lines}); "
                    f"its grain is document × flow × item × year. The normalizer emitted a duplicate: a "
                    f"pipeline bug.")
-        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message))
+        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message, [x["source_cell"] for x in dup]))
     return out
 
 

@@ -120,7 +120,7 @@ def _in_range(rows: list[dict], look: Lookup) -> list[tuple]:
         else:
             expected, why = f"≥ 0{unit}", "a negative count"
         message = f"{_doc(r, look)}: the {_target(r, look)} is {r['raw']!r}: {why}. Check the 指标值 in the source."
-        out.append((r["document_id"], _ref(r), f"{ex.text(r['value'])}{unit}", expected, message))
+        out.append((r["document_id"], _ref(r), f"{ex.text(r['value'])}{unit}", expected, message, [r["source_cell"]]))
     return out
 
 
@@ -140,7 +140,8 @@ def _looser(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(r, look)}: the {_target(r, look)} is {r['raw']!r}, looser than the long-term target "
                    f"{lt['raw']!r} (line {lt['line']}) by {ex.text(max(gaps))}{unit}. One of the two targets is "
                    f"likely wrong; check both in the source.")
-        out.append((r["document_id"], _ref(r), r["raw"] or "", f"no looser than {lt['raw']}", message))
+        out.append((r["document_id"], _ref(r), r["raw"] or "", f"no looser than {lt['raw']}", message,
+                    [r["source_cell"], lt["source_cell"]]))
     return out
 
 
@@ -152,7 +153,7 @@ def _duplicates(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(r, look)}: fact_indicator_value holds {len(dup)} rows for {look.indicator(r['indicator_id'])} "
                    f"{ref} (source lines {lines}); its grain is document × indicator × horizon × year. The "
                    f"normalizer emitted a duplicate: a pipeline bug.")
-        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message))
+        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message, [x["source_cell"] for x in dup]))
     return out
 
 
