@@ -39,6 +39,11 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
         checks = meta["lake_tables"].get("checks_seconds", 0)
         print(f"time: {seconds:.1f} s, of which expectations {checks:.1f} s ({100 * checks / seconds:.0f}%)",
               file=out)
+    if meta.get("lake_tables", {}).get("data_docs_path"):
+        lt = meta["lake_tables"]
+        print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s)", file=out)
+    if meta.get("report", {}).get("report_path"):
+        print(f"report: {meta['report']['report_path']}", file=out)
     wh = meta.get("warehouse_tables", {})
     if wh:
         print(f"warehouse {wh['warehouse']}:", file=out)
