@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+from pifu.model import PifuError
 from pifu.report import charts
 from pifu.report.queries import EXPENDITURE, INCOME, ReportData, load
 
@@ -39,10 +40,13 @@ def build_report(warehouse_url: str, out_dir: str | os.PathLike) -> Built:
     from warehouse.engine import engine_for
 
     started = time.perf_counter()
+    shown = _display(warehouse_url)
+    _must_exist(warehouse_url, shown)
     with engine_for(warehouse_url) as engine:
+        _views(engine, shown)
         with engine.connect() as conn:
             data = load(conn)
-    html = render(data, source=_display(warehouse_url))
+    html = render(data, source=shown)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / FILE_NAME
@@ -50,6 +54,28 @@ def build_report(warehouse_url: str, out_dir: str | os.PathLike) -> Built:
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, path)
     return Built(path.resolve(), time.perf_counter() - started, len(data.findings), data.documents)
+
+
+def _must_exist(url: str, shown: str) -> None:
+    """A DuckDB file that is not there is a typo or a warehouse not built yet: do not create it."""
+    import sqlalchemy as sa
+
+    u = sa.make_url(url)
+    if u.get_backend_name() == "duckdb" and u.database not in (None, "", ":memory:") and not Path(u.database).exists():
+        raise PifuError(shown, "no such warehouse file; run `pifu run` first", "no_warehouse")
+
+
+def _views(engine, shown: str) -> None:
+    """The views the report reads; a warehouse loaded before they existed gets them (as bi_views does)."""
+    import sqlalchemy as sa
+
+    from warehouse.views import VIEWS, create_views
+
+    have = sa.inspect(engine)
+    if not {"fact_document", "dq_result"} <= set(have.get_table_names()):
+        raise PifuError(shown, "no pifu tables in this warehouse; run `pifu run` first", "no_warehouse")
+    if set(VIEWS) - set(have.get_view_names()):
+        create_views(engine)
 
 
 def render(data: ReportData, source: str = "") -> str:
