@@ -91,13 +91,14 @@ def _results(check, source, frame, failing, describe, look: Lookup, docs, proble
 
 
 def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str], str]:
-    """(document_id, location) -> the code of the first extraction problem pifu recorded there."""
+    """(document_id, location) -> the first problem pifu recorded there that can explain a finding
+    (pifu.attribution.explains)."""
     if fact_problem is None or not fact_problem.num_rows:
         return {}
     t = fact_problem.sort_by([("document_id", "ascending"), ("problem_no", "ascending")])
     out: dict[tuple[str, str], str] = {}
     for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
-        if where and attribution.of_problem(code) == attribution.EXTRACTION:
+        if where and attribution.explains(code):
             out.setdefault((doc, where), code)
     return out
 
