@@ -43,7 +43,8 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
         lt = meta["lake_tables"]
         print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s)", file=out)
     if meta.get("report", {}).get("report_path"):
-        print(f"report: {meta['report']['report_path']}", file=out)
+        rep = meta["report"]
+        print(f"report: {rep['report_path']} ({rep.get('report_seconds', 0):.1f} s)", file=out)
     wh = meta.get("warehouse_tables", {})
     if wh:
         print(f"warehouse {wh['warehouse']}:", file=out)

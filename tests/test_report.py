@@ -118,7 +118,8 @@ class Page(HTMLParser):
         elif tag == "tr" and self._table and ("data-department" in a or "data-indicator" in a):
             self.rows[self._table].append(a)
         elif tag == "a" and self._finding is not None:
-            self.links[self._finding["data-document"] + self._finding["data-check"] + self._finding["data-row-ref"]] = a["href"]
+            f = self._finding
+            self.links[f["data-document"] + f["data-check"] + f["data-row-ref"]] = a["href"]
 
     def handle_endtag(self, tag):
         if tag == "svg":
@@ -189,7 +190,8 @@ def test_funding_by_department_and_year_over_year_change_match_the_warehouse(rep
         before = totals.get((dep, year - 1))
         if before:
             changes += 1
-            assert float(bar["data-change"]) == pytest.approx(float((totals[dep, year] - before) / before * 100), abs=1e-3)
+            change = float((totals[dep, year] - before) / before * 100)
+            assert float(bar["data-change"]) == pytest.approx(change, abs=1e-3)
         else:
             assert "data-change" not in bar
     # the table lists every department-year with the 合计 amounts as stated
@@ -382,7 +384,8 @@ def test_pifu_run_prints_the_data_docs_and_the_report_and_links_them_in_the_chec
         monkeypatch.setenv(k, str(v))
     results = []
     summarize = pipelines.summary.summarize
-    monkeypatch.setattr(pipelines.summary, "summarize", lambda result, *a: results.append(result) or summarize(result, *a))
+    monkeypatch.setattr(pipelines.summary, "summarize",
+                        lambda result, *a: results.append(result) or summarize(result, *a))
     runs = []
     for batch in ("one", "two"):
         box = tmp_path / batch

@@ -98,7 +98,9 @@ def distribution(rows: Sequence[dict], *, chart_id: str, title: str, label_width
             span = (hi - lo) or 1.0
 
             def at(v: float) -> float:
-                return plot_left + (v - lo) / span * (plot_right - plot_left) if hi > lo else (plot_left + plot_right) / 2
+                if hi == lo:
+                    return (plot_left + plot_right) / 2
+                return plot_left + (v - lo) / span * (plot_right - plot_left)
 
             q1, med, q3 = _quantile(values, 0.25), _quantile(values, 0.5), _quantile(values, 0.75)
             out.append(f'<rect class="iqr" x="{at(q1):.2f}" y="{mid - 8:.1f}" width="{max(at(q3) - at(q1), 1):.2f}" '
