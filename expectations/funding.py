@@ -40,7 +40,7 @@ from expectations import exact as ex
 from expectations import history
 from expectations.groups import codes, distinct_per, per_group
 from expectations.gxrun import expect
-from expectations.lookup import Lookup, by_key
+from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_funding"
 TOTAL = "合计"
@@ -180,7 +180,7 @@ def _components(rows: list[dict], look: Lookup) -> list[tuple]:
         off, tol = abs(items - total), ex.dec(r["items_sum_ea_u"] + r["ea_u"])
         observed = ex.at_least(items, shown)
         message = (f"{_doc(r, look)}: {_flow(r)} items for {r['year']} add up to {observed}, but 合计 "
-                   f"(line {r['line']}) states {ex.text(total, d)}: off by {ex.at_least(off, shown)}, more than "
+                   f"({cell_of(r)}) states {ex.text(total, d)}: off by {ex.at_least(off, shown)}, more than "
                    f"rounding allows ({ex.text(tol)}). Check the item amounts and 合计 in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed,
                     f"{ex.text(total, d)} ± {ex.text(tol)}", message, _cells(r, groups)))
@@ -197,7 +197,7 @@ def _share(rows: list[dict], look: Lookup) -> list[tuple]:
         computed = ex.rounded(a * 100 / t, shown)
         lo, hi = ex.rounded(Decimal(repr(r["share_min"])), shown, "down"), ex.rounded(Decimal(repr(r["share_max"])), shown, "up")
         observed = ex.text(s, sd)
-        message = (f"{_doc(r, look)}: {_flow(r)} {r['item']} {r['year']} (line {r['line']}) states a share of "
+        message = (f"{_doc(r, look)}: {_flow(r)} {r['item']} {r['year']} ({cell_of(r)}) states a share of "
                    f"{observed}%, but {ex.text(a, ad)} / {ex.text(t)} × 100 = {computed}%: off by "
                    f"{ex.rounded(abs(a * 100 / t - s), shown)} points, more than rounding allows "
                    f"({lo}% to {hi}%). Check the share and the amounts in the source.")
@@ -214,7 +214,7 @@ def _shares_sum(rows: list[dict], look: Lookup) -> list[tuple]:
         observed = ex.text(total)
         message = (f"{_doc(r, look)}: the stated shares of the {_flow(r)} items for {r['year']} add up to "
                    f"{observed}%, off 100% by {ex.text(abs(total - 100))} points, more than rounding allows "
-                   f"({ex.text(tol)}). Check the shares above 合计 (line {r['line']}) in the source.")
+                   f"({ex.text(tol)}). Check the shares above 合计 ({cell_of(r)}) in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed, f"100 ± {ex.text(tol)}", message,
                     _cells(r, groups)))
     return out
@@ -229,8 +229,10 @@ def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
         tol = ex.dec(r["ea_u"] + r["income_ea_u"])
         side = "income exceeds expenditure" if income > spent else "expenditure exceeds income"
         observed = ex.text(spent, d)
-        message = (f"{_doc(r, look)}: expenditure 合计 {observed} (line {r['line']}) differs from income 合计 "
-                   f"{ex.text(income)} (line {int(r['income_line'])}) for {r['year']}: {side} by "
+        income_at = dict(groups.get((r["document_id"], INCOME, r["year"]), [])).get(TOTAL) \
+            or f"line {int(r['income_line'])}"
+        message = (f"{_doc(r, look)}: expenditure 合计 {observed} ({cell_of(r)}) differs from income 合计 "
+                   f"{ex.text(income)} ({income_at}) for {r['year']}: {side} by "
                    f"{ex.at_least(abs(income - spent), d)}, more than rounding allows ({ex.text(tol)}). "
                    f"Check both 合计 in the source.")
         out.append((r["document_id"], str(r["year"]), observed, f"{ex.text(income)} ± {ex.text(tol)}", message,

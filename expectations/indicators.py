@@ -32,7 +32,7 @@ from great_expectations.expectations.row_conditions import Column
 from expectations import exact as ex
 from expectations.groups import codes, per_group
 from expectations.gxrun import expect
-from expectations.lookup import Lookup, by_key
+from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_indicator_value"
 LONG_TERM, ANNUAL = "long_term", "annual"
@@ -108,7 +108,7 @@ def _ref(r: dict) -> str:
 
 def _target(r: dict, look: Lookup) -> str:
     when = f"annual {r['year']}" if r["horizon"] == ANNUAL else "long-term"
-    return f"{when} target of {look.indicator(r['indicator_id'])} (line {r['line']})"
+    return f"{when} target of {look.indicator(r['indicator_id'])} ({cell_of(r)})"
 
 
 def _in_range(rows: list[dict], look: Lookup) -> list[tuple]:
@@ -138,7 +138,7 @@ def _looser(rows: list[dict], look: Lookup) -> list[tuple]:
                             (hi - lt_hi) if hi is not None and lt_hi is not None else None) if g is not None]
         unit = r["unit"] or ""
         message = (f"{_doc(r, look)}: the {_target(r, look)} is {r['raw']!r}, looser than the long-term target "
-                   f"{lt['raw']!r} (line {lt['line']}) by {ex.text(max(gaps))}{unit}. One of the two targets is "
+                   f"{lt['raw']!r} ({cell_of(lt)}) by {ex.text(max(gaps))}{unit}. One of the two targets is "
                    f"likely wrong; check both in the source.")
         out.append((r["document_id"], _ref(r), r["raw"] or "", f"no looser than {lt['raw']}", message,
                     [r["source_cell"], lt["source_cell"]]))

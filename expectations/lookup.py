@@ -41,6 +41,11 @@ class Lookup(NamedTuple):
         return out
 
 
+def cell_of(r: dict) -> str:
+    """Where a row is in its file, in the file's own terms (line 12, sheet 表 R12C3); its grid line if unknown."""
+    return r.get("source_cell") or f"line {r['line']}"
+
+
 def lookup_of(tables: dict[str, pa.Table]) -> Lookup:
     """Names from dim_department / dim_indicator when given; ids stand in for names otherwise."""
     dep, ind = tables.get("dim_department"), tables.get("dim_indicator")
