@@ -81,6 +81,7 @@ def _docs_metadata(docs) -> dict:
     if docs is None:
         return {}
     return {"data_docs": dg.MetadataValue.url(docs.url), "data_docs_path": dg.MetadataValue.path(str(docs.index)),
+            "data_docs_runs": dg.MetadataValue.path(str(docs.runs)),  # the offline list of every run
             "data_docs_seconds": dg.MetadataValue.float(round(docs.seconds, 3))}
 
 

@@ -41,7 +41,8 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
               file=out)
     if meta.get("lake_tables", {}).get("data_docs_path"):
         lt = meta["lake_tables"]
-        print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s)", file=out)
+        print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s; offline: runs.html)",
+              file=out)
     if meta.get("report", {}).get("report_path"):
         rep = meta["report"]
         print(f"report: {rep['report_path']} ({rep.get('report_seconds', 0):.1f} s)", file=out)

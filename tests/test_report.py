@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -400,6 +401,13 @@ def test_pifu_run_prints_the_data_docs_and_the_report_and_links_them_in_the_chec
         assert f"data docs: {docs} (" in text and f"report: {(data / 'report' / 'report.html').resolve()}" in text
     index = docs.read_text(encoding="utf-8")
     assert all(run in index for run in runs)  # the latest run and the earlier one
+    # runs.html, for viewing offline: plain links, newest run first, each to a page that exists
+    listing = (docs.parent / "runs.html").read_text(encoding="utf-8")
+    assert listing.index(runs[1]) < listing.index(runs[0]) and "<script" not in listing
+    links = [link for link in re.findall(r'href="([^"]+)"', listing) if link != "index.html"]
+    assert len(links) == 6 and all((docs.parent / link).is_file() for link in links)
+    page = next((docs.parent / "validations" / "fact_funding" / runs[0]).rglob("*.html")).read_text(encoding="utf-8")
+    assert "__none__" not in page and runs[0] in page  # the page names its run
     for run in runs:
         pages = list((docs.parent / "validations").glob(f"*/{run}/*/*.html"))
         assert {p.parts[-4] for p in pages} == {"fact_funding", "fact_indicator_value", "fact_document"}
