@@ -7,6 +7,7 @@ stated share, a duplicated key). A document the check could not look at gets no 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -100,7 +101,12 @@ def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str],
     for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
         if where and attribution.explains(code):
             out.setdefault((doc, where), code)
+            out.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
     return out
+
+
+# A cell's provenance less its column: "sheet 表 R12C3" -> "sheet 表 R12", "page 2 row 7 col 3" -> "page 2 row 7".
+_ROW_OF_CELL = re.compile(r"((?:\bR\d+)|(?:\brow \d+))(?:C\d+| col \d+)$")
 
 
 def _source_paths(fact_document: pa.Table | None) -> dict[str, str]:

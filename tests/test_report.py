@@ -275,12 +275,13 @@ def test_the_samples_findings_point_at_their_lines_and_are_the_departments(wareh
     assert share[0]["source_path"].endswith(sample_path.name)
 
 
-def _share_finding(problems: list[tuple[str, str]]) -> dict:
-    """The sample's failing share (line 13, 合计 on line 14) with the given (code, location) problems."""
+def _share_finding(problems: list[tuple[str, str]], cell: str = "line {}") -> dict:
+    """The sample's failing share (line 13, 合计 on line 14) with the given (code, location) problems;
+    `cell`: how a row's provenance is written."""
     from test_expectations import sample_tables
 
     t = sample_tables()
-    cells = pa.array([f"line {n}" for n in t["fact_funding"]["line"].to_pylist()], pa.string())
+    cells = pa.array([cell.format(n) for n in t["fact_funding"]["line"].to_pylist()], pa.string())
     t["fact_funding"] = t["fact_funding"].set_column(t["fact_funding"].schema.get_field_index("source_cell"),
                                                      "source_cell", cells)
     t["fact_problem"] = pa.Table.from_pylist(
@@ -303,6 +304,18 @@ def test_a_finding_is_an_extraction_doubt_when_pifu_guessed_on_its_rows(problems
     r = _share_finding(problems)
     assert r["source_cell"] == "line 13; line 14"
     assert (r["attribution"], r["problem_code"]) == expected
+
+
+def test_a_problem_placed_at_a_cell_explains_a_finding_on_its_row():
+    """Sheets and pages name cells (R13C3, row 13 col 3); funding rows carry their row."""
+    r = _share_finding([("ambiguous_row", "sheet 表 R13C3")], cell="sheet 表 R{}")
+    assert (r["source_cell"], r["attribution"], r["problem_code"]) == ("sheet 表 R13; sheet 表 R14", "extraction",
+                                                                       "ambiguous_row")
+    r = _share_finding([("ambiguous_row", "page 1 row 14 col 2")], cell="page 1 row {}")
+    assert (r["attribution"], r["problem_code"]) == ("extraction", "ambiguous_row")
+    r = _share_finding([("ambiguous_row", "sheet 表 R113C3")], cell="sheet 表 R{}")  # R113 is not R13
+    assert (r["attribution"], r["problem_code"]) == ("source", None)
+    assert "(sheet 表 R13) states a share of 40.95%" in r["message"]  # messages name the row as the file does
 
 
 def test_broken_invariants_are_pifus(tables):
