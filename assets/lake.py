@@ -37,8 +37,11 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
     tables = staging.read(stage)
     started = time.perf_counter()
     reference = lake.earlier_documents(settings.lake_path(), tables)
-    dq = run_checks(tables, run_id=context.run_id, checked_at=datetime.now(timezone.utc), reference=reference)
+    checked_at, validations = datetime.now(timezone.utc), []
+    dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
+                    validations=validations)
     checks_seconds = time.perf_counter() - started
+    docs = _data_docs(context, settings, validations, checked_at)
     staging.write(stage, {"dq_result": dq})
     tables["dq_result"] = dq
     snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)
@@ -51,8 +54,9 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
         "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
         "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
         "checks_seconds": dg.MetadataValue.float(round(checks_seconds, 3)),
+        **_docs_metadata(docs),
     })
-    yield from check_results(dq)
+    yield from check_results(dq, docs)
     in_tables = tables["fact_document"].num_rows + tables["quarantine"].num_rows
     yield dg.AssetCheckResult(
         check_name=ACCOUNTED, passed=in_tables == parsed["inputs"] == parsed["parsed"] + parsed["quarantined"],
@@ -61,9 +65,31 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
                   "quarantined": tables["quarantine"].num_rows})
 
 
-def check_results(dq):
-    """One AssetCheckResult per check: pass rate over documents, and what is off, by how much."""
-    rows = dq.select(["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message"]).to_pylist()
+def _data_docs(context, settings: PifuSettings, validations: list, checked_at: datetime):
+    """The GX Data Docs with this run's results (expectations.datadocs); None, logged, if GX cannot build
+    them: the docs show the checks, they do not decide them."""
+    from expectations import datadocs
+
+    try:
+        return datadocs.build(settings.data_path(), validations, context.run_id, checked_at)
+    except Exception as e:  # noqa: BLE001 (any GX failure; the run's data is fine)
+        context.log.warning(f"GX Data Docs not built: {type(e).__name__}: {e}")
+        return None
+
+
+def _docs_metadata(docs) -> dict:
+    if docs is None:
+        return {}
+    return {"data_docs": dg.MetadataValue.url(docs.url), "data_docs_path": dg.MetadataValue.path(str(docs.index)),
+            "data_docs_runs": dg.MetadataValue.path(str(docs.runs)),  # the offline list of every run
+            "data_docs_seconds": dg.MetadataValue.float(round(docs.seconds, 3))}
+
+
+def check_results(dq, docs=None):
+    """One AssetCheckResult per check: pass rate over documents, and what is off, by how much; a link to
+    the GX Data Docs page of the check's suite for this run."""
+    rows = dq.select(["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message",
+                      "source_path", "source_cell", "attribution", "problem_code"]).to_pylist()
     by_check = defaultdict(list)
     for row in rows:
         by_check[row["check_name"]].append(row)
@@ -81,8 +107,18 @@ def check_results(dq):
                 "documents_failing": len(bad_documents),
                 "pass_rate": dg.MetadataValue.float(
                     round(1 - len(bad_documents) / len(documents), 4) if documents else 1.0),
-                "failures": md_table([(r["document_id"], r["row_ref"], r["observed"], r["expected"], r["message"])
-                                      for r in failed],
-                                     ["document", "where", "observed", "expected", "message"], limit=30),
+                "failures": md_table([(r["document_id"], r["row_ref"], r["source_path"], r["source_cell"],
+                                       " ".join(filter(None, (r["attribution"], r["problem_code"]))),
+                                       r["observed"], r["expected"], r["message"]) for r in failed],
+                                     ["document", "where", "file", "cells", "attribution", "observed", "expected",
+                                      "message"], limit=30),
+                **_check_docs(docs, spec.table),
             },
         )
+
+
+def _check_docs(docs, suite: str) -> dict:
+    if docs is None:
+        return {}
+    return {"data_docs": dg.MetadataValue.url(docs.pages.get(suite, docs.url)),
+            "data_docs_index": dg.MetadataValue.path(str(docs.index))}

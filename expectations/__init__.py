@@ -28,7 +28,9 @@ Adding a check takes a few lines, in the registry and the table's module:
      and add "my_measure" to GX_COLUMNS;
   3. in suite(): expect("my_check", gx.expectations.ExpectColumnValuesToBeBetween, column="my_measure",
      max_value=0)  (`expect` restricts it to the masked rows and sets meta["check"] and the severity);
-  4. DESCRIBE["my_check"] = a function (rows, lookup) -> [(document_id, row_ref, observed, expected, message)].
+  4. DESCRIBE["my_check"] = a function (rows, lookup) -> [(document_id, row_ref, observed, expected, message,
+     cells)], cells: the source_cell of each row the finding involves, the failing row's first (they give
+     dq_result.source_cell, and the problems pifu recorded on them its attribution: pifu.attribution).
   tests/test_expectations.py checks that every CHECKS entry has an expectation and a DESCRIBE.
 """
 from __future__ import annotations
@@ -48,11 +50,12 @@ def warm_up() -> None:
     _context()
 
 
-def run_checks(tables, run_id: str, checked_at: datetime, reference=None):
+def run_checks(tables, run_id: str, checked_at: datetime, reference=None, validations=None):
     """dq_result rows for the given tables (see module doc). `reference`: optional {"fact_document",
     "fact_funding"} of documents loaded before (e.g. the lake's current snapshot), which
     funding_history_matches_previous_document compares with besides the run's own documents; only the
-    run's documents get rows. Imports GX on first use (~3 s)."""
+    run's documents get rows. `validations`: a list that receives each suite's GX validation result
+    (expectations.datadocs stores them for the Data Docs). Imports GX on first use (~3 s)."""
     from expectations.runner import run_checks as run
 
-    return run(tables, run_id, checked_at, reference)
+    return run(tables, run_id, checked_at, reference, validations)

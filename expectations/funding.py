@@ -40,7 +40,7 @@ from expectations import exact as ex
 from expectations import history
 from expectations.groups import codes, distinct_per, per_group
 from expectations.gxrun import expect
-from expectations.lookup import Lookup, by_key
+from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_funding"
 TOTAL = "合计"
@@ -164,7 +164,14 @@ def _digits(value, default=ex.DEFAULT_DIGITS) -> int:
     return default if value is None or value != value else int(value)
 
 
+def _cells(r: dict, groups: dict, items=None) -> list[str]:
+    """The row's own cell first, then the cells of its flow/year group (`items`: which items; all by default)."""
+    group = groups.get((r["document_id"], r["flow"], r["year"]), [])
+    return [r["source_cell"], *(c for i, c in group if items is None or i in items)]
+
+
 def _components(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         d = _digits(r["amount_digits"])
@@ -173,14 +180,15 @@ def _components(rows: list[dict], look: Lookup) -> list[tuple]:
         off, tol = abs(items - total), ex.dec(r["items_sum_ea_u"] + r["ea_u"])
         observed = ex.at_least(items, shown)
         message = (f"{_doc(r, look)}: {_flow(r)} items for {r['year']} add up to {observed}, but 合计 "
-                   f"(line {r['line']}) states {ex.text(total, d)}: off by {ex.at_least(off, shown)}, more than "
+                   f"({cell_of(r)}) states {ex.text(total, d)}: off by {ex.at_least(off, shown)}, more than "
                    f"rounding allows ({ex.text(tol)}). Check the item amounts and 合计 in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed,
-                    f"{ex.text(total, d)} ± {ex.text(tol)}", message))
+                    f"{ex.text(total, d)} ± {ex.text(tol)}", message, _cells(r, groups)))
     return out
 
 
 def _share(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         sd, ad = _digits(r["share_digits"]), _digits(r["amount_digits"])
@@ -189,28 +197,31 @@ def _share(rows: list[dict], look: Lookup) -> list[tuple]:
         computed = ex.rounded(a * 100 / t, shown)
         lo, hi = ex.rounded(Decimal(repr(r["share_min"])), shown, "down"), ex.rounded(Decimal(repr(r["share_max"])), shown, "up")
         observed = ex.text(s, sd)
-        message = (f"{_doc(r, look)}: {_flow(r)} {r['item']} {r['year']} (line {r['line']}) states a share of "
+        message = (f"{_doc(r, look)}: {_flow(r)} {r['item']} {r['year']} ({cell_of(r)}) states a share of "
                    f"{observed}%, but {ex.text(a, ad)} / {ex.text(t)} × 100 = {computed}%: off by "
                    f"{ex.rounded(abs(a * 100 / t - s), shown)} points, more than rounding allows "
                    f"({lo}% to {hi}%). Check the share and the amounts in the source.")
         out.append((r["document_id"], f"{r['flow']}/{r['item']}/{r['year']}", observed,
-                    f"{computed} (allowed {lo} to {hi})", message))
+                    f"{computed} (allowed {lo} to {hi})", message, _cells(r, groups, {TOTAL})))
     return out
 
 
 def _shares_sum(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells(rows)
     out = []
     for r in rows:
         total, tol = ex.dec(r["shares_sum_u"]), ex.dec(r["shares_es_u"])
         observed = ex.text(total)
         message = (f"{_doc(r, look)}: the stated shares of the {_flow(r)} items for {r['year']} add up to "
                    f"{observed}%, off 100% by {ex.text(abs(total - 100))} points, more than rounding allows "
-                   f"({ex.text(tol)}). Check the shares above 合计 (line {r['line']}) in the source.")
-        out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed, f"100 ± {ex.text(tol)}", message))
+                   f"({ex.text(tol)}). Check the shares above 合计 ({cell_of(r)}) in the source.")
+        out.append((r["document_id"], f"{r['flow']}/{r['year']}", observed, f"100 ± {ex.text(tol)}", message,
+                    _cells(r, groups)))
     return out
 
 
 def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
+    groups = look.funding_cells([{**r, "flow": INCOME} for r in rows])
     out = []
     for r in rows:
         d = _digits(r["amount_digits"])
@@ -218,11 +229,14 @@ def _balance(rows: list[dict], look: Lookup) -> list[tuple]:
         tol = ex.dec(r["ea_u"] + r["income_ea_u"])
         side = "income exceeds expenditure" if income > spent else "expenditure exceeds income"
         observed = ex.text(spent, d)
-        message = (f"{_doc(r, look)}: expenditure 合计 {observed} (line {r['line']}) differs from income 合计 "
-                   f"{ex.text(income)} (line {int(r['income_line'])}) for {r['year']}: {side} by "
+        income_at = dict(groups.get((r["document_id"], INCOME, r["year"]), [])).get(TOTAL) \
+            or f"line {int(r['income_line'])}"
+        message = (f"{_doc(r, look)}: expenditure 合计 {observed} ({cell_of(r)}) differs from income 合计 "
+                   f"{ex.text(income)} ({income_at}) for {r['year']}: {side} by "
                    f"{ex.at_least(abs(income - spent), d)}, more than rounding allows ({ex.text(tol)}). "
                    f"Check both 合计 in the source.")
-        out.append((r["document_id"], str(r["year"]), observed, f"{ex.text(income)} ± {ex.text(tol)}", message))
+        out.append((r["document_id"], str(r["year"]), observed, f"{ex.text(income)} ± {ex.text(tol)}", message,
+                    _cells({**r, "flow": INCOME}, groups, {TOTAL})))
     return out
 
 
@@ -242,7 +256,7 @@ def _history(rows: list[dict], look: Lookup) -> list[tuple]:
                    f"states {expected}: off by {off}, more than rounding allows ({ex.text(tol)}). Check which of "
                    f"the two documents has it right.")
         out.append((r["document_id"], f"{r['flow']}/{r['item']}/{r['year']}", observed,
-                    f"{expected} ± {ex.text(tol)}", message))
+                    f"{expected} ± {ex.text(tol)}", message, [r["source_cell"]]))
     return out
 
 
@@ -261,7 +275,7 @@ def _duplicates(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(dup[0], look)}: fact_funding holds {len(dup)} rows for {ref} (source lines {lines}); "
                    f"its grain is document × flow × item × year. The normalizer emitted a duplicate: a "
                    f"pipeline bug.")
-        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message))
+        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message, [x["source_cell"] for x in dup]))
     return out
 
 

@@ -40,14 +40,18 @@ def _batch_definition(asset: str):
     return source.add_dataframe_asset(asset).add_batch_definition_whole_dataframe("whole_dataframe")
 
 
-def unexpected_rows(suite: gx.ExpectationSuite, frame: pd.DataFrame) -> dict[str, set[int]]:
-    """Validate `frame` (RangeIndex) with `suite`; per check, the positions of the rows that fail it."""
+def unexpected_rows(suite: gx.ExpectationSuite, frame: pd.DataFrame, validations: list | None = None
+                    ) -> dict[str, set[int]]:
+    """Validate `frame` (RangeIndex) with `suite`; per check, the positions of the rows that fail it.
+    `validations`: when a list, the GX validation result is appended to it (for the Data Docs)."""
     failing: dict[str, set[int]] = {e.meta["check"]: set() for e in suite.expectations}
     if frame.empty:
         return failing
     with _lock:  # the context's batch manager is shared state
         batch = _batch_definition(suite.name).get_batch(batch_parameters={"dataframe": frame})
         result = batch.validate(suite, result_format=RESULT_FORMAT)
+    if validations is not None:
+        validations.append(result)
     for r in result.results:
         if (error := _error(r.exception_info)) or "unexpected_index_list" not in r.result:
             # GX reports a metric that raised as a failed expectation with no rows; never read that as a pass.

@@ -32,7 +32,7 @@ from great_expectations.expectations.row_conditions import Column
 from expectations import exact as ex
 from expectations.groups import codes, per_group
 from expectations.gxrun import expect
-from expectations.lookup import Lookup, by_key
+from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_indicator_value"
 LONG_TERM, ANNUAL = "long_term", "annual"
@@ -108,7 +108,7 @@ def _ref(r: dict) -> str:
 
 def _target(r: dict, look: Lookup) -> str:
     when = f"annual {r['year']}" if r["horizon"] == ANNUAL else "long-term"
-    return f"{when} target of {look.indicator(r['indicator_id'])} (line {r['line']})"
+    return f"{when} target of {look.indicator(r['indicator_id'])} ({cell_of(r)})"
 
 
 def _in_range(rows: list[dict], look: Lookup) -> list[tuple]:
@@ -120,7 +120,7 @@ def _in_range(rows: list[dict], look: Lookup) -> list[tuple]:
         else:
             expected, why = f"≥ 0{unit}", "a negative count"
         message = f"{_doc(r, look)}: the {_target(r, look)} is {r['raw']!r}: {why}. Check the 指标值 in the source."
-        out.append((r["document_id"], _ref(r), f"{ex.text(r['value'])}{unit}", expected, message))
+        out.append((r["document_id"], _ref(r), f"{ex.text(r['value'])}{unit}", expected, message, [r["source_cell"]]))
     return out
 
 
@@ -138,9 +138,10 @@ def _looser(rows: list[dict], look: Lookup) -> list[tuple]:
                             (hi - lt_hi) if hi is not None and lt_hi is not None else None) if g is not None]
         unit = r["unit"] or ""
         message = (f"{_doc(r, look)}: the {_target(r, look)} is {r['raw']!r}, looser than the long-term target "
-                   f"{lt['raw']!r} (line {lt['line']}) by {ex.text(max(gaps))}{unit}. One of the two targets is "
+                   f"{lt['raw']!r} ({cell_of(lt)}) by {ex.text(max(gaps))}{unit}. One of the two targets is "
                    f"likely wrong; check both in the source.")
-        out.append((r["document_id"], _ref(r), r["raw"] or "", f"no looser than {lt['raw']}", message))
+        out.append((r["document_id"], _ref(r), r["raw"] or "", f"no looser than {lt['raw']}", message,
+                    [r["source_cell"], lt["source_cell"]]))
     return out
 
 
@@ -152,7 +153,7 @@ def _duplicates(rows: list[dict], look: Lookup) -> list[tuple]:
         message = (f"{_doc(r, look)}: fact_indicator_value holds {len(dup)} rows for {look.indicator(r['indicator_id'])} "
                    f"{ref} (source lines {lines}); its grain is document × indicator × horizon × year. The "
                    f"normalizer emitted a duplicate: a pipeline bug.")
-        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message))
+        out.append((document_id, ref, f"{len(dup)} rows", "1 row", message, [x["source_cell"] for x in dup]))
     return out
 
 

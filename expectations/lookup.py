@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Lookup(NamedTuple):
@@ -23,6 +24,26 @@ class Lookup(NamedTuple):
 
     def row(self, table: str, index: int) -> dict:
         return self.tables[table].slice(int(index), 1).to_pylist()[0]
+
+    def funding_cells(self, rows: list[dict]) -> dict[tuple, list[tuple[str, str]]]:
+        """(document_id, flow, year) of each row -> [(item, source_cell)] of that group's rows, in file
+        order: the cells a group finding (items vs 合计, shares) involves. One filter for all rows."""
+        f = self.tables.get("fact_funding")
+        if f is None or not rows:
+            return {}
+        docs = pa.array(sorted({r["document_id"] for r in rows}), pa.string())
+        f = f.filter(pc.is_in(f["document_id"], docs)).select(
+            ["document_id", "flow", "year", "item", "source_cell", "line"]).to_pylist()
+        out: dict[tuple, list] = {}
+        for x in sorted(f, key=lambda x: (x["line"] is None, x["line"] or 0)):
+            if x["source_cell"]:
+                out.setdefault((x["document_id"], x["flow"], x["year"]), []).append((x["item"], x["source_cell"]))
+        return out
+
+
+def cell_of(r: dict) -> str:
+    """Where a row is in its file, in the file's own terms (line 12, sheet 表 R12C3); its grid line if unknown."""
+    return r.get("source_cell") or f"line {r['line']}"
 
 
 def lookup_of(tables: dict[str, pa.Table]) -> Lookup:

@@ -7,6 +7,7 @@ stated share, a duplicated key). A document the check could not look at gets no 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime, timezone
 
 import numpy as np
@@ -17,10 +18,12 @@ from expectations import documents, funding, indicators
 from expectations.gxrun import unexpected_rows
 from expectations.lookup import Lookup, lookup_of
 from expectations.registry import CHECKS
+from pifu import attribution
 from pifu.schema import SCHEMAS
 
 MODULES = (funding, indicators, documents)
-_COLUMNS = ["check_name", "document_id", "row_ref", "severity", "passed", "observed", "expected", "message"]
+_COLUMNS = ["check_name", "document_id", "row_ref", "severity", "passed", "observed", "expected", "message",
+            "source_cell", "attribution", "problem_code"]
 
 
 @functools.cache
@@ -29,8 +32,10 @@ def _suite(module):
 
 
 def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
-               reference: dict[str, pa.Table] | None = None) -> pa.Table:
+               reference: dict[str, pa.Table] | None = None, validations: list | None = None) -> pa.Table:
+    """`validations`: when a list, receives each suite's GX validation result (for the Data Docs)."""
     look = lookup_of(tables)
+    problems = _extraction_problems(tables.get("fact_problem"))
     rows: list[tuple] = []
     for module in MODULES:
         source = tables.get(module.TABLE)
@@ -39,11 +44,12 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
         # Only fact_funding looks beyond the run: its history check compares with earlier documents.
         frame = funding.derive(tables, reference) if module is funding else module.derive(tables)
         checks = [c for c, spec in CHECKS.items() if spec.table == module.TABLE]
-        failing = unexpected_rows(_suite(module), frame[module.GX_COLUMNS + checks])
+        failing = unexpected_rows(_suite(module), frame[module.GX_COLUMNS + checks], validations)
         docs = _documents(source, frame)
         for check in checks:
-            rows += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look, docs)
-    return _table(rows, run_id, checked_at)
+            rows += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look, docs,
+                             problems)
+    return _table(rows, run_id, checked_at, _source_paths(tables.get("fact_document")))
 
 
 def _documents(source: pa.Table, frame: pd.DataFrame) -> tuple[np.ndarray, list, list, list]:
@@ -58,16 +64,20 @@ def _documents(source: pa.Table, frame: pd.DataFrame) -> tuple[np.ndarray, list,
     return doc_codes, ids, source["department_id"].take(take).to_pylist(), source["fiscal_year"].take(take).to_pylist()
 
 
-def _results(check, source, frame, failing, describe, look: Lookup, docs) -> list[tuple]:
+def _results(check, source, frame, failing, describe, look: Lookup, docs, problems) -> list[tuple]:
     spec = CHECKS[check]
     doc_codes, ids, departments, years = docs
     out = []
     if failing:
         derived = frame.iloc[failing].to_dict("records")
         src = source.take(pa.array(failing, pa.int64())).to_pylist()
-        for document_id, row_ref, observed, expected, message in describe(
+        for document_id, row_ref, observed, expected, message, *cells in describe(
                 [{**d, **s} for d, s in zip(derived, src)], look):
-            out.append((check, document_id, row_ref, spec.severity, False, observed, expected, message))
+            cells = list(dict.fromkeys(c for c in (cells[0] if cells else ()) if c))  # distinct, in order
+            code = next((problems[document_id, c] for c in cells if (document_id, c) in problems), None)
+            who = attribution.EXTRACTION if code or spec.severity == "error" else attribution.SOURCE
+            out.append((check, document_id, row_ref, spec.severity, False, observed, expected, message,
+                        "; ".join(cells) or None, who, code))
     failed = {r[1] for r in out}
     applies = frame[check].to_numpy(dtype=bool) & (doc_codes >= 0)
     counts = np.bincount(doc_codes[applies], minlength=len(ids))
@@ -76,11 +86,36 @@ def _results(check, source, frame, failing, describe, look: Lookup, docs) -> lis
             continue
         n = int(counts[code])
         out.append((check, ids[code], None, spec.severity, True, f"0 of {n} failing", "0 failing",
-                    f"{look.department(departments[code])} FY{years[code]}: {spec.subject} checked: {n}, failing: 0."))
+                    f"{look.department(departments[code])} FY{years[code]}: {spec.subject} checked: {n}, failing: 0.",
+                    None, None, None))
     return out
 
 
-def _table(rows: list[tuple], run_id: str, checked_at: datetime) -> pa.Table:
+def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str], str]:
+    """(document_id, location) -> the first problem pifu recorded there that can explain a finding
+    (pifu.attribution.explains)."""
+    if fact_problem is None or not fact_problem.num_rows:
+        return {}
+    t = fact_problem.sort_by([("document_id", "ascending"), ("problem_no", "ascending")])
+    out: dict[tuple[str, str], str] = {}
+    for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
+        if where and attribution.explains(code):
+            out.setdefault((doc, where), code)
+            out.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
+    return out
+
+
+# A cell's provenance less its column: "sheet 表 R12C3" -> "sheet 表 R12", "page 2 row 7 col 3" -> "page 2 row 7".
+_ROW_OF_CELL = re.compile(r"((?:\bR\d+)|(?:\brow \d+))(?:C\d+| col \d+)$")
+
+
+def _source_paths(fact_document: pa.Table | None) -> dict[str, str]:
+    if fact_document is None:
+        return {}
+    return dict(zip(fact_document["document_id"].to_pylist(), fact_document["source_path"].to_pylist()))
+
+
+def _table(rows: list[tuple], run_id: str, checked_at: datetime, paths: dict[str, str]) -> pa.Table:
     schema = SCHEMAS["dq_result"]
     if checked_at.tzinfo is None:
         checked_at = checked_at.replace(tzinfo=timezone.utc)
@@ -88,5 +123,6 @@ def _table(rows: list[tuple], run_id: str, checked_at: datetime) -> pa.Table:
     data = {name: pa.array(values, schema.field(name).type) for name, values in zip(_COLUMNS, columns)}
     data["run_id"] = pa.array([run_id] * len(rows), pa.string())
     data["checked_at"] = pa.array([checked_at] * len(rows), schema.field("checked_at").type)
+    data["source_path"] = pa.array([paths.get(r[1]) for r in rows], pa.string())
     t = pa.table(data, schema=schema)
     return t.sort_by([("check_name", "ascending"), ("document_id", "ascending"), ("row_ref", "ascending")])

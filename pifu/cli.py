@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="parse processes (default: CPU count)")
     run.set_defaults(func=_cmd_run)
 
+    report = sub.add_parser("report", help="write one static HTML page of the warehouse: charts and findings")
+    report.add_argument("--warehouse", help="SQLAlchemy URL (default: $PIFU_WAREHOUSE_URL or a DuckDB file)")
+    report.add_argument("--out", help="directory for report.html (default: $PIFU_DATA_DIR/report)")
+    report.set_defaults(func=_cmd_report)
+
     ui = sub.add_parser("ui", help="open the Dagster UI on the instance `pifu run` records into")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
@@ -87,6 +92,16 @@ def _cmd_run(args) -> int:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
     return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers)
+
+
+def _cmd_report(args) -> int:
+    from pifu.report import build_report
+    from pipelines import instance
+
+    built = build_report(args.warehouse or instance.warehouse_url(), args.out or instance.data_dir() / "report")
+    print(f"report: {built.path} ({built.documents} department-years, {built.findings} findings, "
+          f"{built.seconds:.1f} s)")
+    return 0
 
 
 def _cmd_ui(args) -> int:

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
 
+from pifu import attribution
 from pifu.model import TEXT_SECTIONS, Document
 from pifu.schema import AMOUNT, SCHEMAS, SHARE, VALUE
 from pifu.values import digits, region_of
@@ -323,6 +324,7 @@ def _fact_problem(docs: list[Document]) -> pa.Table:
             cols["severity"].append(p.severity)
             cols["location"].append(p.where)
             cols["message"].append(p.message)
+            cols["attribution"].append(attribution.of_problem(p.code))
     return build("fact_problem", cols)
 
 

@@ -111,6 +111,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("severity", pa.string()),
         ("location", pa.string()),
         ("message", pa.string()),
+        ("attribution", pa.string()),  # source (the form lacks it) | extraction (pifu repaired or guessed)
     ]),
     # grain: check × document (× row where it applies)
     "dq_result": pa.schema([
@@ -124,6 +125,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("message", pa.string()),
         ("run_id", pa.string()),
         ("checked_at", TS),
+        ("source_path", pa.string()),  # the document's file
+        ("source_cell", pa.string()),  # failing rows: the rows the finding involves, in the file's terms
+        ("attribution", pa.string()),  # failing rows: source (the form contradicts itself) | extraction
+        ("problem_code", pa.string()),  # extraction: the fact_problem code on an involved row explaining it
     ]),
     # grain: rejected file (by sha256)
     "quarantine": pa.schema([

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import ingest, lake, warehouse
+from assets import report
 from pipelines.resources import PifuSettings, WarehouseResource
 from pipelines.sensors import daily_inbox_run, inbox_sensor
 
@@ -11,11 +12,11 @@ pifu_job = dg.define_asset_job(
     "pifu_job",
     selection=dg.AssetSelection.groups("pifu"),
     executor_def=dg.in_process_executor,  # parsing fans out in its own pool; steps share one process
-    description="Files -> parsed documents -> checked Parquet lake -> warehouse -> BI views.",
+    description="Files -> parsed documents -> checked Parquet lake -> warehouse -> BI views -> report.",
 )
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, lake, warehouse]),
+    assets=dg.load_assets_from_modules([ingest, lake, warehouse, report]),
     jobs=[pifu_job],
     sensors=[inbox_sensor],
     schedules=[daily_inbox_run],

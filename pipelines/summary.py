@@ -39,6 +39,13 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
         checks = meta["lake_tables"].get("checks_seconds", 0)
         print(f"time: {seconds:.1f} s, of which expectations {checks:.1f} s ({100 * checks / seconds:.0f}%)",
               file=out)
+    if meta.get("lake_tables", {}).get("data_docs_path"):
+        lt = meta["lake_tables"]
+        print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s; offline: runs.html)",
+              file=out)
+    if meta.get("report", {}).get("report_path"):
+        rep = meta["report"]
+        print(f"report: {rep['report_path']} ({rep.get('report_seconds', 0):.1f} s)", file=out)
     wh = meta.get("warehouse_tables", {})
     if wh:
         print(f"warehouse {wh['warehouse']}:", file=out)

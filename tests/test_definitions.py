@@ -11,7 +11,7 @@ from pipelines.definitions import defs
 from pipelines.partitions import fiscal_years
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ["raw_files", "parsed_documents", "lake_tables", "warehouse_tables", "bi_views"]
+ASSETS = ["raw_files", "parsed_documents", "lake_tables", "warehouse_tables", "bi_views", "report"]
 CONTRACT_CHECKS = {"funding_components_sum_to_total", "funding_share_matches_amount", "funding_shares_sum_to_100",
                    "income_equals_expenditure", "indicator_value_in_range"}
 
@@ -29,14 +29,14 @@ def test_the_job_runs_the_five_assets_in_order_as_one_process():
     upstream = {k.to_user_string(): sorted(p.to_user_string() for p in graph.get(k).parent_keys)
                 for k in graph.get_all_asset_keys()}
     assert upstream == {"raw_files": [], "parsed_documents": ["raw_files"], "lake_tables": ["parsed_documents"],
-                        "warehouse_tables": ["lake_tables"], "bi_views": ["warehouse_tables"]}
+                        "warehouse_tables": ["lake_tables"], "bi_views": ["warehouse_tables"], "report": ["bi_views"]}
 
 
 def test_every_asset_but_the_views_is_a_fiscal_year_partition_run_as_one_range():
     for name in ASSETS:
         node = defs.resolve_asset_graph().get(dg.AssetKey(name))
         assert node.group_name == "pifu"
-        if name == "bi_views":
+        if name in ("bi_views", "report"):
             assert node.partitions_def is None
             continue
         assert node.partitions_def == fiscal_years and fiscal_years.name == "fiscal_year"

@@ -16,7 +16,7 @@ import pytest
 from expectations import CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = {"raw_files", "parsed_documents", "lake_tables", "warehouse_tables", "bi_views"}
+ASSETS = {"raw_files", "parsed_documents", "lake_tables", "warehouse_tables", "bi_views", "report"}
 CONTRACT_CHECKS = {"funding_components_sum_to_total", "funding_share_matches_amount", "funding_shares_sum_to_100",
                    "income_equals_expenditure", "indicator_value_in_range"}
 REPO = '{repositoryLocationName: "pifu", repositoryName: "__repository__"}'
@@ -105,7 +105,9 @@ def test_the_asset_graph_and_its_checks_are_served(server):
     assert all(n["groupName"] == "pifu" and "pifu_job" in n["jobNames"] for n in nodes.values())
     assert [d["path"] for d in nodes["bi_views"]["dependencyKeys"]] == [["warehouse_tables"]]
     assert not nodes["bi_views"]["isPartitioned"]
-    for name in ASSETS - {"bi_views"}:
+    assert [d["path"] for d in nodes["report"]["dependencyKeys"]] == [["bi_views"]]
+    assert not nodes["report"]["isPartitioned"]
+    for name in ASSETS - {"bi_views", "report"}:
         assert nodes[name]["isPartitioned"]
         assert nodes[name]["partitionDefinition"] == {"type": "DYNAMIC", "name": "fiscal_year"}
 

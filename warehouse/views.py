@@ -158,6 +158,10 @@ VIEWS = {
     "v_indicator_by_class": V_INDICATOR_BY_CLASS,
 }
 
+from warehouse.report_views import REPORT_VIEWS  # noqa: E402  (v_funding_items, v_findings: pifu.report's)
+
+VIEWS.update(REPORT_VIEWS)
+
 
 def create_views(engine: sa.Engine, replace: bool = False) -> None:
     """Create the views that are missing; `replace` recreates all (after their SQL changed)."""

@@ -1,0 +1,147 @@
+"""Great Expectations Data Docs of every run: a file-backed GX context under the data directory.
+
+The checks validate through an ephemeral context (expectations.gxrun: no files touched while checking).
+After a run, `build` stores that run's validation results in the file context at `<data dir>/gx`
+(GX keeps them per run: `uncommitted/validations/<suite>/<run id>/<time>/`), saves the suites, and
+renders the Data Docs site for the new results plus its index, which lists every run's results:
+
+    <data dir>/gx/uncommitted/data_docs/local_site/index.html
+
+Only the new results are rendered (GX keeps the pages of earlier runs), so the cost stays flat as runs
+accumulate: about 0.2 s for a run once GX is imported. Runs that build at the same time take turns (a
+lock file beside the context).
+
+GX's pages load their styles and scripts from CDNs: without a network a result page still shows every
+expectation and observed value (unstyled), but GX's index lists nothing (its table is drawn by scripts).
+So the site also gets `runs.html`, plain HTML written here: every run, newest first, with each suite's
+outcome and a link to its page (kept in `runs.json` beside it, one entry per run).
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import html
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+GX_DIR = "gx"
+SITE = "local_site"
+
+
+@dataclass
+class DataDocs:
+    index: Path  # the site's index.html
+    pages: dict[str, str] = field(default_factory=dict)  # suite -> file:// URL of this run's result page
+    seconds: float = 0.0
+
+    @property
+    def runs(self) -> Path:
+        """The offline list of every run's results (see the module doc)."""
+        return self.index.with_name("runs.html")
+
+    @property
+    def url(self) -> str:
+        return self.index.as_uri()
+
+
+def index_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / GX_DIR / "uncommitted" / "data_docs" / SITE / "index.html"
+
+
+def build(data_dir: Path | str, validations: list, run_id: str, run_time: datetime) -> DataDocs:
+    """Store `validations` (GX suite validation results, from run_checks(validations=[])) as run `run_id`
+    and render their pages and the index. Returns where they are and how long it took."""
+    started = time.perf_counter()
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    root = Path(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if run_time.tzinfo is None:
+        run_time = run_time.replace(tzinfo=timezone.utc)
+    with _locked(root / f".{GX_DIR}.lock"):
+        context = gx.get_context(mode="file", project_root_dir=str(root))
+        for suite in _suites():
+            context.suites.add_or_update(suite)
+        run = RunIdentifier(run_name=run_id, run_time=run_time)
+        keys = []
+        for result in validations:
+            result.meta["run_id"] = run  # what the pages show as the run's name and time
+            result.meta["validation_time"] = run_time
+            key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=result.suite_name), run,
+                                             batch_identifier=result.suite_name)
+            context.validation_results_store.set(key, result)
+            keys.append(key)
+        context.build_data_docs(site_names=[SITE], resource_identifiers=keys)
+        pages = {}
+        for key in keys:
+            urls = context.get_docs_sites_urls(resource_identifier=key, site_name=SITE)
+            if urls and urls[0].get("site_url"):
+                pages[key.expectation_suite_identifier.name] = urls[0]["site_url"]
+        _write_runs(index_path(root).parent, run_id, run_time, validations, pages)
+    return DataDocs(index_path(root), pages, time.perf_counter() - started)
+
+
+def _write_runs(site: Path, run_id: str, run_time: datetime, validations: list, pages: dict[str, str]) -> None:
+    ledger = site / "runs.json"
+    runs = json.loads(ledger.read_text(encoding="utf-8")) if ledger.exists() else []
+    runs = [r for r in runs if r["run_id"] != run_id]
+    runs.append({"run_id": run_id, "time": run_time.isoformat(), "suites": [
+        {"suite": v.suite_name, "success": bool(v.success), "evaluated": v.statistics["evaluated_expectations"],
+         "failed": v.statistics["unsuccessful_expectations"],
+         "page": Path(pages[v.suite_name].removeprefix("file://")).relative_to(site).as_posix()
+         if v.suite_name in pages else None} for v in validations]})
+    runs.sort(key=lambda r: r["time"], reverse=True)
+    _atomic(ledger, json.dumps(runs, ensure_ascii=False, indent=1))
+    e = html.escape
+    rows = []
+    for r in runs:
+        cells = []
+        for s in r["suites"]:
+            label = (f"{e(s['suite'])}: {'passed' if s['success'] else 'failed'} "
+                     f"({s['evaluated'] - s['failed']} of {s['evaluated']} expectations met)")
+            cells.append(f'<a href="{e(s["page"])}">{label}</a>' if s["page"] else label)
+        rows.append(f"<tr><td>{e(r['time'])}</td><td>{e(r['run_id'])}</td><td>{'<br>'.join(cells)}</td></tr>")
+    _atomic(site / "runs.html", (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>pifu: GX validation results by run</title>'
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}</style>"
+        "</head><body><h1>GX validation results by run</h1><p>Newest first. The same pages as GX's "
+        '<a href="index.html">index</a>, which needs a network for its scripts.</p>'
+        "<table><tr><th>checked at (UTC)</th><th>Dagster run</th><th>suites</th></tr>"
+        + "".join(rows) + "</table></body></html>"))
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+@functools.cache
+def _suites_modules():
+    from expectations import documents, funding, indicators
+
+    return funding, indicators, documents
+
+
+def _suites():
+    return [m.suite() for m in _suites_modules()]
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

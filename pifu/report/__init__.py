@@ -1,0 +1,231 @@
+"""`pifu report`: one static HTML page of what the warehouse says and what is wrong with it.
+
+    from pifu.report import build_report
+    path = build_report("duckdb:///data/warehouse.duckdb", "data/report")   # -> data/report/report.html
+
+The page needs no server and no network: charts are SVG drawn here (pifu.report.charts), styles and
+the few lines of script are inline. It reads the warehouse only through its views (pifu.report.queries):
+funding by year, region and department (stacked income and expenditure mixes, change on the year
+before), the indicators most departments share with their target distributions, and the findings of
+the data-quality checks grouped by department, each with its file (a file:// link) and cells.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from pifu.model import PifuError
+from pifu.report import charts
+from pifu.report.queries import EXPENDITURE, INCOME, ReportData, load
+
+FILE_NAME = "report.html"
+TOP_DEPARTMENTS = 30
+FLOW_TITLE = {INCOME: "income (收入构成)", EXPENDITURE: "expenditure (支出构成)"}
+
+
+@dataclass
+class Built:
+    path: Path
+    seconds: float
+    findings: int
+    documents: int
+
+
+def build_report(warehouse_url: str, out_dir: str | os.PathLike) -> Built:
+    """Query the warehouse at `warehouse_url` and write `<out_dir>/report.html` (atomically)."""
+    from warehouse.engine import engine_for
+
+    started = time.perf_counter()
+    shown = _display(warehouse_url)
+    _must_exist(warehouse_url, shown)
+    with engine_for(warehouse_url) as engine:
+        _views(engine, shown)
+        with engine.connect() as conn:
+            data = load(conn)
+    html = render(data, source=shown)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / FILE_NAME
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, path)
+    return Built(path.resolve(), time.perf_counter() - started, len(data.findings), data.documents)
+
+
+def _must_exist(url: str, shown: str) -> None:
+    """A DuckDB file that is not there is a typo or a warehouse not built yet: do not create it."""
+    import sqlalchemy as sa
+
+    u = sa.make_url(url)
+    if u.get_backend_name() == "duckdb" and u.database not in (None, "", ":memory:") and not Path(u.database).exists():
+        raise PifuError(shown, "no such warehouse file; run `pifu run` first", "no_warehouse")
+
+
+def _views(engine, shown: str) -> None:
+    """The views the report reads; a warehouse loaded before they existed gets them (as bi_views does)."""
+    import sqlalchemy as sa
+
+    from warehouse.views import VIEWS, create_views
+
+    have = sa.inspect(engine)
+    if not {"fact_document", "dq_result"} <= set(have.get_table_names()):
+        raise PifuError(shown, "no pifu tables in this warehouse; run `pifu run` first", "no_warehouse")
+    if set(VIEWS) - set(have.get_view_names()):
+        create_views(engine)
+
+
+def render(data: ReportData, source: str = "") -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = charts.number
+    colour = charts.colours([*data.items.get(INCOME, []), *data.items.get(EXPENDITURE, [])])
+    return env.get_template("report.html.j2").render(
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), source=source, data=data,
+        flows=[(f, FLOW_TITLE[f], data.items.get(f, [])) for f in (INCOME, EXPENDITURE)],
+        legend={f: charts.legend(data.items.get(f, []), colour) for f in (INCOME, EXPENDITURE)},
+        year_charts=_charts(data, "year", colour), region_charts=_charts(data, "region", colour),
+        department_charts=_charts(data, "department", colour),
+        department_rows=_department_rows(data), indicator_chart=_indicator_chart(data),
+        findings=_findings(data), counts=_counts(data), top_departments=TOP_DEPARTMENTS,
+    )
+
+
+# ---------------------------------------------------------------- funding
+
+def _sum(values: dict) -> Decimal:
+    return sum(values.values(), Decimal(0))
+
+
+def _pct(now: Decimal, before: Decimal | None) -> float | None:
+    if before is None or before == 0:
+        return None
+    return float((now - before) / before * 100)
+
+
+def _bars(data: ReportData, by: str, flow: str) -> list[dict]:
+    """One bar per year / region-year / department (its latest year). The note: the total, and its change
+    on the year before like for like: over the departments that have a current document both years (a
+    sum over a different set of departments would mostly show who filed)."""
+    deps_of_year: dict[int, list[str]] = {}
+    for dep, year in data.by_department:
+        deps_of_year.setdefault(year, []).append(dep)
+
+    def region_of(dep: str) -> str | None:
+        return data.departments.get(dep, {}).get("region")
+
+    def change(year: int, deps) -> tuple[float | None, int]:
+        now = before = Decimal(0)
+        n = 0
+        for dep in deps:
+            prev = data.by_department.get((dep, year - 1))
+            if prev is None:
+                continue
+            now += _sum(data.by_department[dep, year].get(flow, {}))
+            before += _sum(prev.get(flow, {}))
+            n += 1
+        return _pct(now, before) if n else None, n
+
+    if by == "year":
+        source, keys = data.by_year, sorted(data.by_year)
+        label = lambda k: str(k[0])  # noqa: E731
+        members = lambda k: deps_of_year.get(k[0], [])  # noqa: E731
+    elif by == "region":
+        source = data.by_region
+        keys = sorted(source, key=lambda k: (k[0] or "", k[1]))
+        label = lambda k: f"{k[0] or '(no region)'} {k[1]}"  # noqa: E731
+        members = lambda k: [d for d in deps_of_year.get(k[1], []) if region_of(d) == k[0]]  # noqa: E731
+    else:
+        source = data.by_department
+        latest: dict[str, int] = {}
+        for dep, year in source:
+            latest[dep] = max(year, latest.get(dep, year))
+        keys = sorted(latest.items(), key=lambda k: (-_sum(source[k].get(EXPENDITURE, {})), k[0]))[:TOP_DEPARTMENTS]
+        label = lambda k: f"{data.departments.get(k[0], {}).get('name') or k[0]} {k[1]}"  # noqa: E731
+        members = lambda k: [k[0]]  # noqa: E731
+    bars = []
+    for k in keys:
+        values = source[k].get(flow, {})
+        total = _sum(values)
+        pct, n = change(k[-1], members(k))
+        note = f"{charts.number(total)} 万元"
+        if pct is not None:
+            note += f" ({charts.change(pct)} on {k[-1] - 1}" + (f", {n} depts)" if by != "department" else ")")
+        bars.append({"label": label(k), "values": values, "note": note, "key": k, "change": pct})
+    return bars
+
+
+def _charts(data: ReportData, by: str, colour: dict) -> dict:
+    return {flow: charts.stacked_bars(_bars(data, by, flow), data.items.get(flow, []), colour,
+                                      chart_id=f"chart-{by}-{flow}", title=f"{FLOW_TITLE[flow]} by {by}")
+            for flow in (INCOME, EXPENDITURE)}
+
+
+def _department_rows(data: ReportData) -> list[dict]:
+    rows = []
+    for (dep, year), r in sorted(data.department_totals.items(),
+                                 key=lambda kv: (kv[1]["region"] or "", kv[1]["department_name"] or "", kv[0][1])):
+        before = data.department_totals.get((dep, year - 1))
+        rows.append({**r, "expenditure_change": charts.change(
+            _pct(r["expenditure_total"], before["expenditure_total"] if before else None)
+            if r["expenditure_total"] is not None else None)})
+    return rows
+
+
+# ---------------------------------------------------------------- indicators
+
+def _indicator_chart(data: ReportData):
+    if not data.indicators:
+        return None
+    rows = [{"indicator_id": t["indicator_id"], "unit": t["unit"], "values": t["values"],
+             "label": f"{t['lv3']} ({t['departments']} depts)"} for t in data.indicators]
+    return charts.distribution(rows, chart_id="chart-indicators", title="target distributions")
+
+
+# ---------------------------------------------------------------- findings
+
+def _findings(data: ReportData) -> list[dict]:
+    """Findings grouped by department, in the view's order."""
+    groups: dict[str, dict] = {}
+    for f in data.findings:
+        g = groups.setdefault(f["department_id"] or "", {
+            "department_id": f["department_id"], "name": f["department_name"] or f["department_id"],
+            "region": f["region"], "rows": [], "source": 0, "extraction": 0})
+        g["rows"].append({**f, "file_url": _file_url(f["source_path"]), "file_name": _file_name(f["source_path"])})
+        if f["attribution"] in ("source", "extraction"):
+            g[f["attribution"]] += 1
+    return list(groups.values())
+
+
+def _counts(data: ReportData) -> dict:
+    by = {"source": 0, "extraction": 0}
+    for f in data.findings:
+        if f["attribution"] in by:
+            by[f["attribution"]] += 1
+    return {"departments": len(data.departments), "documents": data.documents, "findings": len(data.findings),
+            **by, "years": ", ".join(map(str, data.years))}
+
+
+def _file_url(path: str | None) -> str | None:
+    if not path:
+        return None
+    p = Path(path)
+    return p.as_uri() if p.is_absolute() else None
+
+
+def _file_name(path: str | None) -> str:
+    return Path(path).name if path else "(unknown file)"
+
+
+def _display(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (only for display)
+        return "warehouse"
