@@ -84,7 +84,7 @@ class Page:
 
     def __init__(self, number: int):
         self.number = number
-        self.chars: list[tuple[str, float, float, float]] = []  # (char, centre x, centre y, height)
+        self.chars: list[tuple[str, float, float, float, float]] = []  # (char, centre x, centre y, height, width)
         self.hs: list[tuple[float, float, float]] = []  # (y, x0, x1)
         self.vs: list[tuple[float, float, float]] = []  # (x, y0, y1)
 
@@ -152,7 +152,8 @@ def _chars(R, tp, number: int, path: str) -> tuple[Page, int]:
                 continue
         if not get_box(tp, i, ref):
             continue
-        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom))
+        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom,
+                    box.right - box.left))
     return p, bad
 
 
@@ -232,7 +233,8 @@ def _snap(v: float, bounds: list[float]) -> int | None:
 
 
 class PageRows:
-    """One page's rows: (cells, origin, open_top, open_bottom, in_table)."""
+    """One page's rows: (cells, origin, open_top, open_bottom, in_table), and the columns of its last table
+    row whose text runs to the right edge of the cell on its last line (text that may go on)."""
 
     def __init__(self):
         self.rows: list[list[str]] = []
@@ -241,6 +243,7 @@ class PageRows:
         self.merges: list[tuple[int, int, int, int]] = []  # page-local rows
         self.open_top = self.open_bottom = False
         self.first_table = self.last_table = None
+        self.wrapped: set[int] = set()  # columns whose cell in the last table row ends on a full line
 
 
 def _assemble(pages: list[Page], path: str):
@@ -255,6 +258,7 @@ def _assemble(pages: list[Page], path: str):
     sigs: set[tuple[str, ...]] = set()
     last_raw: list[str] = []
     tail_open = False  # the grid's last row was cut at the foot of its page (no bottom rule anywhere)
+    wrapped: set[int] = set()  # columns of the grid's last row (a page's last) whose text may go on
     for page in pages:
         pr = _page_rows(page, xs, width)
         keep = [k for k in range(len(pr.rows)) if pr.table[k] or not _PAGE_NUMBER.match(pr.rows[k][0])]
@@ -271,8 +275,8 @@ def _assemble(pages: list[Page], path: str):
                     break
                 keep.remove(k)
                 k += 1
-            if (tail_open and k == pr.first_table and pr.open_top
-                    and all(pr.table[x] for x in keep if x < k)):
+            if k == pr.first_table and all(pr.table[x] for x in keep if x < k) and (
+                    (tail_open and pr.open_top) or _continues(wrapped, pr.rows[k])):
                 joined = k  # a row cut at the foot of the previous page, continued here
         index = {}
         for k in keep:
@@ -297,11 +301,21 @@ def _assemble(pages: list[Page], path: str):
             origins.append(f"page {page.number} row {k + 1}")
             check_cells(len(grid) * width, path)
         tail_open = bool(keep) and pr.open_bottom and keep[-1] == pr.last_table
+        wrapped = pr.wrapped if keep and keep[-1] == pr.last_table else set()
         for r0, c0, r1, c1 in pr.merges:
             rows = [index[k] for k in range(r0, r1 + 1) if k in index]
             if rows and (len(set(rows)) > 1 or c1 > c0):
                 merges.append((rows[0], c0, rows[-1], c1))
     return grid, origins, merges
+
+
+def _continues(wrapped: set[int], cells: list[str]) -> bool:
+    """Whether a page's first table row is the rest of the previous page's last row, split by the break
+    with rules on both sides of it (as Writer prints a row that breaks across pages): it has text only in
+    columns where the row above ran to the right edge of its cell on its last line, each a wrapped line
+    whose text goes on here."""
+    filled = {c for c, t in enumerate(cells) if t.strip(STRIP)}
+    return bool(filled) and filled <= wrapped
 
 
 def _signature(cells: list[str]) -> tuple[str, ...]:
@@ -326,7 +340,7 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
         top, bottom = ys[0], ys[-1]
         neg = [-y for y in ys]
         for ch in page.chars:
-            _, cx, cy, _ = ch
+            cx, cy = ch[1], ch[2]
             if x_lo <= cx <= x_hi and bottom <= cy <= top:
                 table_chars.append(ch)
             else:
@@ -338,7 +352,7 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
         pr.table.append(False)
     if len(ys) >= 2:
         first = len(pr.rows)
-        rows, merges, open_top, open_bottom = _table(page, table_chars, xs, ys, neg, width)
+        rows, merges, open_top, open_bottom, pr.wrapped = _table(page, table_chars, xs, ys, neg, width)
         for cells in rows:
             pr.rows.append(cells)
             pr.table.append(True)
@@ -421,9 +435,11 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
         r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
         texts.setdefault(find(r * ncols + c), []).append(ch)
     rows = [[""] * ncols for _ in range(nrows)]
+    lines_of: dict[int, list[list]] = {}
     for root, cs in texts.items():
         r, c = divmod(root, ncols)
-        rows[r][c] = _cell_text(cs)
+        lines_of[root] = lines = _cell_lines(cs)
+        rows[r][c] = fold("".join(ch[0] for ln in lines for ch in ln))
     spans: dict[int, list[int]] = {}
     for k in range(nrows * ncols):
         root = find(k)
@@ -431,8 +447,23 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
         s = spans.setdefault(root, [r, c, r, c])
         s[2], s[3] = max(s[2], r), max(s[3], c)
     merges = [tuple(s) for s in spans.values() if s[2] > s[0] or s[3] > s[1]]
-    # rows without any cell of their own and without text (a sliver between two close rules) go
-    return rows, merges, open_top, open_bottom
+    # the last row's cells whose last line runs from the cell's left padding to its right edge, leaving no
+    # room for one more of its characters: a line wrapped there, whose text may go on past the page's foot
+    pad = min((min(ch[1] - ch[4] / 2 for ch in ln) - xs[divmod(root, ncols)[1]]
+               for root, lines in lines_of.items() for ln in lines), default=0.0)
+    pad = max(pad, 0.0)
+    wrapped = set()
+    for c in range(ncols):
+        root = (nrows - 1) * ncols + c
+        if root not in lines_of:
+            continue
+        last = lines_of[root][-1]
+        em = max(ch[4] for ln in lines_of[root] for ch in ln)
+        left = min(ch[1] - ch[4] / 2 for ch in last) - xs[c]
+        right = xs[spans[root][3] + 1] - max(ch[1] + ch[4] / 2 for ch in last)
+        if left <= pad + em / 2 and right < pad + em:
+            wrapped.add(c)
+    return rows, merges, open_top, open_bottom, wrapped
 
 
 def _covered(intervals, points: list[float]) -> list[bool]:
@@ -453,8 +484,9 @@ def _covered(intervals, points: list[float]) -> list[bool]:
     return out
 
 
-def _cell_text(chars) -> str:
-    """A cell's characters in reading order; the lines of a wrapped cell joined without a break."""
+def _cell_lines(chars) -> list[list]:
+    """A cell's characters as lines top-down, each left to right; a cell's text is its lines joined
+    without a break (a wrapped label is one text)."""
     lines: list[list] = []
     y = None
     for ch in sorted(chars, key=lambda c: -c[2]):
@@ -462,4 +494,4 @@ def _cell_text(chars) -> str:
             lines.append([])
             y = ch[2]
         lines[-1].append(ch)
-    return fold("".join(c[0] for ln in lines for c in sorted(ln, key=lambda c: c[1])))
+    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
