@@ -195,6 +195,13 @@ def test_a_row_split_by_a_page_break_with_rules_on_both_sides_is_one_row():
             [["序号", "名称", "说明"], ["1", full, full]]
         grid = read(_two_pages(first, second), "x.pdf").grid
         assert len(grid) == 3 and grid[2] == second[0]
+    # a character with the punctuation after it (which may not start a line) wraps as one: room for one
+    # character is not room for both, but room for three is
+    nine, seven = full[:9], full[:7]
+    grid = read(_two_pages([["1", nine, ""]], [["", "十，完", ""]]), "x.pdf").grid
+    assert grid == [["1", nine + "十，完", ""]]
+    grid = read(_two_pages([["1", seven, ""]], [["", "十，完", ""]]), "x.pdf").grid
+    assert grid == [["1", seven, ""], ["", "十，完", ""]]
 
 
 def test_a_wrapped_label_is_one_cell():
