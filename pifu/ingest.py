@@ -6,6 +6,7 @@ its content (sha256) was already loaded or quarantined.
 from __future__ import annotations
 
 import hashlib
+import html
 import multiprocessing
 import os
 import re
@@ -109,7 +110,7 @@ def _container_year(data: bytes, path: str) -> str:
     text = part.decode("utf-8", "ignore")
     # one paragraph or shared string per line, so the title is not glued to the next cell
     text = _XML_TAG.sub("", _XML_BREAK.sub("\n", text))
-    return _year_in_text(text)
+    return _year_in_text(html.unescape(text))  # writers may store every character as &#NNNN;
 
 
 def _decoded(head: bytes) -> str:
@@ -120,7 +121,7 @@ def _decoded(head: bytes) -> str:
         if not _TITLE_WORD in text:
             text = head.decode("gb18030", errors="ignore")
     if text.lstrip("\ufeff \t\r\n").startswith("<"):  # an HTML export: its cells are between tags
-        text = _XML_TAG.sub("", _XML_BREAK.sub("\n", _HIDDEN.sub("", text)))
+        text = html.unescape(_XML_TAG.sub("", _XML_BREAK.sub("\n", _HIDDEN.sub("", text))))
     return text
 
 
