@@ -157,6 +157,53 @@ def test_a_cell_cut_at_the_foot_of_the_page_without_its_bottom_rule_is_read():
     assert grid == [["一级指标", "二级指标", "三级指标"], ["运行成本", "甲", ""], ["", "乙", "丙丙"]]
 
 
+def _two_pages(first: list[list[str]], second: list[list[str]]) -> bytes:
+    """Two pages with one ruled table each, every row closed by rules (as Writer prints a row split by a
+    page break: rules on both sides of the break); a cell's lines are drawn from its left padding."""
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    render_pdf._font()
+    xs = [50, 100, 200, 300]  # columns 50, 100 and 100 points wide; 9 pt ideographs, 5 pt padding
+    for rows in (first, second):
+        pdf.setFont(render_pdf.FONT, 9)
+        ys = [780 - 40 * r for r in range(len(rows) + 1)]
+        for y in ys:
+            pdf.line(xs[0], y, xs[-1], y)
+        for x in xs:
+            pdf.line(x, ys[-1], x, ys[0])
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                for k, line in enumerate(text.split("/") if text else []):
+                    pdf.drawString(xs[c] + 5, ys[r] - 12 - 11 * k, line)
+        pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def test_a_row_split_by_a_page_break_with_rules_on_both_sides_is_one_row():
+    """Writer closes both parts of a row that breaks across pages with rules; the part on the next page
+    has text only where the lines above ran to the cell's right edge (wrapped lines that go on)."""
+    full = "一二三四五六七八九十"  # 90 pt: the whole width of a 100 pt column less its padding
+    data = _two_pages([["序号", "名称", "说明"], ["1", full, "甲乙/" + full]],
+                      [["", "十一", "丙丁"], ["2", "下一行", "短"]])
+    grid = read(data, "x.pdf").grid
+    assert grid == [["序号", "名称", "说明"], ["1", full + "十一", "甲乙" + full + "丙丁"], ["2", "下一行", "短"]]
+    # a row whose text stopped short of the edge is a row of its own, and so is one with text in a column
+    # that ended on the page before
+    for second in ([["", "十一", "丙丁"]], [["3", "十一", "丙丁"]]):
+        first = [["序号", "名称", "说明"], ["1", full, "短行"]] if second[0][0] == "" else \
+            [["序号", "名称", "说明"], ["1", full, full]]
+        grid = read(_two_pages(first, second), "x.pdf").grid
+        assert len(grid) == 3 and grid[2] == second[0]
+    # a character with the punctuation after it (which may not start a line) wraps as one: room for one
+    # character is not room for both, but room for three is
+    nine, seven = full[:9], full[:7]
+    grid = read(_two_pages([["1", nine, ""]], [["", "十，完", ""]]), "x.pdf").grid
+    assert grid == [["1", nine + "十，完", ""]]
+    grid = read(_two_pages([["1", seven, ""]], [["", "十，完", ""]]), "x.pdf").grid
+    assert grid == [["1", seven, ""], ["", "十，完", ""]]
+
+
 def test_a_wrapped_label_is_one_cell():
     label = "三级指标名称很长需要在单元格里换行才能放下"
     assert len(render_pdf.wrap(label, render_pdf.COLS[3] - 2 * render_pdf.PAD)) >= 2

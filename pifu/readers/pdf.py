@@ -8,7 +8,9 @@ cut by the page break) the vertical rules and the text still bound the row. Acro
 - the column boundaries are shared (the union over all pages), so the pages stack into one grid;
 - column-header rows repeated at the top of a page are dropped;
 - a row cut at the foot of a page with no bottom rule anywhere, continued at the top of the next with no top
-  rule (a long paragraph wrapped across the break), is one row;
+  rule (a long paragraph wrapped across the break), is one row; so is a row split with rules on both sides
+  of the break (as LibreOffice Writer prints it), when the next page's first row has text only under cells
+  whose last line ran to their right edge;
 - a merged label cut by the break continues on the next page as an empty cell: the top-left convention of
   the grid already says the rows below belong to its group.
 Text outside the ruled table (the title, a cover letter) becomes rows of its own; page numbers are dropped.
@@ -84,7 +86,7 @@ class Page:
 
     def __init__(self, number: int):
         self.number = number
-        self.chars: list[tuple[str, float, float, float]] = []  # (char, centre x, centre y, height)
+        self.chars: list[tuple[str, float, float, float, float]] = []  # (char, centre x, centre y, height, width)
         self.hs: list[tuple[float, float, float]] = []  # (y, x0, x1)
         self.vs: list[tuple[float, float, float]] = []  # (x, y0, y1)
 
@@ -152,7 +154,8 @@ def _chars(R, tp, number: int, path: str) -> tuple[Page, int]:
                 continue
         if not get_box(tp, i, ref):
             continue
-        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom))
+        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom,
+                    box.right - box.left))
     return p, bad
 
 
@@ -232,7 +235,8 @@ def _snap(v: float, bounds: list[float]) -> int | None:
 
 
 class PageRows:
-    """One page's rows: (cells, origin, open_top, open_bottom, in_table)."""
+    """One page's rows: (cells, origin, open_top, open_bottom, in_table); for its last table row the room
+    left at the end of each cell's last line, for its first the width of each cell's first unit of text."""
 
     def __init__(self):
         self.rows: list[list[str]] = []
@@ -241,6 +245,8 @@ class PageRows:
         self.merges: list[tuple[int, int, int, int]] = []  # page-local rows
         self.open_top = self.open_bottom = False
         self.first_table = self.last_table = None
+        self.tail: dict[int, float] = {}  # per column of the last table row: room left on its last line
+        self.head: dict[int, float] = {}  # per column of the first table row: width of its first unbreakable unit
 
 
 def _assemble(pages: list[Page], path: str):
@@ -255,6 +261,7 @@ def _assemble(pages: list[Page], path: str):
     sigs: set[tuple[str, ...]] = set()
     last_raw: list[str] = []
     tail_open = False  # the grid's last row was cut at the foot of its page (no bottom rule anywhere)
+    tail: dict[int, float] = {}  # room left on the last lines of the grid's last row (a page's last)
     for page in pages:
         pr = _page_rows(page, xs, width)
         keep = [k for k in range(len(pr.rows)) if pr.table[k] or not _PAGE_NUMBER.match(pr.rows[k][0])]
@@ -271,8 +278,8 @@ def _assemble(pages: list[Page], path: str):
                     break
                 keep.remove(k)
                 k += 1
-            if (tail_open and k == pr.first_table and pr.open_top
-                    and all(pr.table[x] for x in keep if x < k)):
+            if k == pr.first_table and all(pr.table[x] for x in keep if x < k) and (
+                    (tail_open and pr.open_top) or _continues(tail, pr.head, pr.rows[k])):
                 joined = k  # a row cut at the foot of the previous page, continued here
         index = {}
         for k in keep:
@@ -297,11 +304,21 @@ def _assemble(pages: list[Page], path: str):
             origins.append(f"page {page.number} row {k + 1}")
             check_cells(len(grid) * width, path)
         tail_open = bool(keep) and pr.open_bottom and keep[-1] == pr.last_table
+        tail = pr.tail if keep and keep[-1] == pr.last_table else {}
         for r0, c0, r1, c1 in pr.merges:
             rows = [index[k] for k in range(r0, r1 + 1) if k in index]
             if rows and (len(set(rows)) > 1 or c1 > c0):
                 merges.append((rows[0], c0, rows[-1], c1))
     return grid, origins, merges
+
+
+def _continues(tail: dict[int, float], head: dict[int, float], cells: list[str]) -> bool:
+    """Whether a page's first table row is the rest of the previous page's last row, split by the break
+    with rules on both sides of it (as Writer prints a row that breaks across pages): each of its cells with
+    text lies under a cell whose last line had no room left for the first unit of that text (a character
+    with the punctuation that may not start a line, or a Latin word), so the line wrapped there."""
+    filled = {c for c, t in enumerate(cells) if t.strip(STRIP)}
+    return bool(filled) and all(c in tail and c in head and tail[c] < head[c] + 0.5 for c in filled)
 
 
 def _signature(cells: list[str]) -> tuple[str, ...]:
@@ -326,7 +343,7 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
         top, bottom = ys[0], ys[-1]
         neg = [-y for y in ys]
         for ch in page.chars:
-            _, cx, cy, _ = ch
+            cx, cy = ch[1], ch[2]
             if x_lo <= cx <= x_hi and bottom <= cy <= top:
                 table_chars.append(ch)
             else:
@@ -338,7 +355,7 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
         pr.table.append(False)
     if len(ys) >= 2:
         first = len(pr.rows)
-        rows, merges, open_top, open_bottom = _table(page, table_chars, xs, ys, neg, width)
+        rows, merges, open_top, open_bottom, pr.head, pr.tail = _table(page, table_chars, xs, ys, neg, width)
         for cells in rows:
             pr.rows.append(cells)
             pr.table.append(True)
@@ -421,9 +438,11 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
         r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
         texts.setdefault(find(r * ncols + c), []).append(ch)
     rows = [[""] * ncols for _ in range(nrows)]
+    lines_of: dict[int, list[list]] = {}
     for root, cs in texts.items():
         r, c = divmod(root, ncols)
-        rows[r][c] = _cell_text(cs)
+        lines_of[root] = lines = _cell_lines(cs)
+        rows[r][c] = fold("".join(ch[0] for ln in lines for ch in ln))
     spans: dict[int, list[int]] = {}
     for k in range(nrows * ncols):
         root = find(k)
@@ -431,8 +450,40 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
         s = spans.setdefault(root, [r, c, r, c])
         s[2], s[3] = max(s[2], r), max(s[3], c)
     merges = [tuple(s) for s in spans.values() if s[2] > s[0] or s[3] > s[1]]
-    # rows without any cell of their own and without text (a sliver between two close rules) go
-    return rows, merges, open_top, open_bottom
+    # a row split by a page break: the room left on the last line of each cell of the last row (its line
+    # starting at the cell's left padding), and the first unit of text of each cell of the first row
+    pad = min((ln[0][1] - ln[0][4] / 2 - xs[divmod(root, ncols)[1]]
+               for root, lines in lines_of.items() for ln in lines), default=0.0)
+    pad = max(pad, 0.0)
+    head, tail = {}, {}
+    for c in range(ncols):
+        lines = lines_of.get(c)
+        if lines:
+            head[c] = _unit(lines[0])
+        lines = lines_of.get((nrows - 1) * ncols + c)
+        if lines:
+            last = lines[-1]
+            if last[0][1] - last[0][4] / 2 - xs[c] <= pad + max(ch[4] for ch in last) / 2:
+                tail[c] = xs[spans[(nrows - 1) * ncols + c][3] + 1] - (last[-1][1] + last[-1][4] / 2) - pad
+    return rows, merges, open_top, open_bottom, head, tail
+
+
+_NO_START = frozenset("，。、；：？！）》」』】〕〉”’％,.;:?!)]}%…·～")  # may not start a line (Chinese typesetting)
+_NO_END = frozenset("（《「『【〔〈“‘([{")  # may not end one
+
+
+def _unit(line) -> float:
+    """The width of a line's first unbreakable unit: opening punctuation, then a Latin word or one
+    character, then the punctuation that may not start a line."""
+    i, n = 0, len(line)
+    while i < n - 1 and line[i][0] in _NO_END:
+        i += 1
+    if line[i][0].isascii() and not line[i][0].isspace():
+        while i + 1 < n and line[i + 1][0].isascii() and not line[i + 1][0].isspace():
+            i += 1
+    while i + 1 < n and line[i + 1][0] in _NO_START:
+        i += 1
+    return line[i][1] + line[i][4] / 2 - (line[0][1] - line[0][4] / 2)
 
 
 def _covered(intervals, points: list[float]) -> list[bool]:
@@ -453,8 +504,9 @@ def _covered(intervals, points: list[float]) -> list[bool]:
     return out
 
 
-def _cell_text(chars) -> str:
-    """A cell's characters in reading order; the lines of a wrapped cell joined without a break."""
+def _cell_lines(chars) -> list[list]:
+    """A cell's characters as lines top-down, each left to right; a cell's text is its lines joined
+    without a break (a wrapped label is one text)."""
     lines: list[list] = []
     y = None
     for ch in sorted(chars, key=lambda c: -c[2]):
@@ -462,4 +514,4 @@ def _cell_text(chars) -> str:
             lines.append([])
             y = ch[2]
         lines[-1].append(ch)
-    return fold("".join(c[0] for ln in lines for c in sorted(ln, key=lambda c: c[1])))
+    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
