@@ -61,3 +61,4 @@ def test_a_file_written_by_libreoffice_gives_the_facts_of_its_text_export(foreig
     got = canonical(doc.to_dict())
     for key in want:
         assert got[key] == want[key], key
+

@@ -133,3 +133,14 @@ def test_every_repair_is_listed(doc):
     assert sum(p.code == "page_break" for p in doc.problems) == 2
     assert all(p.where for p in doc.problems) and all(p.severity in ("info", "warning", "error") for p in doc.problems)
     assert not [p for p in doc.problems if p.severity == "error"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "html", "docx", "pdf"])
+def test_each_bundled_sample_gives_the_facts_of_the_text_export(sample_path, fmt):
+    """samples/ holds the real approval in every format (written by LibreOffice); `make run` loads them all."""
+    from test_roundtrip import canonical as _canonical
+
+    want = _canonical(pifu.parse(sample_path).to_dict())
+    doc = pifu.parse(sample_path.with_suffix(f".{fmt}"))
+    assert doc.source.format == fmt
+    assert _canonical(doc.to_dict()) == want
