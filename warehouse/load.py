@@ -13,14 +13,13 @@ transaction holds a lock that keeps any other loader out, so no one else can ins
 from __future__ import annotations
 
 import io
-import os
-import sys
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 
+from pifu.faults import pause_at
 from pifu.schema import SCHEMAS
 from warehouse.engine import engine_for, is_duckdb
 from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
@@ -42,7 +41,7 @@ def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) 
         create_all(engine)
         with engine.begin() as conn:
             result = _load(conn, is_duckdb(engine), tables)
-            _pause_if_testing_a_crash()
+            pause_at("load")
     return {"run_id": run_id, **result}
 
 
@@ -182,16 +181,6 @@ def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
         WHERE fact_document.document_id = ranked.document_id
             AND fact_document.is_current IS DISTINCT FROM (ranked.rn = 1)
     """)
-
-
-def _pause_if_testing_a_crash() -> None:
-    """With PIFU_TEST_PAUSE_IN_LOAD=1: rows are inserted, nothing is committed; say so and wait.
-
-    The crash test kills the process here, on this marker rather than on a timer.
-    """
-    if os.environ.get("PIFU_TEST_PAUSE_IN_LOAD") == "1":
-        print("LOADING", flush=True)
-        sys.stdin.readline()
 
 
 def known_sha256(engine_or_url) -> set[str]:
