@@ -34,13 +34,16 @@ class LockBusy(PifuError):
 
 def os_fault(cls: type[EnvironmentFault], where: str, e: OSError, doing: str) -> EnvironmentFault:
     """`e` as one actionable line: disk full and permissions say what to free or fix."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+    full = e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)  # Arrow: no errno
+    if full:
         hint = "the disk is full: free space there and run again (nothing was published)"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         hint = "not writable by this user: fix its permissions or choose another place (--lake / --warehouse)"
+    elif e.errno in (errno.ENOTDIR, errno.EEXIST):
+        hint = "a file is in the way of that directory: move it or choose another place (--lake / --warehouse)"
     else:
         hint = "run again once it is fixed"
-    return cls(where, f"{doing}: {e.strerror or e}; {hint}", reason="disk_full" if e.errno == errno.ENOSPC else None)
+    return cls(where, f"{doing}: {e.strerror or e}; {hint}", reason="disk_full" if full else None)
 
 
 def pause_at(point: str) -> None:

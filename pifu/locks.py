@@ -235,7 +235,7 @@ def _pg_connect(url):
         conn = psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True,
                                connect_timeout=int(os.environ.get("PIFU_WAREHOUSE_CONNECT_TIMEOUT", "10")))
     except psycopg.Error as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0].strip()
         raise WarehouseError(url.render_as_string(hide_password=True),
                              f"cannot connect: {first}; check that PostgreSQL runs there and that the URL "
                              "(--warehouse / PIFU_WAREHOUSE_URL) is right") from None

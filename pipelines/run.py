@@ -51,7 +51,9 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
         print("nothing to do", file=out)
         return 0
     config = run_config(sources, force=force)
-    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "WARNING")}}}
+    # The summary says what failed in one line per step; Dagster's console would add pages of traceback
+    # (they are in the run's event log, the UI, and the file the summary names).
+    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "CRITICAL")}}}
     if workers:
         config["resources"] = {"settings": {"config": {"workers": workers}}}
     with open_instance() as instance:

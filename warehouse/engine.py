@@ -49,11 +49,11 @@ def check_reachable(url: str | sa.URL) -> None:
         with engine_for(url) as engine, engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except (sa.exc.SQLAlchemyError, OSError) as e:
-        raise WarehouseError(shown, f"cannot connect: {_first_line(e)}; check that it runs and that the URL "
+        raise WarehouseError(shown, f"cannot connect: {first_line(e)}; check that it runs and that the URL "
                                     "(--warehouse / PIFU_WAREHOUSE_URL) is right") from None
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     orig = getattr(e, "orig", None) or e
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
     return next((line for line in lines if not line.startswith("(")), lines[0] if lines else type(orig).__name__)

@@ -19,9 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 
-from pifu.faults import pause_at
+from pifu.faults import WarehouseError, pause_at
 from pifu.schema import SCHEMAS
-from warehouse.engine import engine_for, is_duckdb
+from warehouse.engine import first_line, engine_for, is_duckdb
 from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
 
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result")
@@ -38,10 +38,14 @@ def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) 
     """
     tables = _conform(tables)
     with engine_for(engine_or_url) as engine:
-        create_all(engine)
-        with engine.begin() as conn:
-            result = _load(conn, is_duckdb(engine), tables)
-            pause_at("load")
+        try:
+            create_all(engine)
+            with engine.begin() as conn:
+                result = _load(conn, is_duckdb(engine), tables)
+                pause_at("load")
+        except sa.exc.OperationalError as e:  # connection lost, file locked, disk full: rolled back
+            raise WarehouseError(engine.url.render_as_string(hide_password=True),
+                                 f"the load was rolled back: {first_line(e)}; run again once it is fixed") from e
     return {"run_id": run_id, **result}
 
 
