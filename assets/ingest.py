@@ -11,7 +11,7 @@ import dagster as dg
 from assets.metadata import counts, md_table
 from pifu import ingest, lake, staging
 from pifu.faults import pause_at
-from pifu.normalize import quarantine_table
+from pifu.normalize import quarantine_table, with_source_mtime
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 
@@ -68,6 +68,7 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     parsed = ingest.parse_files(files, workers=settings.workers or None, progress=progress)
     pause_at("parse")
     tables = dict(parsed.tables)
+    tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})
     tables["quarantine"] = quarantine_table(parsed.quarantined)
     staging.write(stage, tables)
     docs, quarantined = parsed.documents, parsed.quarantined

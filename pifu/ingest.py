@@ -33,6 +33,7 @@ class InputFile:
     path: str
     sha256: str
     size: int
+    mtime_ns: int | None = None  # when fingerprinted: orders two versions of a document found in one run
 
 
 def discover(sources: Iterable[str | os.PathLike]) -> list[Path]:
@@ -55,6 +56,7 @@ def fingerprint(path: Path) -> InputFile:
     size = 0
     try:
         with open(path, "rb") as f:
+            mtime_ns = os.fstat(f.fileno()).st_mtime_ns
             while chunk := f.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -62,7 +64,7 @@ def fingerprint(path: Path) -> InputFile:
                     break
     except OSError:
         return InputFile(str(path), "", -1)
-    return InputFile(str(path), h.hexdigest(), size)
+    return InputFile(str(path), h.hexdigest(), size, mtime_ns)
 
 
 def sniff_year(path: str | os.PathLike) -> str:

@@ -38,6 +38,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("is_current", pa.bool_()),
         ("loaded_at", TS),
         ("problem_count", pa.int32()),
+        ("source_mtime", TS),  # the file's modification time when fingerprinted: orders versions of one run
     ]),
     # grain: document × flow × item × year
     "fact_funding": pa.schema([
@@ -53,7 +54,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("share_digits", pa.int8()),
         ("line", pa.int32()),
     ]),
-    # grain: document × indicator × horizon × year (year null for long-term targets)
+    # grain: document × indicator × horizon × year (year null for long-term targets); key: document × value_no
     "fact_indicator_value": pa.schema([
         ("document_id", pa.string()),
         ("department_id", pa.string()),
@@ -68,6 +69,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("basis", pa.string()),
         ("category", pa.string()),
         ("line", pa.int32()),
+        ("value_no", pa.int32()),  # 1… in document order: a document may state the same indicator twice
     ]),
     # grain: document × section × item_no
     "fact_text_item": pa.schema([
@@ -97,6 +99,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("message", pa.string()),
         ("run_id", pa.string()),
         ("checked_at", TS),
+        ("result_no", pa.int32()),  # 1… within its run: (run_id, result_no) is the key
     ]),
     # grain: rejected file (by sha256)
     "quarantine": pa.schema([

@@ -126,6 +126,7 @@ def indicator_table(n: int, seed: int = 0) -> pa.Table:
         "basis": pa.array(np.full(doc.size, "计划标准", dtype=object), pa.string()),
         "category": pa.array(np.full(doc.size, "绩效基本型", dtype=object), pa.string()),
         "line": pa.array(30 + ind * len(horizons) + h, pa.int32()),
+        "value_no": pa.array(np.tile(np.arange(1, per_doc + 1), n), pa.int32()),
     }).cast(SCHEMAS["fact_indicator_value"])
 
 
@@ -142,6 +143,7 @@ def document_table(n: int) -> pa.Table:
         "is_current": [True] * n,
         "loaded_at": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
         "problem_count": pa.array(np.zeros(n), pa.int32()),
+        "source_mtime": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
     }).cast(SCHEMAS["fact_document"])
 
 

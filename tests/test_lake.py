@@ -172,7 +172,8 @@ def test_dq_results_of_new_documents_are_appended(tmp_path):
     ids = tables["fact_document"]["document_id"].to_pylist()
     dq = pa.Table.from_pylist([
         {"check_name": "income_equals_expenditure", "document_id": ids[0], "row_ref": None, "severity": "error",
-         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0},
+         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0,
+         "result_no": 1},
     ], schema=SCHEMAS["dq_result"])
     write_lake(tmp_path, {**tables, "dq_result": dq})
     write_lake(tmp_path, {**tables, "dq_result": dq})  # same documents again: nothing new

@@ -28,8 +28,9 @@ FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
 _CSV = pcsv.WriteOptions(include_header=False)
-# Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses.
-NEWEST_FIRST = "loaded_at DESC, source_path DESC, document_id DESC"
+# Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses
+# (the later run, then the later file modification time, unknown last, then path, then document_id).
+NEWEST_FIRST = "loaded_at DESC, source_mtime DESC NULLS LAST, source_path DESC, document_id DESC"
 
 
 def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) -> dict:
@@ -70,7 +71,9 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
     try:
         for name in DIMENSIONS:
             _upsert(conn, raw, duck, name, tables[name], staged)
-        new_docs = _insert_new(conn, raw, duck, "fact_document", tables["fact_document"], staged)
+        # Inserted as not current: _mark_current then sets is_current and current_key together, in an
+        # order the unique key on current_key accepts.
+        new_docs = _insert_new(conn, raw, duck, "fact_document", _not_current(tables["fact_document"]), staged)
         new_ids = pa.array(new_docs, pa.string())
         rows = {"fact_document": len(new_docs)}
         for name in FACTS:
@@ -83,7 +86,7 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
     finally:
         if duck:
             for name in staged:
-                raw.unregister(name)
+                _unregister(raw, name)
     offered = len(set(tables["fact_document"]["document_id"].to_pylist()))
     return {"documents_loaded": len(new_docs), "documents_skipped": offered - len(new_docs), **rows}
 
@@ -159,7 +162,14 @@ def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
     try:
         conn.exec_driver_sql(f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {stage}")
     finally:
-        raw.unregister(stage)
+        _unregister(raw, stage)
+
+
+def _unregister(raw, name: str) -> None:
+    try:
+        raw.unregister(name)
+    except Exception:  # an aborted transaction refuses it; the error that aborted it is the one to raise
+        pass
 
 
 def _copy(raw, target: str, table: pa.Table) -> None:
@@ -171,20 +181,33 @@ def _copy(raw, target: str, table: pa.Table) -> None:
             copy.write(buf.getbuffer())
 
 
+def _not_current(fact_document: pa.Table) -> pa.Table:
+    i = fact_document.schema.get_field_index("is_current")
+    return fact_document.set_column(i, "is_current", pa.array([False] * fact_document.num_rows, pa.bool_()))
+
+
 def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
-    """Recompute is_current for every (department, fiscal year) this load touched."""
-    conn.exec_driver_sql(f"""
-        UPDATE fact_document SET is_current = (ranked.rn = 1)
-        FROM (
+    """Recompute is_current (and current_key) for every (department, fiscal year) this load touched.
+    The versions that lose are cleared first: PostgreSQL checks a unique index row by row, so a winner
+    set before its predecessor was cleared would collide with it."""
+    ranked = f"""(
             SELECT d.document_id,
                 ROW_NUMBER() OVER (PARTITION BY d.department_id, d.fiscal_year ORDER BY {NEWEST_FIRST}) AS rn
             FROM fact_document d
             JOIN (SELECT DISTINCT department_id, fiscal_year FROM {staged_docs}) touched
                 ON touched.department_id = d.department_id AND touched.fiscal_year = d.fiscal_year
-        ) ranked
-        WHERE fact_document.document_id = ranked.document_id
-            AND fact_document.is_current IS DISTINCT FROM (ranked.rn = 1)
-    """)
+        ) ranked"""
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = FALSE, current_key = NULL
+        FROM {ranked}
+        WHERE fact_document.document_id = ranked.document_id AND ranked.rn > 1
+            AND (fact_document.is_current OR fact_document.current_key IS NOT NULL)""")
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = TRUE,
+            current_key = fact_document.department_id || '/' || CAST(fact_document.fiscal_year AS TEXT)
+        FROM {ranked}
+        WHERE fact_document.document_id = ranked.document_id AND ranked.rn = 1
+            AND fact_document.current_key IS NULL""")
 
 
 def known_sha256(engine_or_url) -> set[str]:
