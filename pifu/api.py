@@ -1,18 +1,32 @@
-"""The core's front door: a path or bytes -> Document."""
+"""The core's front door: a path or bytes -> Document, or DocumentError with a reason code.
+
+Whatever a file holds, the caller gets a Document or a DocumentError: an unexpected exception from a
+reader or the layout becomes `parser_error` (its type name kept in the detail, the original chained as
+`__cause__` so tests still see real bugs). MemoryError and the worker's FileTimeout pass through: the
+caller owns those limits and names them (`too_much_memory`, `timeout`).
+"""
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from pifu import layout, readers
 from pifu.model import Document, DocumentError, Source
 
+DETAIL_CHARS = 200  # an exception's text in a quarantine detail: enough to act on, never a whole file
+
 
 def parse(path: str | os.PathLike) -> Document:
     p = Path(path)
     try:
-        readers.check_size(p.stat().st_size, str(p))  # before reading a huge file into memory
+        info = p.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block the read or never end
+            raise DocumentError(str(p), "not a regular file (a pipe, socket or device)", "unreadable")
+        readers.check_size(info.st_size, str(p))  # before reading a huge file into memory
         data = p.read_bytes()
     except IsADirectoryError:
         raise DocumentError(str(p), "is a directory, not a file", "unreadable") from None
@@ -22,12 +36,25 @@ def parse(path: str | os.PathLike) -> Document:
 
 
 def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
+    try:
+        return _parse_bytes(data, path)
+    except (DocumentError, MemoryError):
+        raise
+    except RecursionError:  # pathological nesting: still one line, never a traceback
+        raise DocumentError(path, "cannot be laid out (RecursionError)", "unreadable") from None
+    except Exception as e:  # a reader or layout bug must refuse one file, not end a run
+        raise DocumentError(path, exception_detail(e), "parser_error") from e
+
+
+def exception_detail(e: BaseException) -> str:
+    """`TypeName: message` on one line, cut short: the type tells a developer where to look."""
+    text = " ".join(str(e).split())
+    text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return text[:DETAIL_CHARS] + ("…" if len(text) > DETAIL_CHARS else "")
+
+
+def _parse_bytes(data: bytes, path: str) -> Document:
     sheet = readers.read(data, path)
     source = Source(path=path, sha256=hashlib.sha256(data).hexdigest(), format=sheet.format,
                     encoding=sheet.encoding, size=len(data))
-    try:
-        return layout.read_document(sheet.grid, source)
-    except DocumentError:
-        raise
-    except (RecursionError, MemoryError) as e:  # pathological input: still one line, never a traceback
-        raise DocumentError(path, f"cannot be laid out ({type(e).__name__})", "unreadable") from None
+    return layout.read_document(sheet.grid, source, sheet.where if sheet.origins else None, sheet.merges)

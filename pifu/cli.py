@@ -99,11 +99,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_parse(args) -> int:
-    from pifu import jsonio
+    """One file under the same limits as a parse worker: whatever it holds, a document or one line."""
+    from pifu import jsonio, safety
     from pifu.api import parse
+    from pifu.model import DocumentError
 
-    doc = parse(args.file)
-    sys.stdout.write(jsonio.dumps(doc.to_dict(), indent=args.indent or None) + "\n")
+    try:
+        with safety.limited(safety.worker_memory_mb(), safety.file_timeout_s()):
+            text = jsonio.dumps(parse(args.file).to_dict(), indent=args.indent or None)
+    except MemoryError:
+        raise DocumentError(args.file, "needs more memory than a parse may use (PIFU_WORKER_MEMORY_MB)",
+                            "too_much_memory") from None
+    except safety.FileTimeout:
+        raise DocumentError(args.file, f"still parsing after {safety.file_timeout_s():g} s (PIFU_FILE_TIMEOUT_S)",
+                            "timeout") from None
+    sys.stdout.write(text + "\n")
     return 0
 
 

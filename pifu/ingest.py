@@ -9,17 +9,21 @@ import hashlib
 import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import stat
+import time
+from collections import deque
+from multiprocessing.connection import wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from itertools import repeat
 from typing import Callable, Iterable
 
 import pyarrow as pa
 
-from pifu.api import parse
-from pifu.model import Document, DocumentError
+from pifu import safety
+from pifu.api import exception_detail, parse
+from pifu.model import Document, DocumentError, PifuError
 from pifu.normalize import combine, normalize, unfit_reason
 from pifu.readers import MAX_BYTES
 
@@ -33,6 +37,7 @@ class InputFile:
     path: str
     sha256: str
     size: int
+    refused: str = ""  # "reason: detail" when the file is refused without being opened (see `plan`)
     mtime_ns: int | None = None  # when fingerprinted: orders two versions of a document found in one run
 
 
@@ -51,7 +56,12 @@ def discover(sources: Iterable[str | os.PathLike]) -> list[Path]:
     return sorted(found)
 
 
-def fingerprint(path: Path) -> InputFile:
+def fingerprint(path: Path, roots: Iterable[Path] = ()) -> InputFile:
+    """Hash and size; or, for a file that must not be opened (a symlink leaving the folder it was found
+    in, a pipe or a device), a refusal keyed by its path."""
+    refusal = _refusal(path, roots)
+    if refusal:
+        return InputFile(str(path), _sha_of_text(str(path)), -1, refusal)
     h = hashlib.sha256()
     size = 0
     try:
@@ -64,36 +74,105 @@ def fingerprint(path: Path) -> InputFile:
                     break
     except OSError:
         return InputFile(str(path), "", -1)
-    return InputFile(str(path), h.hexdigest(), size, mtime_ns)
+    return InputFile(str(path), h.hexdigest(), size, mtime_ns=mtime_ns)
 
 
 def sniff_year(path: str | os.PathLike) -> str:
-    """The fiscal year from the title in the first bytes, without parsing: it routes a file to its
-    partition. Files without a readable title go to the `unknown` partition (and are parsed there)."""
+    """The fiscal year from the title near the start of a file, without parsing: it routes a file to its
+    partition. Cheap and safe for every format (bounded reads; a zip is checked by `pifu.safety` and only
+    the head of its strings part inflated); never raises. Files without a readable title go to the
+    `unknown` partition and are parsed there: the document's own fiscal year always comes from parsing."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
+        return _sniff_year(Path(path))
+    except BaseException as e:  # routing must never stop a run (or a sensor tick), whatever the file is
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
         return UNKNOWN_YEAR
-    if head.startswith(b"PK\x03\x04"):  # a workbook: its title is inside the zip, so read it
-        try:
-            return str(parse(path).fiscal_year)
-        except DocumentError:
-            return UNKNOWN_YEAR
-    for encoding in ("utf-16", "utf-8", "gb18030") if head[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030"):
-        text = head.decode(encoding, errors="ignore")
-        m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
-        if m:
-            return m.group(1)
-    return UNKNOWN_YEAR
+
+
+def _sniff_year(path: Path) -> str:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+        return UNKNOWN_YEAR  # the parse says why; a FIFO is never opened
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+        if head.startswith(b"PK\x03\x04"):  # a container: its title is inside; the whole file is <= MAX_BYTES
+            return _container_year(head + f.read(), str(path))
+    return _year_in_text(_decoded(head))
+
+
+def _container_year(data: bytes, path: str) -> str:
+    safety.check_zip(data, path)  # a bomb or an XXE is refused here too, before any member is inflated
+    part = safety.peek_member(data, _TITLE_PARTS, _PEEK_BYTES)
+    if not part:
+        return UNKNOWN_YEAR
+    text = part.decode("utf-8", "ignore")
+    # one paragraph or shared string per line, so the title is not glued to the next cell
+    text = _XML_TAG.sub("", _XML_BREAK.sub("\n", text))
+    return _year_in_text(text)
+
+
+def _decoded(head: bytes) -> str:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = head.decode("utf-16", errors="ignore")
+    else:
+        text = head.decode("utf-8", errors="ignore")
+        if not _TITLE_WORD in text:
+            text = head.decode("gb18030", errors="ignore")
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):  # an HTML export: its cells are between tags
+        text = _XML_TAG.sub("", _XML_BREAK.sub("\n", text))
+    return text
+
+
+def _year_in_text(text: str) -> str:
+    m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
+    return m.group(1) if m else UNKNOWN_YEAR
 
 
 _WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+_HEAD_BYTES = 4096  # the title is on the first lines of a text or HTML export
+_PEEK_BYTES = 64 * 1024  # the head of a workbook's shared strings (the title is the first string) or a document
+_TITLE_PARTS = ("xl/sharedStrings.xml", "xl/worksheets/sheet1.xml", "word/document.xml")
+_TITLE_WORD = "绩效目标"
+_XML_BREAK = re.compile(r"</(?:si|row|w:p|p|tr|div|h\d|title)>|<br\s*/?>", re.IGNORECASE)
+_XML_TAG = re.compile(r"<[^>]*>")
+
+
+
+
+def _refusal(path: Path, roots: Iterable[Path]) -> str:
+    """Why a file found below a source folder must not be opened, or "".
+
+    Symlinks: followed only when they stay inside the source folder they were found in; one pointing
+    elsewhere (/etc/passwd, another user's files) is refused unopened. A file named on the command line
+    is the user's explicit choice and is followed. Pipes, sockets and devices would block or never end.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return ""  # missing or unreadable: the parse says so (unreadable)
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return "not_a_regular_file: a pipe, socket or device, not a file: not opened"
+    if path.is_symlink():  # os.walk does not descend into symlinked folders, so only the file itself can be one
+        target = path.resolve()
+        if not any(_inside(target, root.resolve()) for root in _roots_of(path, roots)):
+            return "symlink_outside_sources: a symbolic link to a file outside the folder it was found in: not opened"
+    return ""
+
+
+def _roots_of(path: Path, roots: Iterable[Path]) -> list[Path]:
+    return [r for r in roots if _inside(path.absolute(), r.absolute())]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[str, list[InputFile]], dict]:
     """New files by fiscal-year partition, and counts of what was passed over."""
-    files = [fingerprint(p) for p in discover(sources)]
+    sources = list(sources)
+    roots = [Path(s) for s in sources if Path(s).is_dir()]
+    files = [fingerprint(p, roots) for p in discover(sources)]
     by_year: dict[str, list[InputFile]] = {}
     seen: set[str] = set()
     stats = {"found": len(files), "already_seen": 0, "same_content": 0}
@@ -104,20 +183,59 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
             stats["same_content"] += 1
         else:
             seen.add(f.sha256)
-            by_year.setdefault(sniff_year(f.path), []).append(f)
+            year = UNKNOWN_YEAR if f.refused else sniff_year(f.path)
+            by_year.setdefault(year, []).append(f)
     return by_year, stats
 
 
-def _parse_one(item: InputFile) -> Document | tuple[str, str, str, str]:
+# ---- parsing: batches of files in long-lived worker processes, one file never stops the others ----
+
+_GRACE_S = 2.0  # after the in-worker alarm, how long the parent waits before killing a worker stuck in C code
+_MAX_START_FAILURES = 3  # workers dying before their first file: the environment is broken, not a file
+_HEADROOM = 64 * 1024 * 1024  # the least a worker needs beyond what it maps at start to parse anything
+_EX_CONFIG = 78  # sysexits.h: configuration error
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker limits; from PIFU_FILE_TIMEOUT_S and PIFU_WORKER_MEMORY_MB (read in the parent: forkserver
+    workers inherit the environment of the server's start, not of this call). The crash/hang hooks exist
+    for tests only: a file whose path contains the substring makes its worker die or hang."""
+
+    timeout_s: float = safety.DEFAULT_FILE_TIMEOUT_S
+    memory_mb: int = safety.DEFAULT_WORKER_MEMORY_MB
+    crash_on: str = ""
+    hang_on: str = ""
+    hang_in_c_on: str = ""
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        env = os.environ.get
+        return cls(timeout_s=safety.file_timeout_s(), memory_mb=safety.worker_memory_mb(),
+                   crash_on=env("PIFU_TEST_CRASH_ON", ""), hang_on=env("PIFU_TEST_HANG_ON", ""),
+                   hang_in_c_on=env("PIFU_TEST_HANG_IN_C_ON", ""))
+
+
+def _quarantine(item: InputFile, reason: str, message: str, when: datetime) -> dict:
+    message = " ".join(message.split())  # one line, whatever a file name or an exception holds
+    return {"source_path": item.path, "sha256": item.sha256 or _sha_of_text(item.path), "reason": reason,
+            "detail": f"{item.path}: {reason}: {message}", "quarantined_at": when}
+
+
+def _parse_one(item: InputFile, when: datetime) -> Document | dict:
+    """A document, or its quarantine record. Only FileTimeout (the alarm) leaves this function."""
     try:
         doc = parse(item.path)
     except DocumentError as e:
-        return (item.path, item.sha256, e.reason, str(e))
+        return _quarantine(item, e.reason, e.detail, when)
+    except MemoryError:
+        return _quarantine(item, "too_much_memory", "parsing needed more memory than a worker may use "
+                           "(PIFU_WORKER_MEMORY_MB)", when)
     except Exception as e:  # a parser bug must quarantine one file, not stop the run
-        return (item.path, item.sha256, "parser_error", f"{item.path}: {type(e).__name__}: {e}")
+        return _quarantine(item, "parser_error", exception_detail(e), when)
     unfit = unfit_reason(doc)
     if unfit:
-        return (item.path, item.sha256, "unfit", f"{item.path}: {unfit}")
+        return _quarantine(item, "unfit", unfit, when)
     return doc
 
 
@@ -131,45 +249,223 @@ class Parsed:
     documents: list[tuple[str, str, int, int, int, tuple[str, ...]]]
 
 
-def _parse_batch(items: list[InputFile], loaded_at: datetime) -> Parsed:
+def _parse_batch(items: list[InputFile], loaded_at: datetime, limits: Limits, state=None) -> Parsed:
+    """In a worker: each file under the alarm; `state` tells the parent which file is being parsed since
+    when (so it can blame the right file if this process dies or hangs)."""
     docs, quarantined = [], []
-    for item in items:
-        result = _parse_one(item)
-        if isinstance(result, Document):
-            docs.append(result)
-        else:
-            path, sha, reason, detail = result
-            quarantined.append({"source_path": path, "sha256": sha or _sha_of_text(path), "reason": reason,
-                                "detail": detail, "quarantined_at": loaded_at})
+    for i, item in enumerate(items):
+        if state is not None:
+            state[0], state[1] = i, time.monotonic()
+        result = _parse_guarded(item, loaded_at, limits)
+        (docs if isinstance(result, Document) else quarantined).append(result)
+    if state is not None:
+        state[0], state[1] = len(items), time.monotonic()  # normalizing: a death now is the batch's
     lines = [(d.source.path, d.department, d.fiscal_year, len(d.funding), len(d.indicators),
               tuple(f"{p.code} ({p.severity})" for p in d.problems)) for d in docs]
     return Parsed(normalize(docs, loaded_at), quarantined, lines)
 
 
+def _parse_guarded(item: InputFile, when: datetime, limits: Limits) -> Document | dict:
+    if item.refused:
+        reason, _, message = item.refused.partition(": ")
+        return _quarantine(item, reason, message, when)
+    safety.file_alarm(limits.timeout_s)
+    try:
+        _test_hooks(item.path, limits)
+        return _parse_one(item, when)
+    except safety.FileTimeout:
+        return _quarantine(item, "timeout", f"still parsing after {limits.timeout_s:g} s (PIFU_FILE_TIMEOUT_S)",
+                           when)
+    finally:
+        safety.file_alarm(0)
+
+
+def _test_hooks(path: str, limits: Limits) -> None:
+    """Deterministic stand-ins for a segfault, a Python-level hang and a hang in C code (tests only)."""
+    name = os.path.basename(path)
+    if limits.crash_on and limits.crash_on in name:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if limits.hang_on and limits.hang_on in name:
+        while True:
+            time.sleep(3600)  # interrupted by the alarm
+    if limits.hang_in_c_on and limits.hang_in_c_on in name:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as if stuck inside a C call
+        signal.sigwait({signal.SIGUSR2})
+
+
+def _worker_main(conn, state, limits: Limits) -> None:
+    """A parse worker: limits first, then batches until told to stop (None) or the parent is gone."""
+    if limits.memory_mb and safety.mapped_bytes() + _HEADROOM > limits.memory_mb * 1024 * 1024:
+        os._exit(_EX_CONFIG)  # a limit below what the worker already maps would quarantine every file
+    safety.limit_memory(limits.memory_mb)
+    safety.install_alarm()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        items, loaded_at = task
+        try:
+            conn.send(_parse_batch(items, loaded_at, limits, state))
+        except BaseException:  # e.g. MemoryError normalizing: the parent retries the files one by one
+            os._exit(70)
+
+
 def parse_files(items: list[InputFile], workers: int | None = None, batch: int = 250,
-                progress: Callable[[int, int], None] | None = None) -> Parsed:
-    """Parse and normalize in batches across a pool of long-lived processes (no process per file): the
-    workers hand back Arrow tables, not document objects, so memory stays bounded and pickling cheap."""
+                progress: Callable[[int, int], None] | None = None, limits: Limits | None = None) -> Parsed:
+    """Parse and normalize in batches across long-lived worker processes (no process per file): the
+    workers hand back Arrow tables, not document objects, so memory stays bounded and pickling cheap.
+
+    Isolation: a file that raises, times out or runs out of memory is quarantined by its worker; a worker
+    that dies or hangs is replaced by the parent, the file it was on quarantined (`worker_crashed`,
+    `timeout`) and the rest of its batch parsed again. Even one batch runs in a child process, so the
+    same limits hold for a one-file run (and a crash never takes the caller, e.g. the Dagster step, down).
+    """
+    limits = limits or Limits.from_env()
     workers = workers or int(os.environ.get("PIFU_WORKERS") or 0) or os.cpu_count() or 1
     loaded_at = datetime.now(timezone.utc)
-    batches = [items[i:i + batch] for i in range(0, len(items), batch)]
-    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
-            if workers > 1 and len(batches) > 1 else None)
-    results: Iterable[Parsed] = (pool.map(_parse_batch, batches, repeat(loaded_at)) if pool
-                                 else map(_parse_batch, batches, repeat(loaded_at)))
+    batches = deque(items[i:i + batch] for i in range(0, len(items), batch))
     parts: list[Parsed] = []
-    try:
-        done = 0
-        for part in results:
-            parts.append(part)
-            done += len(part.documents) + len(part.quarantined)
-            if progress:
-                progress(done, len(items))
-    finally:
-        if pool:
-            pool.shutdown()
+    lost: list[dict] = []  # files whose worker died or hung on them
+    if batches:
+        with _Pool(min(workers, len(batches)), limits, loaded_at) as pool:
+            done = 0
+            for part in pool.run(batches, lost):
+                parts.append(part)
+                done += len(part.documents) + len(part.quarantined)
+                if progress:
+                    progress(done, len(items))
     tables = combine([p.tables for p in parts]) if parts else normalize([], loaded_at)
-    return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
+    return Parsed(tables, [q for p in parts for q in p.quarantined] + lost, [d for p in parts for d in p.documents])
+
+
+class _Worker:
+    def __init__(self, ctx, limits: Limits):
+        self.conn, child = ctx.Pipe()
+        self.state = ctx.RawArray("d", [-1.0, 0.0])  # file index in the batch, monotonic start time
+        self.process = ctx.Process(target=_worker_main, args=(child, self.state, limits), daemon=True,
+                                   name="pifu-parse")
+        self.process.start()
+        child.close()
+        self.batch: list[InputFile] | None = None
+
+    def give(self, batch: list[InputFile], loaded_at: datetime) -> None:
+        self.batch = batch
+        self.state[0], self.state[1] = -1.0, time.monotonic()
+        self.conn.send((batch, loaded_at))
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class _Pool:
+    """A few workers and a watchdog; `run` yields each batch's Parsed as it arrives."""
+
+    def __init__(self, size: int, limits: Limits, loaded_at: datetime):
+        self.ctx, self.size, self.limits, self.loaded_at = _pool_context(), size, limits, loaded_at
+        self.workers: list[_Worker] = []
+        self._start_failures = 0
+
+    def __enter__(self) -> "_Pool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for w in self.workers:
+            if w.batch is not None:  # interrupted mid-batch: do not wait for it
+                w.process.kill()
+            w.stop()
+
+    def run(self, batches: deque, lost: list[dict]) -> Iterable[Parsed]:
+        while batches or any(w.batch is not None for w in self.workers):
+            self._feed(batches)
+            busy = [w for w in self.workers if w.batch is not None]
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=self._poll()))
+            for w in busy:
+                if w.conn in ready or w.process.sentinel in ready:
+                    part = self._collect(w, batches, lost)
+                    if part is not None:
+                        yield part
+                elif self._overdue(w):
+                    self._fail(w, batches, lost, "timeout", f"still parsing after {self.limits.timeout_s:g} s "
+                               "(PIFU_FILE_TIMEOUT_S); its worker was stopped")
+
+    def _feed(self, batches: deque) -> None:
+        self.workers = [w for w in self.workers if w.process.is_alive() or w.batch is not None]
+        while batches and len(self.workers) < self.size:
+            self.workers.append(_Worker(self.ctx, self.limits))
+        for w in list(self.workers):
+            if batches and w.batch is None:
+                batch = batches.popleft()
+                try:
+                    w.give(batch, self.loaded_at)
+                except OSError:  # it died while idle: the batch waits for a fresh worker
+                    w.batch = None
+                    batches.appendleft(batch)
+                    self.workers.remove(w)
+
+    def _poll(self) -> float:
+        return max(0.05, min(1.0, self.limits.timeout_s / 4))
+
+    def _collect(self, w: _Worker, batches: deque, lost: list[dict]) -> Parsed | None:
+        try:
+            part = w.conn.recv()
+        except (EOFError, OSError):  # the worker died (segfault, os._exit, the OOM killer)
+            w.process.join(5)
+            self._fail(w, batches, lost, "worker_crashed", f"the parse worker died ({_exit_text(w.process)})")
+            return None
+        w.batch = None
+        return part
+
+    def _overdue(self, w: _Worker) -> bool:
+        started = w.state[1]
+        return w.state[0] >= 0 and time.monotonic() - started > self.limits.timeout_s + _GRACE_S
+
+    def _fail(self, w: _Worker, batches: deque, lost: list[dict], reason: str, message: str) -> None:
+        """Blame the file the worker was on; parse the rest of its batch again in a fresh worker."""
+        batch, at = w.batch or [], int(w.state[0])
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join()
+        w.conn.close()
+        w.batch = None
+        self.workers.remove(w)
+        if at < 0:  # died before its first file: no file's fault (a broken environment, a limit too low)
+            self._start_failures += 1
+            if self._start_failures > _MAX_START_FAILURES:
+                hint = (" (PIFU_WORKER_MEMORY_MB is below what a worker maps at start)"
+                        if w.process.exitcode == _EX_CONFIG else "")
+                raise PifuError("parse workers", f"cannot start: {message}{hint}", "worker_start_failed")
+            batches.appendleft(batch)
+        elif at < len(batch):
+            lost.append(_quarantine(batch[at], reason, message, self.loaded_at))
+            rest = batch[:at] + batch[at + 1:]
+            if rest:
+                batches.appendleft(rest)
+        elif len(batch) > 1:  # died normalizing the batch: find the file by parsing them one by one
+            batches.extendleft([f] for f in reversed(batch))
+        else:
+            lost.append(_quarantine(batch[0], reason, message, self.loaded_at))
+
+
+def _exit_text(process) -> str:
+    code = process.exitcode
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        name = signal.Signals(-code).name
+        return f"killed by {name}" + (" — out of memory?" if name == "SIGKILL" else "")
+    return f"exit status {code}"
 
 
 def _pool_context():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from pifu import texts, values
 from pifu.model import (
     ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, FundingLine, IndicatorValue, Problem, Source,
 )
-from pifu.readers import Grid
+from pifu.readers import Grid, Merge
 
 SECTIONS = {
     "部门名称": "department", "单位名称": "department", "部门单位名称": "department",
@@ -68,15 +69,25 @@ class Reader:
     """The state of one parse: where the problems go."""
 
     path: str
+    where: Callable[[int], str] = lambda line: f"line {line}"
     problems: list[Problem] = field(default_factory=list)
+
+    def at(self, line: int) -> str:
+        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7)."""
+        return self.where(line)
 
     def note(self, code: str, severity: str, where: str, message: str) -> None:
         self.problems.append(Problem(code, severity, where, message))
 
 
-def read_document(grid: Grid, source: Source) -> Document:
-    r = Reader(source.path)
+def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None = None,
+                  merges: tuple[Merge, ...] = ()) -> Document:
+    """`where(row)` names a grid row (1-based) for problems; by default `line N`. `merges`: the merged
+    ranges of a format that keeps them (the text stands in the top-left cell)."""
+    r = Reader(source.path, where) if where else Reader(source.path)
     preamble, sections = split_sections(grid, r)
+    if merges:
+        _spread_merged_labels(sections, merges)
     fiscal_year = read_fiscal_year(preamble, sections, r)
     department = read_department(sections, r)
     if not sections.get("funding"):
@@ -90,8 +101,8 @@ def read_document(grid: Grid, source: Source) -> Document:
     funding = read_funding(sections["funding"], fiscal_year, r)
     indicators = read_indicators(sections.get(LONG_TERM, []), sections[ANNUAL], fiscal_year, r)
     last_line = sections[ANNUAL][-1].line
-    if any(p.code == "unreadable_row" and p.where == f"line {last_line}" for p in r.problems):
-        raise DocumentError(source.path, f"the last row (line {last_line}) is cut off: the file is truncated",
+    if any(p.code == "unreadable_row" and p.where == r.at(last_line) for p in r.problems):
+        raise DocumentError(source.path, f"the last row ({r.at(last_line)}) is cut off: the file is truncated",
                             "truncated")
     doc_texts = {key: texts.items("\n".join(t for row in sections.get(key, []) for t in row.texts))
                  for key in TEXT_KEYS}
@@ -117,16 +128,40 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
         if found:
             cells = cells[1:]
             if found == key:
-                r.note("page_break", "info", f"line {i}", f"section label {_LABEL.get(found, found)} repeated "
+                r.note("page_break", "info", r.at(i), f"section label {_LABEL.get(found, found)} repeated "
                        "(a page break); dropped")
             elif found in sections:
-                r.note("section_repeated", "warning", f"line {i}",
+                r.note("section_repeated", "warning", r.at(i),
                        f"section {found} appears again after another section; its rows are appended")
             key = found
             current = sections.setdefault(found, [])
         if cells:
             current.append(Row(i, cells))
     return preamble, sections
+
+
+def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
+    """A label merged down over a group is known on every row it covers, not guessed by carrying it:
+    indicator rows get the text of each vertical merge that covers them (section labels and headers are
+    not labels of the rows below them)."""
+    covering: dict[int, list[tuple[int, str]]] = {}
+    top: dict[tuple[int, int], str] = {}
+    for key in (LONG_TERM, ANNUAL):
+        for row in sections.get(key, []):
+            for c, t in row.cells:
+                top[row.line - 1, c] = t
+    for r0, c0, r1, c1 in merges:
+        text = top.get((r0, c0))
+        if r1 > r0 and text and text not in INDICATOR_HEADERS and not section_of(text):
+            for line in range(r0 + 2, r1 + 2):  # rows below the top one, as 1-based lines
+                covering.setdefault(line, []).append((c0, text))
+    for key in (LONG_TERM, ANNUAL):
+        for row in sections.get(key, []):
+            extra = covering.get(row.line)
+            if extra and not any(t in INDICATOR_HEADERS for t in row.texts):
+                taken = {c for c, _ in row.cells}
+                row.cells = sorted(row.cells + [(c, t) for c, t in extra if c not in taken])
+                row.texts = [t for _, t in row.cells]
 
 
 def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Reader) -> int:
@@ -147,7 +182,7 @@ def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Rea
             for t in row.texts:
                 m = _UNTIL_YEAR.search(t)
                 if m:
-                    r.note("inferred_year", "warning", f"line {row.line}",
+                    r.note("inferred_year", "warning", r.at(row.line),
                            f"no title with the fiscal year; took {m.group(1)} from {t[:30]!r}")
                     return int(m.group(1))
     raise DocumentError(r.path, "no fiscal year: the title 'YYYY年部门整体绩效目标批复' is missing", "no_fiscal_year")
@@ -179,7 +214,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
                 if t in FUNDING_HEADERS or values.parse_year(t):
                     continue
                 if _is_number(t):
-                    r.note("unreadable_cell", "warning", f"line {row.line}", f"{t!r} stands before any item; ignored")
+                    r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
                 item, flow = _funding_item(t, row, r)
             elif not values.parse_year(t):
@@ -190,10 +225,10 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
             flow = last_item_flow or flow_context
         elif flow is None:
             flow = flow_context
-            r.note("unknown_item", "warning", f"line {row.line}",
+            r.note("unknown_item", "warning", r.at(row.line),
                    f"funding item {item!r} is not a standard item; filed under {flow or 'no flow'}")
         if flow is None:
-            r.note("unreadable_row", "error", f"line {row.line}",
+            r.note("unreadable_row", "error", r.at(row.line),
                    f"funding row {item!r} belongs to no flow (收入构成/支出构成); dropped")
             continue
         last_item_flow = flow
@@ -212,22 +247,22 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     for row, flow, item, numbers, had_year_header in parsed:
         amount, share, history = _funding_numbers(numbers, row, item, r)
         if amount is None:
-            r.note("unreadable_row", "error", f"line {row.line}", f"funding row {item!r} has no amount; dropped")
+            r.note("unreadable_row", "error", r.at(row.line), f"funding row {item!r} has no amount; dropped")
             continue
         if (flow, item) in seen:
-            r.note("duplicate_row", "warning", f"line {row.line}", f"funding {flow}/{item} appears twice; kept the first")
+            r.note("duplicate_row", "warning", r.at(row.line), f"funding {flow}/{item} appears twice; kept the first")
             continue
         seen.add((flow, item))
-        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line))
+        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line)))
         if had_year_header and not history:
-            r.note("year_header_in_row", "info", f"line {row.line}",
+            r.note("year_header_in_row", "info", r.at(row.line),
                    f"the year header shares the {item} row; it holds no history amounts for "
                    f"{history_years[0]} and {history_years[1]}")
         if len(history) == 1:
-            r.note("ambiguous_history", "warning", f"line {row.line}",
+            r.note("ambiguous_history", "warning", r.at(row.line),
                    f"{item}: one history amount for two years; read as {history_years[-1]}")
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
-            lines.append(FundingLine(flow, item, year, amount_h, None, row.line))
+            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line)))
     return lines
 
 
@@ -236,7 +271,7 @@ def _funding_item(text: str, row: Row, r: Reader) -> tuple[str, str | None]:
         return text, ITEMS.get(text)
     matches = [name for name in (*ITEMS, TOTAL) if name.startswith(text) and len(text) >= 2]
     if len(matches) == 1:
-        r.note("label_completed", "info", f"line {row.line}", f"funding item {text!r} cut short; read as {matches[0]!r}")
+        r.note("label_completed", "info", r.at(row.line), f"funding item {text!r} cut short; read as {matches[0]!r}")
         return matches[0], ITEMS.get(matches[0])
     return text, None
 
@@ -251,13 +286,13 @@ def _funding_numbers(numbers, row: Row, item: str, r: Reader):
             continue
         a = values.parse_amount(t)
         if a is None:
-            r.note("unreadable_cell", "warning", f"line {row.line}", f"{item}: {t!r} is not an amount; ignored")
+            r.note("unreadable_cell", "warning", r.at(row.line), f"{item}: {t!r} is not an amount; ignored")
         elif amount is None:
             amount = a
         else:
             history.append(a)
     if len(history) > 2:
-        r.note("extra_cells", "warning", f"line {row.line}", f"{item}: {len(history)} history amounts; kept the last two")
+        r.note("extra_cells", "warning", r.at(row.line), f"{item}: {len(history)} history amounts; kept the last two")
         history = history[-2:]
     return amount, share, history
 
@@ -276,7 +311,7 @@ def _header_column(rows: list[Row], header: str) -> int | None:
 
 def _note_shift(r: Reader, row: Row, by: int) -> None:
     side = "left" if by < 0 else "right"
-    r.note("row_shifted", "info", f"line {row.line}", f"row shifted {side} by {abs(by)} column(s); read by content")
+    r.note("row_shifted", "info", r.at(row.line), f"row shifted {side} by {abs(by)} column(s); read by content")
 
 
 # --- indicators ------------------------------------------------------------------------------------------------
@@ -342,7 +377,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     if horizon == ANNUAL and any("年" in t for t in cells):  # a year header sharing the row
         cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
-        r.note("unreadable_row", "error", f"line {row.line}",
+        r.note("unreadable_row", "error", r.at(row.line),
                f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
         return None
     category = cells[-1]
@@ -350,16 +385,16 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     middle = cells[:-2]
     if values.parse_target(basis).numeric:
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
-        r.note("missing_basis", "warning", f"line {row.line}", "no 指标值确定依据 on this row")
+        r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
     n = _count_values(middle, n_values, known, row, r)
     labels, vals = middle[:-n], middle[-n:]
     if len(labels) > 3:
-        r.note("extra_cells", "warning", f"line {row.line}",
+        r.note("extra_cells", "warning", r.at(row.line),
                f"{len(labels)} label cells {labels!r}; kept the last three")
         labels = labels[-3:]
     if len(vals) < n_values:
-        r.note("missing_values", "info", f"line {row.line}",
+        r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
     return IndicatorRow(horizon, row.line, labels, vals, basis, category)
 
@@ -386,7 +421,7 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
     best_score, best = scored[0]
     tied = [v for s, v in scored if s == best_score]
     if best != n_values and len(tied) > 1:
-        r.note("ambiguous_row", "warning", f"line {row.line}",
+        r.note("ambiguous_row", "warning", r.at(row.line),
                f"cells {middle!r} split as {k - best} label(s) and {best} value(s) by a tie")
     return best
 
@@ -427,7 +462,7 @@ def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
     cut_category = any(c != last.category and c.startswith(last.category or "") for c in categories)
     strange = last.category not in categories and last.basis not in {row.basis for row in seen}
     if cut_category or strange:
-        raise DocumentError(r.path, f"the last row (line {last.line}) ends in {last.category!r}, not a 指标分类: "
+        raise DocumentError(r.path, f"the last row ({r.at(last.line)}) ends in {last.category!r}, not a 指标分类: "
                             "the file is truncated", "truncated")
 
 
@@ -459,7 +494,7 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
         for row in rows:
             full = fixes.get(row.levels[level]) if row.explicit[level] else None
             if full:
-                r.note("label_completed", "info", f"line {row.line}",
+                r.note("label_completed", "info", r.at(row.line),
                        f"lv{level + 1} label {row.levels[level]!r} cut short; completed to {full!r}")
                 row.levels[level] = full
 
@@ -489,13 +524,13 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
             if not row.explicit[level] and other.explicit[level] and row.levels[level] != other.levels[level]:
                 was = "/".join(str(x) for x in row.levels[:2])
                 row.levels[:level + 1] = other.levels[:level + 1]
-                r.note("hierarchy_reassigned", "warning", f"line {row.line}",
-                       f"{row.levels[2]!r} was under {was} by position; the other section (line {other.line}) "
+                r.note("hierarchy_reassigned", "warning", r.at(row.line),
+                       f"{row.levels[2]!r} was under {was} by position; the other section ({r.at(other.line)}) "
                        f"puts it under {'/'.join(str(x) for x in row.levels[:2])}")
                 break
     for row in rows:
         if row.levels[0] is None or row.levels[1] is None:
-            r.note("missing_hierarchy", "warning", f"line {row.line}",
+            r.note("missing_hierarchy", "warning", r.at(row.line),
                    f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
 
 
@@ -507,11 +542,11 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
         for year, raw in zip(years[-len(row.values):], row.values):
             key = (lv1, lv2, lv3, year)
             if key in seen:
-                r.note("duplicate_row", "warning", f"line {row.line}",
+                r.note("duplicate_row", "warning", r.at(row.line),
                        f"indicator {lv1}/{lv2}/{lv3} ({year or row.horizon}) appears twice; kept the first")
                 continue
             seen.add(key)
             t = values.parse_target(raw)
             out.append(IndicatorValue(row.horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      row.basis, row.category, row.line))
+                                      row.basis, row.category, row.line, r.at(row.line)))
     return out

@@ -17,7 +17,7 @@ TEXT_SECTIONS = ("functions", "annual_tasks", "long_term_goal", "annual_goal")
 class Source:
     path: str
     sha256: str
-    format: str  # text | xlsx | xls | pdf
+    format: str  # text | xlsx | xls | docx | html | pdf
     encoding: str | None
     size: int = 0
 
@@ -26,7 +26,7 @@ class Source:
 class Problem:
     code: str
     severity: str  # info | warning | error
-    where: str  # e.g. "line 12" or "line 12: 特定目标类项目支出"
+    where: str  # the cell in the file's own terms: "line 12", "sheet 表1 R12C3", "page 2 row 7", "table 1 row 12"
     message: str
 
 
@@ -40,6 +40,7 @@ class FundingLine:
     amount: Decimal
     share_pct: Decimal | None = None
     line: int = 0  # 1-based line (row) in the source grid; 0 when unknown
+    where: str = ""  # the row in the file's own terms: "line 12", "sheet 表1 R12", "page 2 row 7"
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class IndicatorValue:
     basis: str | None
     category: str | None
     line: int = 0
+    where: str = ""
 
 
 @dataclass

@@ -244,6 +244,7 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
         "amount_digits": _stated_digits(amounts),
         "share_digits": _stated_digits(shares),
         "line": [f.line or None for f in rows],
+        "source_cell": [f.where or None for f in rows],
     })
 
 
@@ -262,6 +263,7 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
         "basis": [i.basis for i in rows],
         "category": [i.category for i in rows],
         "line": [i.line or None for i in rows],
+        "source_cell": [i.where or None for i in rows],
         "value_no": [n for d in docs for n in range(1, len(d.indicators) + 1)],
     })
 

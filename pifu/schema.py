@@ -53,6 +53,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("amount_digits", pa.int8()),  # decimals stated in the file: sets the rounding tolerance
         ("share_digits", pa.int8()),
         ("line", pa.int32()),
+        ("source_cell", pa.string()),  # where the row is in the file, in its own terms (line 12, sheet X R12)
     ]),
     # grain: document × indicator × horizon × year (year null for long-term targets); key: document × value_no
     "fact_indicator_value": pa.schema([
@@ -69,6 +70,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("basis", pa.string()),
         ("category", pa.string()),
         ("line", pa.int32()),
+        ("source_cell", pa.string()),  # where the row is in the file, in its own terms (line 12, sheet X R12)
         ("value_no", pa.int32()),  # 1… in document order: a document may state the same indicator twice
     ]),
     # grain: document × section × item_no

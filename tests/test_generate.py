@@ -17,7 +17,7 @@ import pytest
 
 from pifu import jsonio
 from pifu.generate import DAMAGE_CODES, PLANTED_CHECKS, dumps_truth, generate, generate_document
-from pifu.vocab import QUALITATIVE
+from pifu.generate.vocab import QUALITATIVE
 
 N = 300
 

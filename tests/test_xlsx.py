@@ -6,7 +6,7 @@ from decimal import Decimal
 from openpyxl import Workbook
 
 import pifu
-from pifu.readers import xlsx_grid
+from pifu.readers.xlsx import xlsx_grid
 
 _AMOUNT = re.compile(r"^\d+(\.\d+)?$")
 _SHARE = re.compile(r"^(\d+(?:\.(\d+))?)%$")

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from pifu.vocab import (
+from pifu.generate.vocab import (
     AGENCIES, BASES, CATEGORIES, DUTIES, GOAL_CLAUSES, QUALITATIVE, REGIONS, STANDARD, TASKS,
 )
 
@@ -64,8 +64,11 @@ _NEWLINES = (("\n", 60), ("\r\n", 35), ("\r", 5))
 # ---------------------------------------------------------------- public API
 
 def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
-             workers: int | None = None) -> list[Path]:
-    """Write `doc-NNNNN.txt` and `doc-NNNNN.truth.json` per document; returns the .txt paths.
+             workers: int | None = None, fmt: str = "text") -> list[Path]:
+    """Write `doc-NNNNN.<suffix>` and `doc-NNNNN.truth.json` per document; returns the documents' paths.
+
+    `fmt`: text (a damaged text export), or a format in which the form keeps its merged cells (xlsx, xls,
+    docx, html, pdf: see `pifu.generate.form`).
 
     Each document has its own seed, so the files are the same whatever `workers` is; `None` forks
     one process per CPU from 2,000 documents up (where fork exists) and works in-process below.
@@ -80,13 +83,14 @@ def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 2000 else 1
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _write_docs(out, seed, errors, 0, picks)
+        _write_docs(out, seed, errors, 0, picks, fmt)
     else:
         step = -(-count // (workers * 4))
-        jobs = [(out, seed, errors, a, picks[a:a + step]) for a in range(0, count, step)]
+        jobs = [(out, seed, errors, a, picks[a:a + step], fmt) for a in range(0, count, step)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(_write_docs, *zip(*jobs)))
-    return [out / f"doc-{i + 1:05d}.txt" for i in range(count)]
+    return [next(p for p in out.glob(f"doc-{i + 1:05d}.*") if not p.name.endswith(".truth.json"))
+            for i in range(count)]
 
 
 def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
@@ -102,20 +106,21 @@ def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
     return picks
 
 
-def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list) -> None:
+def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fmt: str = "text") -> None:
     for i, (region, agency, year, corpus_years) in enumerate(picks, start):
         rng = random.Random(f"pifu-doc:{seed}:{i}")
         data, truth = generate_document(rng, errors, region=region, agency=agency, year=year,
-                                        corpus_years=corpus_years)
+                                        corpus_years=corpus_years, fmt=fmt)
         stem = f"doc-{i + 1:05d}"
-        (out / f"{stem}.txt").write_bytes(data)
+        (out / f"{stem}{truth.pop('suffix', '.txt')}").write_bytes(data)
         (out / f"{stem}.truth.json").write_text(dumps_truth(truth), encoding="utf-8")
 
 
 def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | None = None,
                       agency: int | None = None, year: int | None = None,
-                      corpus_years: frozenset[int] = frozenset()) -> tuple[bytes, dict]:
-    """One document: (file bytes, truth). `region`/`agency` (index into AGENCIES)/`year` pin the draw;
+                      corpus_years: frozenset[int] = frozenset(), fmt: str = "text") -> tuple[bytes, dict]:
+    """One document: (file bytes, truth); for a `fmt` other than text, truth["suffix"] is the file's
+    suffix. `region`/`agency` (index into AGENCIES)/`year` pin the draw;
     `corpus_years`: the fiscal years the corpus has documents of the same department for, which
     planting must not contradict."""
     plant_rng = random.Random(rng.getrandbits(64))
@@ -127,7 +132,7 @@ def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | 
            "{Y}": str(year)}
     department = region + ag["name"]
     damage: set[str] = set()
-    fmt = rng.random() < 0.3  # number_formats: separators, full-width digits, dashes
+    fmt_numbers = rng.random() < 0.3  # number_formats: separators, full-width digits, dashes
 
     funding = _draw_funding(department, year)
     variant = rng.choices("ABC", (5, 3, 2))[0]
@@ -139,13 +144,16 @@ def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | 
     if errors > 0 and plant_rng.random() < errors:
         planted = _plant(plant_rng, funding, variant, an_rows, year, corpus_years)
 
+    if fmt != "text":
+        return _form_document(rng, fmt, department, year, funding, texts, lt_rows, an_rows, fmt_numbers,
+                              planted, damage)
     protected = _wrong_row_label(rng, lt_rows, an_rows, damage)
     _truncate(rng, lt_rows, an_rows, tree, protected, damage)
     _page_breaks(rng, lt_rows, damage)
     _page_breaks(rng, an_rows, damage)
     _fewer_values(rng, lt_rows, an_rows, damage)
 
-    style = _Style(rng, fmt, damage)
+    style = _Style(rng, fmt_numbers, damage)
     lines = _layout(rng, style, department, year, funding, variant, texts, lt_rows, an_rows, damage)
     data = _encode(rng, lines, damage)
     truth = {
@@ -160,6 +168,49 @@ def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | 
     }
     truth["indicators"] = [rec for recs in truth["indicators"] for rec in recs]
     return data, truth
+
+
+def _form_document(rng, fmt: str, department: str, year: int, funding: dict, texts: dict, lt_rows: list,
+                   an_rows: list, numbers: bool, planted: list, damage: set[str]) -> tuple[bytes, dict]:
+    """A form that keeps its structure: its year header row is there (variant A) and its labels are whole;
+    the renderer of `fmt` adds its format's own quirks."""
+    from importlib import import_module
+
+    from pifu.generate.form import Cell, build_form
+
+    style = _Style(rng, numbers, damage)
+    _fewer_values(rng, lt_rows, an_rows, damage)
+
+    def amount(cents: int) -> Cell:
+        exact = Decimal(_cents_text(cents))
+        return Cell(style.amount(cents), kind="amount", number=exact, digits=_stated_digits(exact))
+
+    rows = []
+    for flow in ("income", "expenditure"):
+        for item, amounts in funding[flow].items():
+            stated = _stated_share(funding, flow, item, year)
+            share = Cell(style.share(stated), kind="share", number=Decimal(stated), digits=_stated_digits(Decimal(stated)))
+            rows.append((flow, item, amount(amounts[year]), share, amount(amounts[year - 2]), amount(amounts[year - 1])))
+    for r in lt_rows + an_rows:
+        r["raw"] = [style.value(v) for _, v in r["vals"]]
+    long_term = [(*r["lv"], r["raw"][0], r["basis"], r["cat"]) for r in lt_rows]
+    annual = [(*r["lv"], [raw if keep else "" for raw, keep in zip(r["raw"], r["keep"])], r["basis"], r["cat"])
+              for r in an_rows]
+    form = build_form(f"{year}年部门整体绩效目标批复", department, year, rows, {k: v[1] for k, v in texts.items()},
+                      long_term, annual)
+    data, suffix = import_module(f"pifu.generate.render.{fmt}").render(form, rng, damage)
+    indicators = [_indicator_truth(r, "long_term") for r in lt_rows] + [_indicator_truth(r, "annual") for r in an_rows]
+    return data, {
+        "department": department,
+        "fiscal_year": year,
+        "funding": _funding_truth(funding, "A", year),
+        "indicators": [rec for recs in indicators for rec in recs],
+        "texts": {k: v[1] for k, v in texts.items()},
+        "damage": sorted(damage),
+        "planted": planted,
+        "format": fmt,
+        "suffix": suffix,
+    }
 
 
 _DEC = "\x00dec:"

@@ -1,0 +1,66 @@
+"""Text exports: tab-separated cells, any encoding (BOM, UTF-8, GB18030) and any line ending.
+
+Exports of the budget software lose their merged cells and table structure; the grid's rows are the
+file's lines, so problems name them `line N`.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+
+from pifu.model import DocumentError
+from pifu.readers import STRIP, Grid, Sheet
+
+_LINES = re.compile(r"\r\n|\r|\n")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read(data: bytes, path: str) -> Sheet:
+    text, encoding = decode(data, path)
+    return Sheet(grid=to_grid(text), format="text", encoding=encoding)
+
+
+def decode(data: bytes, path: str) -> tuple[str, str]:
+    """Sniff the encoding: a BOM decides; else strict UTF-8; else GB18030 (a superset of GBK/GB2312)."""
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(enc), enc.replace("-sig", "") if enc == "utf-8-sig" else enc
+            except UnicodeDecodeError as e:
+                raise DocumentError(path, f"starts with a {enc} byte-order mark but byte {e.start} is invalid",
+                                    "undecodable") from None
+    if b"\x00" in data[:4096]:
+        raise DocumentError(path, "binary content (NUL bytes) where a text export was expected", "binary")
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as e:
+        if e.end == len(data) and "end of data" in e.reason:
+            raise DocumentError(path, "the file ends inside a UTF-8 character: it was cut short", "truncated") from None
+        try:
+            text, encoding = data.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError as e:
+            raise DocumentError(path, f"neither UTF-8 nor GB18030 (invalid byte at offset {e.start})",
+                                "undecodable") from None
+    if _looks_binary(text):
+        raise DocumentError(path, "binary content where a text export was expected", "binary")
+    return text, encoding
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:4096]
+    return len(_CONTROLS.findall(sample)) > len(sample) // 100 + 1
+
+
+def to_grid(text: str) -> Grid:
+    """Any line ending; tab-separated cells; each cell stripped (full-width spaces too)."""
+    # NUL cannot be stored in PostgreSQL text and means nothing in a cell
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return [[cell.strip(STRIP) for cell in line.split("\t")] for line in _LINES.split(text)]
