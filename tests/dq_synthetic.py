@@ -88,6 +88,7 @@ def funding_table(amounts: dict[str, np.ndarray], shares: dict[str, np.ndarray] 
             "amount_digits": pa.array(np.full(doc.size, 2), pa.int8()),
             "share_digits": pc.if_else(pa.array(is_fy), pa.scalar(2, pa.int8()), pa.scalar(None, pa.int8())),
             "line": pa.array(line, pa.int32()),
+            "source_cell": pa.nulls(doc.size, pa.string()),
         }))
     return pa.concat_tables(parts).cast(SCHEMAS["fact_funding"])
 
@@ -126,6 +127,7 @@ def indicator_table(n: int, seed: int = 0) -> pa.Table:
         "basis": pa.array(np.full(doc.size, "计划标准", dtype=object), pa.string()),
         "category": pa.array(np.full(doc.size, "绩效基本型", dtype=object), pa.string()),
         "line": pa.array(30 + ind * len(horizons) + h, pa.int32()),
+        "source_cell": pa.nulls(doc.size, pa.string()),
         "value_no": pa.array(np.tile(np.arange(1, per_doc + 1), n), pa.int32()),
     }).cast(SCHEMAS["fact_indicator_value"])
 
