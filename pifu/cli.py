@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--errors", type=float, default=0.0, help="share of documents with planted data errors")
+    gen.add_argument("--family", default="hubei",
+                     choices=("hubei", "hubei2021", "hunan2023", "fujian2019", "hubei_grid"),
+                     help="template family (default: hubei, today's Hubei 批复)")
     gen.set_defaults(func=_cmd_generate)
     return p
 
@@ -141,7 +144,7 @@ def _cmd_ui(args) -> int:
 def _cmd_generate(args) -> int:
     from pifu.generate import generate
 
-    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors)
+    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors, family=args.family)
     print(f"wrote {len(paths)} documents (and their .truth.json) to {args.out}")
     return 0
 

@@ -6,6 +6,7 @@ its content (sha256) was already loaded or quarantined.
 from __future__ import annotations
 
 import hashlib
+import html
 import multiprocessing
 import os
 import re
@@ -98,6 +99,8 @@ def _sniff_year(path: Path) -> str:
         head = f.read(_HEAD_BYTES)
         if head.startswith(b"PK\x03\x04"):  # a container: its title is inside; the whole file is <= MAX_BYTES
             return _container_year(head + f.read(), str(path))
+        if _HTML_START.match(head):  # a portal page may print its title past its styles and navigation
+            head += f.read(_HTML_HEAD_BYTES - len(head))
     return _year_in_text(_decoded(head))
 
 
@@ -109,7 +112,7 @@ def _container_year(data: bytes, path: str) -> str:
     text = part.decode("utf-8", "ignore")
     # one paragraph or shared string per line, so the title is not glued to the next cell
     text = _XML_TAG.sub("", _XML_BREAK.sub("\n", text))
-    return _year_in_text(text)
+    return _year_in_text(html.unescape(text))  # writers may store every character as &#NNNN;
 
 
 def _decoded(head: bytes) -> str:
@@ -120,7 +123,7 @@ def _decoded(head: bytes) -> str:
         if not _TITLE_WORD in text:
             text = head.decode("gb18030", errors="ignore")
     if text.lstrip("\ufeff \t\r\n").startswith("<"):  # an HTML export: its cells are between tags
-        text = _XML_TAG.sub("", _XML_BREAK.sub("\n", text))
+        text = html.unescape(_XML_TAG.sub("", _XML_BREAK.sub("\n", _HIDDEN.sub("", text))))
     return text
 
 
@@ -130,7 +133,10 @@ def _year_in_text(text: str) -> str:
 
 
 _WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
-_HEAD_BYTES = 4096  # the title is on the first lines of a text or HTML export
+_HEAD_BYTES = 4096  # the title is on the first lines of a text export
+_HTML_HEAD_BYTES = 256 * 1024  # a page's title comes before its form, after whatever the portal puts first
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<", re.ASCII)
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _PEEK_BYTES = 64 * 1024  # the head of a workbook's shared strings (the title is the first string) or a document
 _TITLE_PARTS = ("xl/sharedStrings.xml", "xl/worksheets/sheet1.xml", "word/document.xml")
 _TITLE_WORD = "绩效目标"

@@ -49,8 +49,9 @@ _SNAPSHOT = re.compile(r"^v(\d{6,})$")
 REWRITTEN = ("dim_department", "dim_indicator", "fact_document", "quarantine")
 NEWEST_WINS = frozenset({"dim_department", "dim_indicator"})
 # Large tables: each run appends the rows of the documents it added.
-APPENDED = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result")
-PARTITIONED = frozenset({"fact_document", "fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem"})
+APPENDED = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
+PARTITIONED = frozenset({"fact_document", "fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem",
+                         "fact_duty_target"})
 _HIVE = ds.partitioning(pa.schema([(YEAR, pa.int32())]), flavor="hive")
 
 

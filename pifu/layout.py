@@ -14,36 +14,98 @@ from dataclasses import dataclass, field
 
 from pifu import texts, values
 from pifu.model import (
-    ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, FundingLine, IndicatorValue, Problem, Source,
+    ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, DutyTarget, FundingLine, IndicatorValue,
+    Problem, Source,
 )
 from pifu.readers import Grid, Merge
 
 SECTIONS = {
     "部门名称": "department", "单位名称": "department", "部门单位名称": "department",
-    "部门总体资金情况": "funding",
-    "部门职能概述": "functions", "部门职能": "functions",
+    "部门总体资金情况": "funding", "年度预算安排": "funding", "部门整体资金情况": "funding",
+    "部门职能概述": "functions", "部门职能": "functions", "部门职责": "functions",
     "年度工作任务": "annual_tasks", "年度主要工作任务": "annual_tasks",
     "长期目标": "long_term_goal", "中长期目标": "long_term_goal",
-    "年度目标": "annual_goal",
+    "年度目标": "annual_goal", "年度总体目标": "annual_goal", "年度总体绩效目标": "annual_goal",
+    "年度履职目标": "duty_targets",
     "长期绩效指标": LONG_TERM, "中长期绩效指标": LONG_TERM,
-    "年度绩效指标": ANNUAL,
+    "年度绩效指标": ANNUAL, "绩效指标": ANNUAL,
 }
 TEXT_KEYS = ("functions", "annual_tasks", "long_term_goal", "annual_goal")
+TOTAL = "合计"
+# Funding items -> their standard class (contract §4), so BI compares templates: the item keeps its name
+# as written, the class says what it is. Keys are folded like headers (see `_fold`: 其中, colons, brackets out).
+ITEM_CLASSES = {
+    "财政拨款": "fiscal_appropriation", "财政拨款收入": "fiscal_appropriation",
+    "一般公共预算拨款": "fiscal_appropriation", "一般公共预算财政拨款": "fiscal_appropriation",
+    "财政专户管理资金": "special_account", "财政专户管理资金收入": "special_account",
+    "单位资金": "unit_funds",
+    "其他资金": "other_funds", "其他收入": "other_funds",
+    "人员类项目支出": "personnel", "人员类项目": "personnel", "人员类支出": "personnel",
+    "运转类项目支出": "operating", "运转类项目": "operating", "运转类支出": "operating",
+    "特定目标类项目支出": "specific_purpose", "特定目标类项目": "specific_purpose",
+    "基本支出": "basic", "项目支出": "project",
+    "合计": "total", "总计": "total", "资金总额": "total", "收入合计": "total", "支出合计": "total",
+}
+INCOME_CLASSES = frozenset({"fiscal_appropriation", "special_account", "unit_funds", "other_funds"})
+# The items of the Hubei software, completed when a text export cuts them short.
 ITEMS = {
     "财政拨款": INCOME, "财政专户管理资金": INCOME, "单位资金": INCOME,
     "人员类项目支出": EXPENDITURE, "运转类项目支出": EXPENDITURE, "特定目标类项目支出": EXPENDITURE,
 }
-TOTAL = "合计"
+# First-level indicators of both vocabularies -> one standard class (contract §4).
+LV1_CLASSES = {
+    "运行成本": "cost", "成本指标": "cost", "成本": "cost",
+    "管理效率": "management",
+    "履职效能": "effectiveness",
+    "社会效应": "social_effect",
+    "可持续发展能力": "sustainability", "可持续影响": "sustainability", "可持续影响指标": "sustainability",
+    "产出指标": "output", "产出": "output",
+    "效益指标": "outcome", "效益": "outcome",
+    "满意度指标": "satisfaction", "满意度": "satisfaction", "服务对象满意度": "satisfaction",
+    "服务对象满意度指标": "satisfaction",
+}
+# ONE synonym table for indicator columns: header text (folded: asterisks, spaces, widths, colons out)
+# -> its roles by preference (a second column of a taken role gets the next). A new template is an entry
+# here. value_y2 / value_y1: the values of fiscal year -2 / -1.
+COLUMNS = {
+    "一级指标": ("lv1",), "二级指标": ("lv2",),
+    "三级指标": ("lv3",), "指标名称": ("lv3",), "指标内容": ("lv3", "explanation"),
+    "指标值": ("value",), "目标值": ("value",), "年度指标值": ("value",), "当年指标值": ("value",),
+    "本年指标值": ("value",), "年度目标值": ("value",), "预期当年实现值": ("value",),
+    "前年指标值": ("value_y2",), "上年指标值": ("value_y1",),
+    "计量单位": ("unit",), "度量单位": ("unit",),
+    "计算符号": ("comparator",),
+    "指标值确定依据": ("basis",), "确定依据": ("basis",),
+    "指标分类": ("category",),
+    "权重": ("weight",), "分值": ("weight",), "权重(%)": ("weight",), "权重%": ("weight",),
+    "指标解释": ("explanation",), "指标说明": ("explanation",),
+    "评(扣)分标准": ("scoring_rule",), "评分标准": ("scoring_rule",), "评扣分标准": ("scoring_rule",),
+    "备注": ("remark",),
+    "指标值类型": ("value_type",),
+}
+_LEGACY_ROLES = frozenset({"lv1", "lv2", "lv3", "value", "basis", "category"})
+_LEVEL_ROLES = frozenset({"lv1", "lv2", "lv3"})
+_VALUE_ROLES = {"value_y2": -2, "value_y1": -1, "value": 0}  # role -> year offset from the fiscal year
+# The 年度履职目标 table's columns (folded, brackets out).
+DUTY_COLUMNS = {
+    "部门职能": "function", "职能": "function", "部门职责": "function",
+    "年度目标任务": "task", "目标任务": "task", "年度任务": "task",
+    "支出项目名称": "item", "项目名称": "item", "支出项目": "item",
+    "预算金额": "amount", "金额": "amount", "预算资金": "amount",
+}
 FLOW_LABELS = {"收入构成": INCOME, "收入": INCOME, "支出构成": EXPENDITURE, "支出": EXPENDITURE}
-FUNDING_HEADERS = frozenset({"总体资金情况", "当年金额", "占比", "近两年收支金额", "金额", "项目"})
+FUNDING_HEADERS = frozenset({"总体资金情况", "当年金额", "占比", "近两年收支金额", "金额", "项目", "年", "年度",
+                             "资金来源", "支出类别", "金额(万元)", "当年金额(万元)"})
 INDICATOR_HEADERS = frozenset({
     "一级指标", "二级指标", "三级指标", "指标值", "指标值确定依据", "指标分类", "近两年指标值",
     "预期当年实现值", "当年指标值", "预期实现值", "年度指标值",
 })
-_TITLE = re.compile(r"((?:19|20)\d{2})\s*年(?:度)?.*?部门整体绩效目标")
+_TITLE = re.compile(r"((?:19|20)\d{2})\s*年(?:度)?.*?部门整体(?:支出)?绩效目标")
+_FORM_TITLE = re.compile(r"部门整体(?:支出)?绩效目标")
+_YEAR_CELL = re.compile(r"[(（]\s*((?:19|20)\d{2})\s*年度?\s*[)）]|^((?:19|20)\d{2})\s*年度$")
 _OTHER_FORMS = re.compile(r"项目支出绩效目标|项目绩效目标|绩效自评|评价报告")
 _UNTIL_YEAR = re.compile(r"截[止至]\s*((?:19|20)\d{2})\s*年")
-_LABEL_NOISE = re.compile(r"[\s:：]|[（(][^）)]*[）)]")
+_LABEL_NOISE = re.compile(r"[\s:：*＊]|[（(][^）)]*[）)]")
 
 
 @lru_cache(maxsize=4096)
@@ -85,20 +147,26 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
     """`where(row)` names a grid row (1-based) for problems; by default `line N`. `merges`: the merged
     ranges of a format that keeps them (the text stands in the top-left cell)."""
     r = Reader(source.path, where) if where else Reader(source.path)
+    grid, fields = scrub_header_fields(grid)
     preamble, sections = split_sections(grid, r)
     if merges:
         _spread_merged_labels(sections, merges)
     fiscal_year = read_fiscal_year(preamble, sections, r)
     department = read_department(sections, r)
-    if not sections.get("funding"):
-        raise DocumentError(source.path, "no 部门总体资金情况 (funding) rows: the file is truncated or not a 批复",
-                            "truncated")
-    if not sections.get(ANNUAL):
-        # The 年度绩效指标 table closes every 批复; a file without it was cut short.
+    if not sections.get(ANNUAL) and not sections.get(LONG_TERM):
+        if not sections.get("funding"):
+            raise DocumentError(source.path, "no 部门总体资金情况 (funding) rows: the file is truncated or not a 批复",
+                                "truncated")
+        # The indicator table closes every 批复; a file without it was cut short.
         raise DocumentError(source.path, "no 年度绩效指标 rows: the file is truncated", "truncated")
-    if not sections.get(LONG_TERM):
+    if not sections.get(ANNUAL):
+        raise DocumentError(source.path, "no 年度绩效指标 rows: the file is truncated", "truncated")
+    if not sections.get("funding"):
+        r.note("missing_section", "info", "document", "no funding block (部门总体资金情况/年度预算安排)")
+    single = not sections.get(LONG_TERM) and _header_started(sections[ANNUAL])
+    if not sections.get(LONG_TERM) and not single and not _column_table(sections[ANNUAL]):
         r.note("missing_section", "warning", "document", "no 长期绩效指标 section")
-    funding = read_funding(sections["funding"], fiscal_year, r)
+    funding = read_funding(sections.get("funding", []), fiscal_year, r)
     indicators = read_indicators(sections.get(LONG_TERM, []), sections[ANNUAL], fiscal_year, r)
     last_line = sections[ANNUAL][-1].line
     if any(p.code == "unreadable_row" and p.where == r.at(last_line) for p in r.problems):
@@ -106,8 +174,75 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
                             "truncated")
     doc_texts = {key: texts.items("\n".join(t for row in sections.get(key, []) for t in row.texts))
                  for key in TEXT_KEYS}
+    duty = read_duty_targets(sections.get("duty_targets", []), r)
     return Document(source=source, department=department, fiscal_year=fiscal_year, funding=funding,
-                    indicators=indicators, texts=doc_texts, problems=r.problems)
+                    indicators=indicators, texts=doc_texts, problems=r.problems,
+                    agency_code=fields.get("agency_code"), filed_on=fields.get("filed_on"), duty_targets=duty)
+
+
+# --- header fields and personal data ---------------------------------------------------------------------------
+
+# Contact data of a person is never kept: the cell is blanked before anything reads the grid, and so is
+# the value cell after a bare label. Codes and dates beside them are taken first.
+_PERSONAL = ("填报人", "联系人", "联系电话", "电话", "手机", "经办人", "联系方式")
+_FIELD_HINT = re.compile("填报|联系|电话|手机|经办|预算编码")
+_LABELS_HERE = re.compile(r"(部门预算编码|预算编码|填报日期|填报人|联系人|联系电话|电话|手机|经办人|联系方式)"
+                          r"(?:\s*[:：]\s*|\s*$|\s+(?=\S))")
+_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-]{1,29}")
+
+
+def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
+    """(the grid without personal contact data, {agency_code, filed_on}). Rows are copied only where a
+    cell changes; a grid without such cells comes back as it is."""
+    fields: dict[str, str] = {}
+    out = grid
+    for i, row in enumerate(grid):
+        if not _FIELD_HINT.search("\t".join(row)):
+            continue
+        new = list(row)
+        c = 0
+        while c < len(new):
+            t = new[c]
+            if t and _FIELD_HINT.search(t):
+                pieces = _label_pieces(t)
+                bare = len(pieces) == 1 and not pieces[0][1]
+                for label, value in pieces:
+                    if bare:  # the value stands in the next non-empty cell
+                        n = next((k for k in range(c + 1, len(new)) if new[k]), None)
+                        value = new[n] if n is not None and not _LABELS_HERE.match(new[n]) else ""
+                        if value and (label in _PERSONAL or label.endswith("编码") or label == "填报日期"):
+                            new[n] = ""
+                    _take_field(label, value, fields)
+                if pieces:
+                    new[c] = ""
+            c += 1
+        if new != row:
+            if out is grid:
+                out = list(grid)
+            out[i] = new
+    return out, fields
+
+
+def _label_pieces(cell: str) -> list[tuple[str, str]]:
+    """`填报日期：2020年12月15日 填报人：张三` -> [(填报日期, 2020年12月15日), (填报人, 张三)]; [] when the cell
+    does not start with such a label (a text that merely mentions one stays)."""
+    t = cell.strip()
+    found = list(_LABELS_HERE.finditer(t))
+    if not found or found[0].start() != 0:
+        return []
+    return [(m.group(1), t[m.end():found[k + 1].start() if k + 1 < len(found) else len(t)].strip())
+            for k, m in enumerate(found)]
+
+
+def _take_field(label: str, value: str, fields: dict[str, str]) -> None:
+    if label.endswith("编码"):
+        m = _CODE.match(values.ascii_fold(value))
+        if m and "agency_code" not in fields:
+            fields["agency_code"] = m.group(0)
+    elif label == "填报日期":
+        day = values.parse_date(value)
+        if day and "filed_on" not in fields:
+            fields["filed_on"] = day
 
 
 _LABEL = {LONG_TERM: "长期绩效指标", ANNUAL: "年度绩效指标"}
@@ -115,7 +250,9 @@ _LABEL = {LONG_TERM: "长期绩效指标", ANNUAL: "年度绩效指标"}
 
 def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row]]]:
     """Rows by section. The label row's other cells belong to the section; a repeated label
-    (a page break) is dropped and its row continues the section."""
+    (a page break) is dropped and its row continues the section. A row of indicator column headers
+    outside an indicator section starts the indicator table of a form without a section label
+    (Hunan's, the Hubei software's grid)."""
     preamble: list[Row] = []
     sections: dict[str, list[Row]] = {}
     current: list[Row] = preamble
@@ -135,9 +272,35 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
                        f"section {found} appears again after another section; its rows are appended")
             key = found
             current = sections.setdefault(found, [])
+        elif key not in (LONG_TERM, ANNUAL) and _starts_table(cells):
+            key = ANNUAL
+            current = sections.setdefault(ANNUAL, [])
         if cells:
             current.append(Row(i, cells))
     return preamble, sections
+
+
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """A header as the synonym tables know it: NFKC, no spaces, asterisks (required-column marks) or
+    trailing colons."""
+    return re.sub(r"[\s*:]", "", unicodedata.normalize("NFKC", text)).replace("＊", "")
+
+
+def roles_of(header: str) -> tuple[str, ...] | None:
+    return COLUMNS.get(fold(header))
+
+
+def _starts_table(cells: list[tuple[int, str]]) -> bool:
+    """An indicator header row: a level column first and a value column among at least three known ones."""
+    if len(cells) < 3 or (roles_of(cells[0][1]) or ("",))[0] not in _LEVEL_ROLES:
+        return False
+    roles = {x for _, t in cells for x in (roles_of(t) or ())}
+    return len(roles) >= 3 and bool(roles & set(_VALUE_ROLES))
+
+
+def _header_started(rows: list[Row]) -> bool:
+    return bool(rows) and _starts_table(rows[0].cells)
 
 
 def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
@@ -170,6 +333,13 @@ def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Rea
             m = _TITLE.search(values.ascii_fold(t))
             if m:
                 return int(m.group(1))
+    if any(_FORM_TITLE.search(t) for row in preamble for t in row.texts):
+        # 部门整体支出绩效目标申报表 with the year beside it: （2021年度）
+        for row in preamble:
+            for t in row.texts:
+                m = _YEAR_CELL.search(values.ascii_fold(t))
+                if m:
+                    return int(m.group(1) or m.group(2))
     title = next((t for row in preamble for t in row.texts), "")
     if _OTHER_FORMS.search(title):
         raise DocumentError(r.path, f"titled {title[:40]!r}: not a 部门整体绩效目标批复", "not_a_document")
@@ -198,53 +368,67 @@ def read_department(sections: dict[str, list[Row]], r: Reader) -> str:
 # --- funding ---------------------------------------------------------------------------------------------------
 
 def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLine]:
+    """Items as written, each with its standard class; the flow from its block (收入构成 -> income,
+    支出构成 -> expenditure) or, in a block without flow labels (年度预算安排), from the class of its items."""
+    rows = _unpivot(rows, r)
     amount_col = _header_column(rows, "当年金额")
     history_years: list[int] = []
-    parsed = []  # (row, flow, item, amounts, share, had_year_header)
+    parsed = []  # [row, flow, item, class, numbers, had_year_header]
     flow_context = None
     last_item_flow = None
     for row in rows:
         year_cells = [y for y in (values.parse_year(t) for t in row.texts) if y]
         history_years += [y for y in year_cells if y not in history_years]
-        item, flow, numbers = None, None, []
+        item, flow, cls, numbers = None, None, None, []
         for col, t in row.cells:
             if t in FLOW_LABELS:
                 flow_context = FLOW_LABELS[t]
             elif item is None:
-                if t in FUNDING_HEADERS or values.parse_year(t):
+                if _funding_header(t) or values.parse_year(t):
                     continue
                 if _is_number(t):
                     r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
-                item, flow = _funding_item(t, row, r)
-            elif not values.parse_year(t):
+                item, flow, cls = _funding_item(t, row, r)
+            elif not values.parse_year(t) and not _funding_header(t):
                 numbers.append((col, t))
         if item is None:
             continue
-        if item == TOTAL:
-            flow = last_item_flow or flow_context
+        if cls == "total":
+            flow = last_item_flow or flow_context  # None before any item: the block's items decide below
         elif flow is None:
             flow = flow_context
             r.note("unknown_item", "warning", r.at(row.line),
                    f"funding item {item!r} is not a standard item; filed under {flow or 'no flow'}")
-        if flow is None:
+        if flow is None and cls != "total":
             r.note("unreadable_row", "error", r.at(row.line),
                    f"funding row {item!r} belongs to no flow (收入构成/支出构成); dropped")
             continue
-        last_item_flow = flow
-        parsed.append((row, flow, item, numbers, bool(year_cells)))
+        if flow is not None:
+            last_item_flow = flow
+        parsed.append([row, flow, item, cls, numbers, bool(year_cells)])
         if amount_col is not None and numbers and numbers[0][0] != amount_col:
             _note_shift(r, row, numbers[0][0] - amount_col)
+    for i, entry in enumerate(parsed):  # a total stated before its items (资金总额 first) takes their flow
+        if entry[1] is None:
+            entry[1] = next((e[1] for e in parsed[i + 1:] if e[1] is not None), None)
+            if entry[1] is None:
+                r.note("unreadable_row", "error", r.at(entry[0].line),
+                       f"funding row {entry[2]!r} belongs to no flow (收入构成/支出构成); dropped")
+    parsed = [e for e in parsed if e[1] is not None]
 
+    has_history = any(len(e[4]) > 2 or (len(e[4]) == 2 and values.parse_share(e[4][1][1]) is None)
+                      for e in parsed)
     if len(history_years) < 2:
         history_years = [fiscal_year - 2, fiscal_year - 1]
-        r.note("inferred_year", "warning", "funding", f"no year header for the history amounts; "
-               f"read them as {history_years[0]} and {history_years[1]}")
+        if has_history:
+            r.note("inferred_year", "warning", "funding", f"no year header for the history amounts; "
+                   f"read them as {history_years[0]} and {history_years[1]}")
     history_years = sorted(history_years)[-2:]
 
     lines: list[FundingLine] = []
     seen = set()
-    for row, flow, item, numbers, had_year_header in parsed:
+    for row, flow, item, cls, numbers, had_year_header in parsed:
         amount, share, history = _funding_numbers(numbers, row, item, r)
         if amount is None:
             r.note("unreadable_row", "error", r.at(row.line), f"funding row {item!r} has no amount; dropped")
@@ -253,7 +437,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
             r.note("duplicate_row", "warning", r.at(row.line), f"funding {flow}/{item} appears twice; kept the first")
             continue
         seen.add((flow, item))
-        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line)))
+        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line), cls))
         if had_year_header and not history:
             r.note("year_header_in_row", "info", r.at(row.line),
                    f"the year header shares the {item} row; it holds no history amounts for "
@@ -262,18 +446,61 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
             r.note("ambiguous_history", "warning", r.at(row.line),
                    f"{item}: one history amount for two years; read as {history_years[-1]}")
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
-            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line)))
+            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line), cls))
     return lines
 
 
-def _funding_item(text: str, row: Row, r: Reader) -> tuple[str, str | None]:
-    if text == TOTAL or text in ITEMS:
-        return text, ITEMS.get(text)
-    matches = [name for name in (*ITEMS, TOTAL) if name.startswith(text) and len(text) >= 2]
-    if len(matches) == 1:
-        r.note("label_completed", "info", r.at(row.line), f"funding item {text!r} cut short; read as {matches[0]!r}")
-        return matches[0], ITEMS.get(matches[0])
-    return text, None
+def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
+    """Items laid out across (`年度预算安排 | 资金总额 | 基本支出 | 项目支出` over a row of amounts) become one row
+    per item, each on the line of its amount."""
+    out: list[Row] = []
+    k = 0
+    while k < len(rows):
+        row = rows[k]
+        named = [(c, t) for c, t in row.cells if item_class_of(t)]
+        below = rows[k + 1] if k + 1 < len(rows) else None
+        if len(named) >= 2 and len(named) == len(row.cells) and below is not None and all(
+                _is_number(t) for _, t in below.cells):
+            amounts = dict(below.cells)
+            for c, t in named:
+                if c in amounts:
+                    out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
+                else:
+                    r.note("unreadable_row", "error", r.at(below.line), f"funding item {t!r} has no amount below it")
+            k += 2
+            continue
+        out.append(row)
+        k += 1
+    return out
+
+
+_ITEM_NOISE = re.compile(r"^其中|[\s:：]|[（(][^）)]*[）)]")
+
+
+@lru_cache(maxsize=4096)
+def _funding_header(t: str) -> bool:
+    return t in FUNDING_HEADERS or _LABEL_NOISE.sub("", t) in FUNDING_HEADERS or fold(t) in FUNDING_HEADERS
+
+
+@lru_cache(maxsize=1024)
+def item_class_of(item: str) -> str | None:
+    return ITEM_CLASSES.get(_ITEM_NOISE.sub("", unicodedata.normalize("NFKC", item)))
+
+
+def _funding_item(text: str, row: Row, r: Reader) -> tuple[str, str | None, str | None]:
+    """(item as written, flow by its class or None, class or None); a total is named 合计."""
+    cls = item_class_of(text)
+    if cls is None:
+        matches = [name for name in (*ITEMS, TOTAL) if name.startswith(text) and len(text) >= 2]
+        if len(matches) == 1:
+            r.note("label_completed", "info", r.at(row.line),
+                   f"funding item {text!r} cut short; read as {matches[0]!r}")
+            text, cls = matches[0], ITEM_CLASSES[matches[0]]
+    if cls is None:
+        return text, None, None
+    if cls == "total":
+        return TOTAL, None, cls
+    return text, INCOME if cls in INCOME_CLASSES else EXPENDITURE, cls
 
 
 def _funding_numbers(numbers, row: Row, item: str, r: Reader):
@@ -329,6 +556,23 @@ class IndicatorRow:
 
 
 def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
+    """A table whose columns the content reading cannot tell apart (another template: 计量单位, 指标解释, 前年指标值
+    …, or a column pifu does not know) is read by its headers; the Hubei tables by content."""
+    long_header, annual_header = _column_table(long_rows), _column_table(annual_rows)
+    if long_header is None and annual_header is None:
+        return _read_by_content(long_rows, annual_rows, fiscal_year, r)
+    out: list[IndicatorValue] = []
+    if long_rows:
+        out += (read_table(long_rows, long_header, LONG_TERM, fiscal_year, r) if long_header
+                else _read_by_content(long_rows, [], fiscal_year, r))
+    if annual_header:
+        out += read_table(annual_rows, annual_header, ANNUAL, fiscal_year, r)
+    else:
+        out += _read_by_content([], annual_rows, fiscal_year, r)
+    return out
+
+
+def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     nothing = Known(set(), set())
     long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r) for row in _data_rows(long_rows, r)) if row]
     known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
@@ -350,7 +594,7 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     category_col = _header_column(rows, "指标分类")
     out = []
     for row in rows:
-        if all(t in INDICATOR_HEADERS or values.parse_year(t) for t in row.texts):
+        if all(t in INDICATOR_HEADERS or t in _BLANK_YEARS or values.parse_year(t) for t in row.texts):
             continue
         if category_col is not None and row.cells[-1][0] != category_col:
             _note_shift(r, row, row.cells[-1][0] - category_col)
@@ -365,6 +609,11 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
             y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
                 history.append(y)
+    blank = sum(t in _BLANK_YEARS for row in rows[:4] for t in row.texts)
+    if not history and blank >= 2:
+        r.note("history_blank", "info", "年度绩效指标",
+               "the history year headers are left blank (`年` `年`): the table holds the current year only")
+        return [fiscal_year]
     if not history and rows:
         history = [fiscal_year - 2, fiscal_year - 1]
         r.note("inferred_year", "warning", "年度绩效指标",
@@ -548,5 +797,188 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
             seen.add(key)
             t = values.parse_target(raw)
             out.append(IndicatorValue(row.horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      row.basis, row.category, row.line, r.at(row.line)))
+                                      row.basis, row.category, row.line, r.at(row.line), lv1_class_of(lv1)))
+    return out
+
+
+_BLANK_YEARS = frozenset({"年", "年度"})  # a year header left blank (Hubei 2021: `年` `年`)
+_LV1_NOISE = re.compile(r"^[一二三四五六七八九十\d]+[、.．]|[\s*]")
+
+
+@lru_cache(maxsize=1024)
+def lv1_class_of(lv1: str | None) -> str | None:
+    """The standard class of a first-level indicator, whichever vocabulary names it (see LV1_CLASSES)."""
+    key = _LV1_NOISE.sub("", unicodedata.normalize("NFKC", lv1 or ""))
+    return LV1_CLASSES.get(key) or (LV1_CLASSES.get(key[:-2]) if key.endswith("指标") else None)
+
+
+# --- indicator tables read by their column headers -------------------------------------------------------------
+
+def _column_table(rows: list[Row]) -> Row | None:
+    """The header row of a table to be read by its columns, or None when the content reading applies
+    (no header, or only the Hubei columns: levels, 指标值, 指标值确定依据, 指标分类, which the content reading
+    finds even in rows that lost their columns)."""
+    for k, row in enumerate(rows[:3]):
+        known = [roles_of(t) for t in row.texts]
+        if sum(1 for x in known if x) >= 3 and any(x and x[0] in _LEVEL_ROLES for x in known):
+            roles = {x[0] for x in known if x}
+            last_value = max(i for i, x in enumerate(known) if x and x[0] in _VALUE_ROLES) if roles & set(
+                _VALUE_ROLES) else len(known)
+            if not roles <= _LEGACY_ROLES or len(known) - last_value < 3:  # 依据 and 分类 follow the values
+                return row
+            return None
+    return None
+
+
+def _is_header_row(row: Row, extra_names: set[str]) -> bool:
+    return all(roles_of(t) or t in INDICATOR_HEADERS or t in _BLANK_YEARS or t in extra_names
+               or values.parse_year(t) for t in row.texts)
+
+
+def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: Reader) -> list[IndicatorValue]:
+    """Each column by its header (COLUMNS); a column pifu does not know goes to `extra` by its header text.
+    Without 一级/二级 columns the level names are a tree in the name column: a row with a name and no value
+    is a group (a first-level one when another group follows it, as the software prints each first level
+    followed by its first second level)."""
+    role_col: dict[str, int] = {}
+    extra_cols: dict[int, str] = {}
+    for c, t in header.cells:
+        role = next((x for x in roles_of(t) or () if x not in role_col), None)
+        if role:
+            role_col[role] = c
+        else:
+            extra_cols[c] = t.replace("*", "").replace("＊", "").strip()
+    if extra_cols:
+        r.note("unknown_column", "info", r.at(header.line),
+               f"column(s) {', '.join(extra_cols.values())} not known; kept in extra by their header")
+    if "lv3" not in role_col:
+        r.note("unreadable_row", "error", r.at(header.line), "indicator table without a 三级指标/指标名称 column")
+        return []
+    value_cols = sorted(((c, fiscal_year + _VALUE_ROLES[role] if horizon == ANNUAL else None)
+                         for role, c in role_col.items() if role in _VALUE_ROLES), key=lambda x: x[0])
+    target_col = role_col.get("value")  # 计算符号 is the target's comparator: history values are actuals
+    tree = not ({"lv1", "lv2"} & set(role_col))
+    names = set(extra_cols.values())
+    body = [row for row in rows[rows.index(header) + 1:] if not _is_header_row(row, names)]
+    out: list[IndicatorValue] = []
+    seen = set()
+    lv1 = lv2 = None
+    for k, row in enumerate(body):
+        cell = dict(row.cells)
+
+        def get(role: str) -> str | None:
+            c = role_col.get(role)
+            return cell.get(c) or None if c is not None else None
+
+        filled = [(c, year, cell[c]) for c, year in value_cols if cell.get(c)]
+        name = get("lv3")
+        if tree and name and not filled:
+            nxt = body[k + 1] if k + 1 < len(body) else None
+            next_is_group = nxt is not None and not any(dict(nxt.cells).get(c) for c, _ in value_cols)
+            if next_is_group or lv1 is None:
+                lv1, lv2 = name, None
+            else:
+                lv2 = name
+            continue
+        if not tree:
+            if get("lv1"):
+                if get("lv1") != lv1:
+                    lv2 = None
+                lv1 = get("lv1")
+            lv2 = get("lv2") or lv2
+        if not name:
+            r.note("unreadable_row", "error", r.at(row.line),
+                   f"indicator row without a 三级指标: {row.texts[:4]!r}; dropped")
+            continue
+        if not filled:
+            r.note("missing_values", "warning", r.at(row.line), f"{name!r} has no value; no row kept")
+            continue
+        if lv1 is None or lv2 is None:
+            r.note("missing_hierarchy", "warning", r.at(row.line),
+                   f"{name!r} has no {'一级' if lv1 is None else '二级'}指标 above it")
+        extra = {h: cell[c] for c, h in extra_cols.items() if cell.get(c)}
+        weight_text = get("weight")
+        weight = values.parse_weight(weight_text)
+        if weight_text and weight is None:
+            r.note("unreadable_cell", "warning", r.at(row.line), f"权重 {weight_text!r} is not a number; kept in extra")
+            extra["权重"] = weight_text
+        unit_col = get("unit")
+        unit_col = values.ascii_fold(unit_col) if unit_col else None
+        for c, year, text in filled:
+            key = (lv1 or "", lv2 or "", name, year)
+            if key in seen:
+                r.note("duplicate_row", "warning", r.at(row.line),
+                       f"indicator {'/'.join(key[:3])} ({year or horizon}) appears twice; kept the first")
+                continue
+            seen.add(key)
+            raw, bracket = values.split_basis(text)
+            t = values.parse_target(raw)
+            comparator, value, unit = t.comparator, t.value, t.unit
+            if value is not None:
+                sign = values.comparator_of(get("comparator"))
+                if sign and c == target_col and comparator == "=" and not values.ascii_fold(raw).startswith("="):
+                    comparator = sign
+                if unit_col and unit is None:
+                    unit = unit_col
+                elif unit_col and unit != unit_col:
+                    r.note("unit_conflict", "warning", r.at(row.line),
+                           f"{name}: the value {raw!r} has its own unit {unit!r}, the 计量单位 column says "
+                           f"{unit_col!r}; kept {unit!r}")
+                elif unit is None and 0 < value <= 1 and "率" in name and year in (fiscal_year, None):
+                    r.note("percent_format_lost", "warning", r.at(row.line),
+                           f"{name}: {raw!r} under no unit may be a percentage whose format was lost "
+                           f"(1 = 100%); kept as written")
+            elif unit_col:
+                r.note("unit_without_number", "info", r.at(row.line),
+                       f"{name}: {raw!r} is not a number; the unit {unit_col!r} does not apply")
+            out.append(IndicatorValue(
+                horizon, year, lv1 or "", lv2 or "", name, raw, comparator, value, unit,
+                get("basis") or bracket, get("category"), row.line, r.at(row.line), lv1_class_of(lv1),
+                get("value_type"), get("explanation"), get("scoring_rule"), get("remark"), weight, extra or None))
+    return out
+
+
+# --- 年度履职目标 ------------------------------------------------------------------------------------------------
+
+def read_duty_targets(rows: list[Row], r: Reader) -> list[DutyTarget]:
+    """部门职能 | 年度目标任务 | 支出项目名称 | 预算金额（万元）: a function (and a task) merged down over its rows
+    is known on each of them."""
+    if not rows:
+        return []
+    role_col: dict[str, int] = {}
+    start = 0
+    for k, row in enumerate(rows[:2]):
+        found = {DUTY_COLUMNS.get(_LABEL_NOISE.sub("", fold(t))): c for c, t in row.cells}
+        found.pop(None, None)
+        if len(found) >= 2:
+            role_col, start = found, k + 1
+            break
+    if not role_col:
+        role_col = {"function": None, "task": None, "item": None, "amount": None}
+        r.note("inferred_columns", "info", r.at(rows[0].line), "年度履职目标 without column headers; read by content")
+    out: list[DutyTarget] = []
+    function = task = None
+    for row in rows[start:]:
+        cell = dict(row.cells)
+        if role_col.get("amount") is None:  # by content: the last cell is the amount when it is one
+            texts_ = row.texts
+            amount_text = texts_[-1] if texts_ and values.parse_amount(texts_[-1]) is not None else None
+            names = texts_[:-1] if amount_text else texts_
+            f, t, i = ([None] * (3 - len(names)) + names)[-3:] if len(names) <= 3 else names[-3:]
+        else:
+            f, t, i = (cell.get(role_col[k]) if role_col.get(k) is not None else None
+                       for k in ("function", "task", "item"))
+            amount_text = cell.get(role_col["amount"])
+        if f:
+            function, task = f, None
+        if t:
+            task = t
+        amount = values.parse_amount(amount_text) if amount_text else None
+        if amount_text and amount is None:
+            r.note("unreadable_cell", "warning", r.at(row.line), f"预算金额 {amount_text!r} is not an amount; kept null")
+        if not (i or amount_text or t):
+            continue
+        if function is None:
+            r.note("missing_hierarchy", "warning", r.at(row.line), "年度履职目标 row without a 部门职能 above it")
+        out.append(DutyTarget(function or "", task, i, amount, row.line, r.at(row.line)))
     return out

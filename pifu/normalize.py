@@ -10,9 +10,10 @@ appends would dominate the run time at 10,000 documents.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
@@ -75,6 +76,11 @@ def unfit_reason(doc: Document) -> str | None:
     for i in doc.indicators:
         if i.value is not None and not _fits(i.value, "value"):
             return f"indicator value {i.value} of {i.lv3} does not fit the column"
+        if i.weight is not None and not _fits(i.weight, "share_pct"):
+            return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
+    for t in doc.duty_targets:
+        if t.amount is not None and not _fits(t.amount, "amount"):
+            return f"duty target amount {t.amount} of {t.item} does not fit the column"
     return None
 
 
@@ -102,6 +108,7 @@ def normalize(docs: list[Document], loaded_at: datetime) -> dict[str, pa.Table]:
         "fact_indicator_value": _fact_indicator_value(docs, ids),
         "fact_text_item": _fact_text_item(docs),
         "fact_problem": _fact_problem(docs),
+        "fact_duty_target": _fact_duty_target(docs),
     }
 
 
@@ -147,7 +154,10 @@ def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
 
 
 def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
-    """Labels differing only in width or spacing share an id: the first spelling names it."""
+    """Labels differing only in width or spacing share an id: the first spelling names it. lv1_class
+    maps both vocabularies of first-level indicators to one standard (pifu.layout.LV1_CLASSES)."""
+    from pifu.layout import lv1_class_of
+
     labels: dict[str, tuple[str, str, str]] = {}
     for key, iid in ids.items():
         labels.setdefault(iid, key)
@@ -155,6 +165,7 @@ def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
     return build("dim_indicator", {
         "indicator_id": list(labels),
         "lv1": [lv[0] for lv in levels], "lv2": [lv[1] for lv in levels], "lv3": [lv[2] for lv in levels],
+        "lv1_class": [lv1_class_of(lv[0]) for lv in levels],
     })
 
 
@@ -170,6 +181,8 @@ def _fact_document(docs: list[Document], loaded_at: datetime) -> pa.Table:
         "is_current": [True] * len(docs),
         "loaded_at": [loaded_at] * len(docs),
         "problem_count": [len(d.problems) for d in docs],
+        "agency_code": [d.agency_code for d in docs],
+        "filed_on": [date.fromisoformat(d.filed_on) if d.filed_on else None for d in docs],
         "source_mtime": [None] * len(docs),  # set by with_source_mtime: parsing reads content, not stat
     })
 
@@ -245,6 +258,7 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
         "share_digits": _stated_digits(shares),
         "line": [f.line or None for f in rows],
         "source_cell": [f.where or None for f in rows],
+        "item_class": [f.item_class for f in rows],
     })
 
 
@@ -264,7 +278,34 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
         "category": [i.category for i in rows],
         "line": [i.line or None for i in rows],
         "source_cell": [i.where or None for i in rows],
+        "lv1_class": [i.lv1_class for i in rows],
+        "value_type": [i.value_type for i in rows],
+        "explanation": [i.explanation for i in rows],
+        "scoring_rule": [i.scoring_rule for i in rows],
+        "remark": [i.remark for i in rows],
+        "weight": _decimals([i.weight for i in rows], "share_pct", SHARE),
+        "extra": [json.dumps(i.extra, ensure_ascii=False, sort_keys=True) if i.extra else None for i in rows],
         "value_no": [n for d in docs for n in range(1, len(d.indicators) + 1)],
+    })
+
+
+def _fact_duty_target(docs: list[Document]) -> pa.Table:
+    """Grain: document × row of the 年度履职目标 table (row_no in table order); amounts exact."""
+    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.duty_targets)
+    row_no: list[int] = []
+    for doc in docs:
+        row_no += range(1, len(doc.duty_targets) + 1)
+    amounts = [t.amount for t in rows]
+    return build("fact_duty_target", {
+        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        "row_no": row_no,
+        "function": [t.function for t in rows],
+        "task": [t.task for t in rows],
+        "item": [t.item for t in rows],
+        "amount": _decimals(amounts, "amount", AMOUNT),
+        "amount_digits": _stated_digits(amounts),
+        "line": [t.line or None for t in rows],
+        "source_cell": [t.where or None for t in rows],
     })
 
 

@@ -25,6 +25,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("lv1", pa.string()),
         ("lv2", pa.string()),
         ("lv3", pa.string()),
+        ("lv1_class", pa.string()),  # cost, management, effectiveness, social_effect, sustainability, output, outcome, satisfaction
     ]),
     # grain: one row per ingested document version (document_id derives from the file's sha256)
     "fact_document": pa.schema([
@@ -38,6 +39,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("is_current", pa.bool_()),
         ("loaded_at", TS),
         ("problem_count", pa.int32()),
+        ("agency_code", pa.string()),  # 部门预算编码
+        ("filed_on", pa.date32()),  # 填报日期
         ("source_mtime", TS),  # the file's modification time when fingerprinted: orders versions of one run
     ]),
     # grain: document × flow × item × year
@@ -54,6 +57,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("share_digits", pa.int8()),
         ("line", pa.int32()),
         ("source_cell", pa.string()),  # where the row is in the file, in its own terms (line 12, sheet X R12)
+        ("item_class", pa.string()),  # fiscal_appropriation … total (contract §4); null for an unknown item
     ]),
     # grain: document × indicator × horizon × year (year null for long-term targets); key: document × value_no
     "fact_indicator_value": pa.schema([
@@ -71,7 +75,28 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("category", pa.string()),
         ("line", pa.int32()),
         ("source_cell", pa.string()),  # where the row is in the file, in its own terms (line 12, sheet X R12)
+        ("lv1_class", pa.string()),
+        ("value_type", pa.string()),  # 指标值类型: 定量 / 定性
+        ("explanation", pa.string()),  # 指标解释
+        ("scoring_rule", pa.string()),  # 评(扣)分标准
+        ("remark", pa.string()),  # 备注
+        ("weight", SHARE),  # 权重 / 分值
+        ("extra", pa.string()),  # JSON object: columns pifu does not know yet, by their header text
         ("value_no", pa.int32()),  # 1… in document order: a document may state the same indicator twice
+    ]),
+    # grain: document × row of its 年度履职目标 table (row_no, 1-based in table order)
+    "fact_duty_target": pa.schema([
+        ("document_id", pa.string()),
+        ("department_id", pa.string()),
+        ("fiscal_year", pa.int32()),
+        ("row_no", pa.int32()),
+        ("function", pa.string()),  # 部门职能
+        ("task", pa.string()),  # 年度目标任务
+        ("item", pa.string()),  # 支出项目名称
+        ("amount", AMOUNT),  # 预算金额（万元）
+        ("amount_digits", pa.int8()),
+        ("line", pa.int32()),
+        ("source_cell", pa.string()),
     ]),
     # grain: document × section × item_no
     "fact_text_item": pa.schema([

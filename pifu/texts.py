@@ -6,7 +6,8 @@ import re
 
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"[\s\u3000\xa0]+")
-_MARKER = re.compile(r"(?:^|(?<=[\s；;。，,]))(\d{1,2})\s*[.．、]")
+# `1.` `1、` `1．`, or `目标1:` / `目标1：` (Fujian's 年度总体目标), at the start or after a separator.
+_MARKER = re.compile(r"(?:^|(?<=[\s；;。，,]))(?:目标\s*(\d{1,2})\s*[:：.．、]|(\d{1,2})\s*[.．、])")
 _TRAIL = "；;，, "
 
 
@@ -17,7 +18,8 @@ def plain(fragment: str) -> str:
 
 
 def items(fragment: str) -> list[str]:
-    """`<p>1. a；2. b</p>` -> ['a', 'b']. Unnumbered text is one item; empty text none.
+    """`<p>1. a；2. b</p>` -> ['a', 'b']; `目标1:a;目标2:b` -> ['a', 'b']. Unnumbered text is one item;
+    empty text none.
 
     Only the next expected number starts an item, so `2025.` or `3、` inside a sentence that does not
     follow item 2 leaves the text alone.
@@ -28,7 +30,7 @@ def items(fragment: str) -> list[str]:
     starts: list[tuple[int, int]] = []  # (marker start, text start)
     expected = 1
     for m in _MARKER.finditer(text):
-        if int(m.group(1)) == expected:
+        if int(m.group(1) or m.group(2)) == expected:
             starts.append((m.start(), m.end()))
             expected += 1
     if not starts or starts[0][0] != 0:

@@ -117,3 +117,49 @@ def region_of(department: str) -> str | None:
     """The 市/区/县 prefix of a department name: 鄂州市总工会 -> 鄂州市."""
     m = _REGION_RE.match(department or "")
     return m.group(1) if m else None
+
+
+# A 计算符号 column: the comparator in symbols or words.
+_SYMBOLS = {**_COMPARATORS, "≥": ">=", "≤": "<=", "大于等于": ">=", "小于等于": "<=", "等于": "=", "==": "="}
+# A basis in brackets closing a value cell: `90%(计划标准)`, `≥95%（行业标准）`.
+_BASIS_BRACKET = re.compile(r"^(.+?)\s*[(（]\s*([^()（）\d]*(?:标准|依据)|其他)\s*[)）]$")
+
+
+def comparator_of(cell: str | None) -> str | None:
+    """`≥`, `>=`, `大于等于`, `≧` -> `>=`; an empty or unknown cell -> None."""
+    t = ascii_fold(cell or "").replace(" ", "")
+    return _SYMBOLS.get(t)
+
+
+def split_basis(cell: str) -> tuple[str, str | None]:
+    """`90%(计划标准)` -> ('90%', '计划标准'); a cell without a closing basis bracket is returned as is."""
+    if not cell or cell[-1] not in ")）":
+        return cell, None
+    m = _BASIS_BRACKET.match(cell)
+    return (m.group(1), m.group(2).strip()) if m else (cell, None)
+
+
+def parse_weight(cell: str | None) -> Decimal | None:
+    """`10`, `10分`, `１０．５` -> Decimal; anything else None."""
+    t = ascii_fold(cell or "")
+    if t.endswith("分"):
+        t = t[:-1].strip()
+    m = _AMOUNT_RE.match(t)
+    return to_decimal(m.group(1)) if m else None
+
+
+_ISO_DATE = re.compile(r"((?:19|20)\d{2})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?")
+
+
+def parse_date(cell: str) -> str | None:
+    """`2020年12月15日`, `2020-12-15`, `2020.12.15` -> '2020-12-15'; None when no valid date."""
+    m = _ISO_DATE.search(ascii_fold(cell))
+    if not m:
+        return None
+    y, mo, d = (int(x) for x in m.groups())
+    import datetime
+
+    try:
+        return datetime.date(y, mo, d).isoformat()
+    except ValueError:
+        return None

@@ -11,14 +11,16 @@ from pifu.cli import main
 def test_parse_json_matches_the_contract(sample_path, capsys):
     assert main(["parse", str(sample_path), "--json"]) == 0
     out = jsonio.loads(capsys.readouterr().out)
-    assert set(out) == {"source", "department", "fiscal_year", "funding", "indicators", "texts", "problems"}
+    assert set(out) == {"source", "department", "fiscal_year", "funding", "indicators", "texts", "problems",
+                        "agency_code", "filed_on", "duty_targets"}
     assert set(out["source"]) >= {"path", "sha256", "format", "encoding"}
     assert out["funding"][0] == {"flow": "income", "item": "财政拨款", "year": 2025, "amount": D("998.71"),
-                                 "share_pct": 100}
+                                 "share_pct": 100, "item_class": "fiscal_appropriation"}
     ind = next(i for i in out["indicators"] if i["lv3"] == "市级生活困难劳模帮扶人数" and i["horizon"] == "long_term")
     assert ind == {"horizon": "long_term", "year": None, "lv1": "履职效能", "lv2": "劳模帮扶",
                    "lv3": "市级生活困难劳模帮扶人数", "raw": "≥23人", "comparator": ">=", "value": 23, "unit": "人",
-                   "basis": "计划标准", "category": "绩效基本型"}
+                   "basis": "计划标准", "category": "绩效基本型", "lv1_class": "effectiveness", "value_type": None,
+                   "explanation": None, "scoring_rule": None, "remark": None, "weight": None, "extra": None}
     assert set(out["problems"][0]) == {"code", "severity", "where", "message"}
 
 

@@ -7,6 +7,7 @@ font); .ci/run installs them. Without it these tests are skipped, saying so.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -41,9 +42,12 @@ def foreign(tmp_path_factory, sample_path) -> dict[str, Path]:
     csv = tmp / "calc.csv"
     shutil.copy(sample_path, csv)
     files = {fmt: _convert(csv, fmt, tmp, profile, CSV) for fmt in ("xlsx", "xls", "html")}
-    # Writer lays the table out with its own fonts, wrapping and page breaks; ruled, as printed forms are.
+    # Writer lays the table out with its own fonts, wrapping and page breaks; ruled, as printed forms are,
+    # and as wide as the page (Calc's column widths would run the long text columns off its edge).
+    html = files["html"].read_text(encoding="utf-8").replace('border="0"', 'border="1" width="100%"')
+    html = re.sub(r'(<td[^>]*?) width="\d+"', r"\1", re.sub(r"<colgroup[^>]*>", "<colgroup>", html))
     page = tmp / "writer.html"
-    page.write_text(files["html"].read_text(encoding="utf-8").replace('border="0"', 'border="1"'), encoding="utf-8")
+    page.write_text(html, encoding="utf-8")
     files["docx"] = _convert(page, "docx:MS Word 2007 XML", tmp, profile)
     files["pdf"] = _convert(files["docx"], "pdf", tmp, profile)
     return files

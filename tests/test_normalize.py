@@ -40,7 +40,7 @@ def ezhou():
 def test_every_table_has_exactly_the_schema_columns_and_types():
     tables = normalize([ezhou()], T0)
     assert set(tables) == {"dim_department", "dim_indicator", "fact_document", "fact_funding",
-                           "fact_indicator_value", "fact_text_item", "fact_problem"}
+                           "fact_indicator_value", "fact_text_item", "fact_problem", "fact_duty_target"}
     for name, table in tables.items():
         assert table.schema.equals(SCHEMAS[name]), name
 

@@ -24,7 +24,7 @@ from pifu.schema import SCHEMAS
 from warehouse.engine import first_line, engine_for, is_duckdb
 from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
 
-FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result")
+FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
 _CSV = pcsv.WriteOptions(include_header=False)

@@ -33,6 +33,8 @@ class Exact(sa.types.TypeDecorator):
 def _sql_type(t: pa.DataType) -> sa.types.TypeEngine:
     if pa.types.is_decimal(t):
         return Exact(t.precision, t.scale)
+    if pa.types.is_date32(t):
+        return sa.Date()
     if pa.types.is_timestamp(t):
         return sa.DateTime(timezone=t.tz is not None)
     if pa.types.is_boolean(t):
@@ -58,6 +60,7 @@ PRIMARY_KEYS = {
     "fact_text_item": ("document_id", "section", "item_no"),
     "fact_problem": ("document_id", "problem_no"),
     "quarantine": ("sha256",),
+    "fact_duty_target": ("document_id", "row_no"),
 }
 # Keys added after tables existed: unique indexes, which (unlike a primary key) can be created on a
 # warehouse that already has rows. fact_document.current_key is department/fiscal_year while the row
@@ -88,6 +91,7 @@ INDEXES = {
 TABLES = (
     "dim_department", "dim_indicator", "fact_document", "fact_funding", "fact_indicator_value",
     "fact_text_item", "fact_problem", "dq_result", "quarantine",
+    "fact_duty_target",
 )
 
 metadata = sa.MetaData()

@@ -3,6 +3,13 @@
 Every view reads current documents only and is self-contained (no view reads another), so any one
 can be replaced without touching the rest.
 
+Funding is compared across templates by `item_class` (contract §4), not by item name: personnel =
+人员类项目支出, operating = 运转类项目支出, project = 特定目标类项目支出 (specific_purpose) plus 项目支出 (project);
+basic = 基本支出, the sum of personnel and operating in the Hubei software's split. A form that states only
+基本支出/项目支出 (Fujian, Hubei 2021) has null personnel and operating shares and its basic share in
+`basic_share_pct`, which for the Hubei split is personnel + operating. Rows loaded before item_class
+existed are classed by the Hubei item names.
+
 Shares are recomputed from amounts: 100 * part / 合计, rounded to 4 decimals. PostgreSQL divides
 NUMERIC exactly; DuckDB divides DECIMAL in DOUBLE, so the two may differ in the 4th decimal when the
 exact quotient ends in a 5 right after it.
@@ -13,6 +20,11 @@ import sqlalchemy as sa
 
 TOTAL = "合计"
 PERSONNEL, OPERATING, PROJECT = "人员类项目支出", "运转类项目支出", "特定目标类项目支出"
+
+
+def _class(name: str, item: str | None = None) -> str:
+    by_item = f" OR (item_class IS NULL AND item = '{item}')" if item else ""
+    return f"(item_class = '{name}'{by_item})"
 
 
 def _share(part: str, total: str) -> str:
@@ -29,17 +41,20 @@ _CURRENT = """current_doc AS (
 # Each current document's amounts for its own fiscal year (a document with no funding keeps its row).
 _AMOUNTS = _CURRENT + f""",
 own_year AS (
-    SELECT c.document_id, c.department_id, c.fiscal_year, f.flow, f.item, f.amount
+    SELECT c.document_id, c.department_id, c.fiscal_year, f.flow, f.item, f.item_class, f.amount
     FROM current_doc c
     LEFT JOIN fact_funding f ON f.document_id = c.document_id AND f.year = c.fiscal_year
 ),
 amounts AS (
     SELECT document_id, department_id, fiscal_year,
-        SUM(CASE WHEN flow = 'income' AND item = '{TOTAL}' THEN amount END) AS income_total,
-        SUM(CASE WHEN flow = 'expenditure' AND item = '{TOTAL}' THEN amount END) AS expenditure_total,
-        SUM(CASE WHEN flow = 'expenditure' AND item = '{PERSONNEL}' THEN amount END) AS personnel_amount,
-        SUM(CASE WHEN flow = 'expenditure' AND item = '{OPERATING}' THEN amount END) AS operating_amount,
-        SUM(CASE WHEN flow = 'expenditure' AND item = '{PROJECT}' THEN amount END) AS project_amount
+        SUM(CASE WHEN flow = 'income' AND {_class('total', TOTAL)} THEN amount END) AS income_total,
+        SUM(CASE WHEN flow = 'expenditure' AND {_class('total', TOTAL)} THEN amount END) AS expenditure_total,
+        SUM(CASE WHEN flow = 'expenditure' AND {_class('personnel', PERSONNEL)} THEN amount END) AS personnel_amount,
+        SUM(CASE WHEN flow = 'expenditure' AND {_class('operating', OPERATING)} THEN amount END) AS operating_amount,
+        SUM(CASE WHEN flow = 'expenditure' AND ({_class('specific_purpose', PROJECT)} OR {_class('project')})
+            THEN amount END) AS project_amount,
+        SUM(CASE WHEN flow = 'expenditure' AND ({_class('basic')} OR {_class('personnel', PERSONNEL)}
+            OR {_class('operating', OPERATING)}) THEN amount END) AS basic_amount
     FROM own_year
     GROUP BY document_id, department_id, fiscal_year
 ),
@@ -55,7 +70,8 @@ SELECT department_id, department_name, region, fiscal_year AS year,
     {_share('personnel_amount', 'expenditure_total')} AS personnel_share_pct,
     {_share('operating_amount', 'expenditure_total')} AS operating_share_pct,
     {_share('project_amount', 'expenditure_total')} AS project_share_pct,
-    personnel_amount, operating_amount, project_amount, document_id
+    personnel_amount, operating_amount, project_amount, document_id,
+    basic_amount, {_share('basic_amount', 'expenditure_total')} AS basic_share_pct
 FROM by_department"""
 
 V_FUNDING_BY_REGION = f"""WITH {_AMOUNTS},
@@ -66,7 +82,8 @@ region_sums AS (
         SUM(expenditure_total) AS expenditure_total,
         SUM(personnel_amount) AS personnel_amount,
         SUM(operating_amount) AS operating_amount,
-        SUM(project_amount) AS project_amount
+        SUM(project_amount) AS project_amount,
+        SUM(basic_amount) AS basic_amount
     FROM by_department
     GROUP BY region, fiscal_year
 )
@@ -74,7 +91,8 @@ SELECT region, year, departments, income_total, expenditure_total,
     {_share('personnel_amount', 'expenditure_total')} AS personnel_share_pct,
     {_share('operating_amount', 'expenditure_total')} AS operating_share_pct,
     {_share('project_amount', 'expenditure_total')} AS project_share_pct,
-    personnel_amount, operating_amount, project_amount
+    personnel_amount, operating_amount, project_amount,
+    basic_amount, {_share('basic_amount', 'expenditure_total')} AS basic_share_pct
 FROM region_sums"""
 
 # One target per current document and indicator: the annual value of the document's own year when it
@@ -82,7 +100,7 @@ FROM region_sums"""
 _TARGETS = _CURRENT + """,
 candidate AS (
     SELECT c.document_id, c.department_id, c.fiscal_year, v.indicator_id, v.horizon,
-        v.raw, v.comparator, v.value, v.unit, v.basis, v.category,
+        v.raw, v.comparator, v.value, v.unit, v.basis, v.category, v.lv1_class,
         ROW_NUMBER() OVER (
             PARTITION BY v.document_id, v.indicator_id
             ORDER BY CASE WHEN v.value IS NULL THEN 1 ELSE 0 END,
@@ -100,14 +118,15 @@ target AS (
 V_INDICATOR_TARGETS = f"""WITH {_TARGETS}
 SELECT t.department_id, d.department_name, d.region, t.fiscal_year, t.document_id,
     t.indicator_id, i.lv1, i.lv2, i.lv3, t.horizon AS target_horizon,
-    t.raw, t.comparator, t.value, t.unit, t.basis, t.category
+    t.raw, t.comparator, t.value, t.unit, t.basis, t.category,
+    COALESCE(t.lv1_class, i.lv1_class) AS lv1_class
 FROM target t
 LEFT JOIN dim_department d ON d.department_id = t.department_id
 LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id"""
 
 # The median is the lower middle target (PERCENTILE_DISC): an actual stated value, exact in both engines.
 V_INDICATOR_USAGE = f"""WITH {_TARGETS}
-SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit,
+SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class,
     COUNT(DISTINCT t.department_id) AS departments,
     COUNT(*) AS documents,
     COUNT(t.value) AS numeric_targets,
@@ -117,13 +136,26 @@ SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit,
     PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY t.value) AS median_value
 FROM target t
 LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id
-GROUP BY t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit"""
+GROUP BY t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class"""
+
+# Indicators by standard first-level class across both vocabularies (运行成本… and 产出指标…).
+V_INDICATOR_BY_CLASS = f"""WITH {_TARGETS}
+SELECT COALESCE(t.lv1_class, i.lv1_class) AS lv1_class, t.fiscal_year AS year,
+    COUNT(DISTINCT t.department_id) AS departments,
+    COUNT(DISTINCT t.document_id) AS documents,
+    COUNT(*) AS targets,
+    COUNT(t.value) AS numeric_targets,
+    COUNT(DISTINCT t.indicator_id) AS indicators
+FROM target t
+LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id
+GROUP BY COALESCE(t.lv1_class, i.lv1_class), t.fiscal_year"""
 
 VIEWS = {
     "v_funding_by_department": V_FUNDING_BY_DEPARTMENT,
     "v_funding_by_region": V_FUNDING_BY_REGION,
     "v_indicator_targets": V_INDICATOR_TARGETS,
     "v_indicator_usage": V_INDICATOR_USAGE,
+    "v_indicator_by_class": V_INDICATOR_BY_CLASS,
 }
 
 

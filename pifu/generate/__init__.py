@@ -27,7 +27,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from pifu.generate.vocab import (
-    AGENCIES, BASES, CATEGORIES, DUTIES, GOAL_CLAUSES, QUALITATIVE, REGIONS, STANDARD, TASKS,
+    AGENCIES, BASES, CATEGORIES, DUTIES, FAMILY_REGIONS, FILERS, GOAL_CLAUSES, LV1_CLASS, QUALITATIVE, REGIONS,
+    SPENDING_ITEMS, STANDARD, TASKS,
 )
 
 LT_LABEL, AN_LABEL = "长期绩效指标", "年度绩效指标"
@@ -57,6 +58,7 @@ _CMP_TEXT = {
     ">=": ("≥",) * 8 + (">=", "≧"), "<=": ("≤",) * 8 + ("<=", "≦"),
     ">": (">", "＞"), "<": ("<", "＜"), "=": ("",),
 }
+FAMILIES = ("hubei", "hubei2021", "hunan2023", "fujian2019", "hubei_grid")
 _ENCODINGS = (("utf-8", 70), ("utf-8-sig", 10), ("gb18030", 12), ("utf-16", 8))
 _NEWLINES = (("\n", 60), ("\r\n", 35), ("\r", 5))
 
@@ -64,17 +66,20 @@ _NEWLINES = (("\n", 60), ("\r\n", 35), ("\r", 5))
 # ---------------------------------------------------------------- public API
 
 def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
-             workers: int | None = None, fmt: str = "text") -> list[Path]:
+             workers: int | None = None, fmt: str = "text", family: str = "hubei") -> list[Path]:
     """Write `doc-NNNNN.<suffix>` and `doc-NNNNN.truth.json` per document; returns the documents' paths.
 
     `fmt`: text (a damaged text export), or a format in which the form keeps its merged cells (xlsx, xls,
-    docx, html, pdf: see `pifu.generate.form`).
+    docx, html, pdf: see `pifu.generate.form`). `family`: the template (FAMILIES): hubei (the current Hubei
+    批复, the default), hubei2021, hunan2023, fujian2019, hubei_grid; planted errors are hubei's only.
 
     Each document has its own seed, so the files are the same whatever `workers` is; `None` forks
     one process per CPU from 2,000 documents up (where fork exists) and works in-process below.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
     picks = _picks(count, seed)
     years: dict[tuple[str, int], set[int]] = {}
     for region, agency, year in picks:
@@ -83,10 +88,10 @@ def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 2000 else 1
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _write_docs(out, seed, errors, 0, picks, fmt)
+        _write_docs(out, seed, errors, 0, picks, fmt, family)
     else:
         step = -(-count // (workers * 4))
-        jobs = [(out, seed, errors, a, picks[a:a + step], fmt) for a in range(0, count, step)]
+        jobs = [(out, seed, errors, a, picks[a:a + step], fmt, family) for a in range(0, count, step)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(_write_docs, *zip(*jobs)))
     return [next(p for p in out.glob(f"doc-{i + 1:05d}.*") if not p.name.endswith(".truth.json"))
@@ -106,11 +111,14 @@ def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
     return picks
 
 
-def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fmt: str = "text") -> None:
+def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fmt: str = "text",
+                family: str = "hubei") -> None:
     for i, (region, agency, year, corpus_years) in enumerate(picks, start):
-        rng = random.Random(f"pifu-doc:{seed}:{i}")
+        rng = random.Random(f"pifu-doc:{seed}:{i}" if family == "hubei" else f"pifu-doc:{family}:{seed}:{i}")
+        if family in FAMILY_REGIONS:
+            region = FAMILY_REGIONS[family][REGIONS.index(region) % len(FAMILY_REGIONS[family])]
         data, truth = generate_document(rng, errors, region=region, agency=agency, year=year,
-                                        corpus_years=corpus_years, fmt=fmt)
+                                        corpus_years=corpus_years, fmt=fmt, family=family)
         stem = f"doc-{i + 1:05d}"
         (out / f"{stem}{truth.pop('suffix', '.txt')}").write_bytes(data)
         (out / f"{stem}.truth.json").write_text(dumps_truth(truth), encoding="utf-8")
@@ -118,11 +126,14 @@ def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fm
 
 def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | None = None,
                       agency: int | None = None, year: int | None = None,
-                      corpus_years: frozenset[int] = frozenset(), fmt: str = "text") -> tuple[bytes, dict]:
+                      corpus_years: frozenset[int] = frozenset(), fmt: str = "text",
+                      family: str = "hubei") -> tuple[bytes, dict]:
     """One document: (file bytes, truth); for a `fmt` other than text, truth["suffix"] is the file's
     suffix. `region`/`agency` (index into AGENCIES)/`year` pin the draw;
     `corpus_years`: the fiscal years the corpus has documents of the same department for, which
-    planting must not contradict."""
+    planting must not contradict. `family`: see `generate`."""
+    if family != "hubei":
+        return _family_document(rng, family, fmt, region, agency, year)
     plant_rng = random.Random(rng.getrandbits(64))
     region = region or rng.choice(REGIONS)
     agency = agency if agency is not None else rng.randrange(len(AGENCIES))
@@ -1018,3 +1029,263 @@ def _plant(rng, funding: dict, variant: str, an_rows: list, year: int,
             detail.update(lv3=r["lv"][2], year=year, value=Decimal(r["vals"][2][1][1]))
         out.append({"check": PLANTED_CHECKS[kind], "detail": detail})
     return out
+
+
+# ---------------------------------------------------------------- other template families
+
+_SYM = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "=": ""}
+_ITEM_CLASS = {
+    "财政拨款": "fiscal_appropriation", "财政专户管理资金": "special_account", "单位资金": "unit_funds",
+    "其他资金": "other_funds", "人员类项目支出": "personnel", "运转类项目支出": "operating",
+    "特定目标类项目支出": "specific_purpose", "基本支出": "basic", "项目支出": "project", "合计": "total",
+}
+_NO_EXTRA = {"value_type": None, "explanation": None, "scoring_rule": None, "remark": None, "weight": None,
+             "extra": None}
+
+
+def _family_document(rng, family: str, fmt: str, region: str | None, agency: int | None,
+                     year: int | None) -> tuple[bytes, dict]:
+    """A document of another template family: its Form (pifu.generate.form.build_form_<family>) rendered
+    by `fmt` (text: the grid as a tab-separated export, merged labels on their first row only), and the
+    truth with every field of contract §4."""
+    from importlib import import_module
+
+    from pifu.generate.form import grid_of
+
+    region = region or rng.choice(FAMILY_REGIONS.get(family, REGIONS))
+    agency = agency if agency is not None else rng.randrange(len(AGENCIES))
+    year = year or rng.choice(YEARS)
+    ag = AGENCIES[agency]
+    ctx = {"{l}": region[-1], "{dom}": ag["dom"], "{sat}": ag["sat"], "{region}": region[:-1], "{Y}": str(year)}
+    department = region + ag["name"]
+    damage: set[str] = set()
+    tree = _draw_tree(rng, agency, region[-1])
+    texts = {k: v[1] for k, v in _draw_texts(rng, ag, ctx).items()}
+    truth = {"department": department, "fiscal_year": year, "agency_code": None, "filed_on": None,
+             "funding": [], "indicators": [], "texts": texts, "duty_targets": []}
+    form = globals()[f"_draw_{family}"](rng, department, year, ag, ctx, tree, truth, damage)
+    if fmt == "text":
+        data, suffix = _encode(rng, ["\t".join(row) for row in grid_of(form)], damage), ".txt"
+    else:
+        data, suffix = import_module(f"pifu.generate.render.{fmt}").render(form, rng, damage)
+    truth["texts"] = {k: truth["texts"].get(k, []) for k in ("functions", "annual_tasks", "long_term_goal",
+                                                             "annual_goal")}
+    truth.update(family=family, damage=sorted(damage), planted=[], format=fmt, suffix=suffix)
+    return data, truth
+
+
+def _amount_cell(cents: int):
+    from pifu.generate.form import Cell
+
+    exact = Decimal(_cents_text(cents))
+    return Cell(_cents_text(cents), kind="amount", number=exact, digits=_stated_digits(exact))
+
+
+def _funding_rows(items: dict[str, dict[str, dict[int, int]]], year: int, history: bool, truth: dict) -> list:
+    """Form rows (flow, item, amount, share, history-2, history-1) and their truth; shares from the amounts."""
+    from pifu.generate.form import Cell
+
+    rows = []
+    for flow, by_item in items.items():
+        total = by_item["合计"]
+        for item, amounts in by_item.items():
+            share = _dec_text(_share(amounts[year], total[year]))
+            cell = Cell(share + "%", kind="share", number=Decimal(share), digits=_stated_digits(Decimal(share)))
+            hist = [_amount_cell(amounts[y]) if history else Cell("", kind="text") for y in (year - 2, year - 1)]
+            rows.append((flow, item, _amount_cell(amounts[year]), cell, *hist))
+            cls = _ITEM_CLASS[item]
+            truth["funding"].append({"flow": flow, "item": item, "year": year,
+                                     "amount": Decimal(_cents_text(amounts[year])), "share_pct": Decimal(share),
+                                     "item_class": cls})
+            if history:
+                truth["funding"] += [{"flow": flow, "item": item, "year": y, "amount": Decimal(_cents_text(amounts[y])),
+                                      "share_pct": None, "item_class": cls} for y in (year - 2, year - 1)]
+    return rows
+
+
+def _value_truth(horizon, year, lv, raw, cmp, num, unit, **fields) -> dict:
+    return {"horizon": horizon, "year": year, "lv1": lv[0], "lv2": lv[1], "lv3": lv[2], "raw": raw,
+            "comparator": cmp if num is not None and cmp else None,
+            "value": Decimal(num) if num is not None and cmp else None,
+            "unit": unit if num is not None and cmp else None,
+            "basis": None, "category": None, "lv1_class": LV1_CLASS.get(lv[0]), **{**_NO_EXTRA, **fields}}
+
+
+def _draw_hubei2021(rng, department, year, ag, ctx, tree, truth, damage):
+    from datetime import date
+
+    from pifu.generate.form import build_form_hubei2021
+
+    funding = _draw_funding(department, year)
+    inc, exp = funding["income"], funding["expenditure"]
+    years = (year - 2, year - 1, year)
+    items = {
+        "income": {"财政拨款": dict(inc["财政拨款"]),
+                   "其他资金": {y: inc["财政专户管理资金"][y] + inc["单位资金"][y] for y in years},
+                   "合计": dict(inc["合计"])},
+        "expenditure": {"基本支出": {y: exp["人员类项目支出"][y] + exp["运转类项目支出"][y] for y in years},
+                        "项目支出": dict(exp["特定目标类项目支出"]), "合计": dict(exp["合计"])},
+    }
+    blank = rng.random() < 0.5
+    if blank:
+        damage.add("history_blank")
+    rows = _funding_rows(items, year, not blank, truth)
+    filed = date(year - 1, rng.randint(9, 12), rng.randint(1, 28))
+    truth["filed_on"] = filed.isoformat()
+    filed_text = rng.choice((f"{filed.year}年{filed.month}月{filed.day}日", filed.isoformat()))
+    person, phone = rng.choice(FILERS), "1" + str(rng.choice((3, 5, 8))) + "".join(str(rng.randrange(10)) for _ in range(9))
+    truth["personal"] = [person, phone]  # must appear nowhere pifu writes
+    style = _Style(rng, False, damage)
+    lt_rows, an_rows = _draw_sections(rng, tree, year)
+    for r in lt_rows + an_rows:
+        r["raw"] = [style.value(v) for _, v in r["vals"]]
+        if blank and len(r["vals"]) == 3:
+            r["keep"] = [False, False, True]
+    long_term = [(*r["lv"], r["raw"][0], r["basis"], r["cat"]) for r in lt_rows]
+    annual = [(*r["lv"], [raw if keep else "" for raw, keep in zip(r["raw"], r["keep"])], r["basis"], r["cat"])
+              for r in an_rows]
+    for rows_, horizon in ((lt_rows, "long_term"), (an_rows, "annual")):
+        for r in rows_:
+            for rec in _indicator_truth(r, horizon):
+                truth["indicators"].append({**rec, "lv1_class": LV1_CLASS.get(rec["lv1"]), **_NO_EXTRA})
+    return build_form_hubei2021(year, department, filed_text, person, phone, rows, truth["texts"], long_term,
+                                annual, blank)
+
+
+def _explanation(lv3: str) -> str:
+    return f"反映{lv3}的完成情况"
+
+
+def _scoring(rng) -> str:
+    return rng.choice(("达到目标值得满分，未达到按比例扣分", "完成得满分，每降低1个百分点扣0.5分", "未完成不得分"))
+
+
+def _draw_hunan2023(rng, department, year, ag, ctx, tree, truth, damage):
+    from pifu.generate.form import build_form_hunan2023
+
+    truth["texts"] = {"functions": truth["texts"]["functions"],
+                      "annual_goal": truth["texts"]["annual_goal"] or [_goal(rng, ctx, f"{year}年，")]}
+    rows = []
+    for lv1, lv2, lv3, kind in tree:
+        cmp, num, unit = _targets(rng, kind)[1][2]
+        explanation, scoring = _explanation(lv3), _scoring(rng)
+        remark = "无" if rng.random() < 0.2 else ""
+        fields = dict(explanation=explanation, scoring_rule=scoring, remark=remark or None)
+        if cmp is None:  # qualitative, sometimes under a unit all the same
+            unit_col = "%" if rng.random() < 0.3 else ""
+            if unit_col:
+                damage.add("unit_on_qualitative")
+            rows.append((lv1, lv2, lv3, "定性", num, unit_col, explanation, scoring, remark))
+            truth["indicators"].append(_value_truth("annual", year, (lv1, lv2, lv3), num, None, None, None,
+                                                    value_type="定性", **fields))
+            continue
+        r = rng.random()
+        if unit and unit != "%" and r < 0.3:  # the value's own unit disagrees with the column: `28.8万元` under `%`
+            raw, unit_col = f"{_SYM[cmp]}{num}{unit}", "%"
+            damage.add("unit_conflict")
+        elif unit and r < 0.5:
+            raw, unit_col = f"{_SYM[cmp]}{num}{unit}", unit
+        else:
+            raw, unit_col = f"{_SYM[cmp]}{num}", unit or ""
+        rows.append((lv1, lv2, lv3, "定量", raw, unit_col, explanation, scoring, remark))
+        truth["indicators"].append(_value_truth("annual", year, (lv1, lv2, lv3), raw, cmp, num, unit,
+                                                value_type="定量", **fields))
+    return build_form_hunan2023(year, department, truth["texts"], rows)
+
+
+def _draw_fujian2019(rng, department, year, ag, ctx, tree, truth, damage):
+    from pifu.generate.form import Cell, build_form_fujian2019
+
+    truth["agency_code"] = f"{rng.randint(100, 999)}{rng.randint(1, 99):03d}"
+    exp = _draw_funding(department, year)["expenditure"]
+    basic = exp["人员类项目支出"][year] + exp["运转类项目支出"][year]
+    budget = [("资金总额", exp["合计"][year]), ("项目支出", exp["特定目标类项目支出"][year]), ("基本支出", basic)]
+    if rng.random() < 0.5:
+        budget[1], budget[2] = budget[2], budget[1]
+    for item, cents in budget:
+        truth["funding"].append({"flow": "expenditure", "item": "合计" if item == "资金总额" else item, "year": year,
+                                 "amount": Decimal(_cents_text(cents)), "share_pct": None,
+                                 "item_class": "total" if item == "资金总额" else _ITEM_CLASS[item]})
+    clauses = [_subst(c, ctx) for c in rng.sample(GOAL_CLAUSES, rng.randint(2, 4))]
+    colon = rng.choice((":", "："))
+    goal = "；".join(f"目标{n}{colon}{c}" for n, c in enumerate(clauses, 1)) + "。"
+    truth["texts"] = {"annual_goal": clauses[:-1] + [clauses[-1] + "。"]}
+    duties = []
+    for function in rng.sample(ag["duties"], min(len(ag["duties"]), rng.randint(1, 3))):
+        function = _subst(function, ctx).split("；")[0]
+        for task in rng.sample(ag["tasks"] + TASKS, rng.randint(1, 2)):
+            task = _subst(task, ctx).split("。")[0]
+            for item in rng.sample(SPENDING_ITEMS, rng.randint(1, 2)):
+                item = _subst(item, ctx)
+                cents = _roundish(rng, rng.uniform(5000, 500000))
+                duties.append((function, task, item, _amount_cell(cents)))
+                truth["duty_targets"].append({"function": function, "task": task, "item": item,
+                                              "amount": Decimal(_cents_text(cents))})
+    rows = []
+    for lv1, lv2, lv3, kind in tree:
+        cmp, num, unit = _targets(rng, kind)[1][2]
+        explanation = _explanation(lv3)
+        fields = dict(explanation=explanation)
+        if cmp is None:
+            raw = num
+        elif (cmp, num, unit) == ("=", "100", "%") and rng.random() < 0.3:  # the % format was lost
+            raw, unit = "1", None
+            num = "1"
+            damage.add("percent_format_lost")
+        else:
+            raw = f"{_SYM[cmp]}{num}{unit or ''}"
+        cell, basis = raw, None
+        if rng.random() < 0.4:
+            basis = rng.choice(BASES[:3])
+            cell = raw + rng.choice((f"({basis})", f"（{basis}）"))
+            damage.add("basis_in_value")
+        rows.append((lv1, lv2, lv3, explanation, cell))
+        rec = _value_truth("annual", year, (lv1, lv2, lv3), raw, cmp, num, unit, **fields)
+        rec["basis"] = basis
+        truth["indicators"].append(rec)
+    across = rng.random() < 0.4
+    if across:
+        damage.add("budget_across")
+    return build_form_fujian2019(year, department, truth["agency_code"], [(i, _amount_cell(c)) for i, c in budget],
+                                 goal, duties, rows, rng.random() < 0.5, across)
+
+
+def _draw_hubei_grid(rng, department, year, ag, ctx, tree, truth, damage):
+    from pifu.generate.form import build_form_hubei_grid
+
+    funding = _draw_funding(department, year)
+    rows = _funding_rows({f: dict(funding[f]) for f in ("income", "expenditure")}, year, True, truth)
+    truth["texts"] = {k: truth["texts"][k] for k in ("functions", "annual_tasks", "annual_goal")}
+    entries = []
+    prev = (None, None)
+    for lv1, lv2, lv3, kind in tree:
+        if lv1 != prev[0]:
+            entries.append(("group", lv1))
+        if (lv1, lv2) != prev:
+            entries.append(("group", lv2))
+        prev = (lv1, lv2)
+        h2, h1, t = _targets(rng, kind)[1]
+        cmp, num, unit = t
+        basis = rng.choices(BASES, cum_weights=(70, 85, 95, 100))[0]
+        remark = "无" if rng.random() < 0.15 else ""
+        explanation, scoring = _explanation(lv3), _scoring(rng)
+        weight = rng.choice((2, 3, 5, 5, 10))
+        fields = dict(explanation=explanation, scoring_rule=scoring, remark=remark or None, weight=Decimal(weight))
+        hist = []
+        for y, (hc, hn, hu) in ((year - 2, h2), (year - 1, h1)):
+            if rng.random() < 0.15:
+                hist.append("")
+                continue
+            hist.append(hn)
+            rec = _value_truth("annual", y, (lv1, lv2, lv3), hn, "=" if hc else None, hn, unit, **fields)
+            if hc and unit is None:
+                rec["unit"] = None
+            rec["basis"] = basis
+            truth["indicators"].append(rec)
+        sign = ("=" if cmp == "=" else _SYM[cmp]) if cmp else rng.choice(("", "定性"))
+        entries.append(("item", lv3, [hist[0], hist[1], sign, num, unit or "", basis, remark, explanation, scoring,
+                                      str(weight)]))
+        rec = _value_truth("annual", year, (lv1, lv2, lv3), num, cmp, num, unit, **fields)
+        rec["basis"] = basis
+        truth["indicators"].append(rec)
+    return build_form_hubei_grid(year, department, rows, truth["texts"], entries)

@@ -656,3 +656,21 @@ GOAL_CLAUSES = (
     "圆满完成{l}委、{l}政府交办的各项任务",
     "为建设现代化{region}作出积极贡献",
 )
+
+# Every first-level name of STANDARD by its standard class (the truth of `lv1_class`; pifu.layout keeps its
+# own table, so a round trip checks one against the other).
+LV1_CLASS = {
+    "运行成本": "cost", "管理效率": "management", "履职效能": "effectiveness", "产出指标": "output",
+    "效益指标": "outcome", "社会效应": "social_effect", "可持续发展能力": "sustainability", "满意度": "satisfaction",
+}
+# Regions of the other template families (Hunan, Fujian); same rule as REGIONS.
+FAMILY_REGIONS = {
+    "hunan2023": ("长沙市", "岳麓区", "芙蓉区", "株洲市", "湘潭县", "浏阳市"),
+    "fujian2019": ("福州市", "鼓楼区", "厦门市", "思明区", "晋江市", "闽侯县"),
+}
+# Who filled the form in (never kept by pifu: the generator writes them so the tests can check that).
+FILERS = ("张伟", "王芳", "李娜", "刘洋", "陈静", "杨帆", "赵磊", "黄敏")
+SPENDING_ITEMS = (
+    "{dom}工作经费", "一般行政管理事务", "{dom}专项业务经费", "信息化建设运维", "干部教育培训经费", "机关运行保障经费",
+    "{sat}服务项目", "宣传及专题活动经费",
+)

@@ -1,50 +1,357 @@
-"""Excel .xlsx workbooks: the cells as the text a person sees (numbers as written, shares by their % format)."""
+"""Excel .xlsx workbooks: the form's sheet as the cells a person sees, with its merged ranges.
+
+The parts are read with the standard library's expat, straight from the zip (`pifu.safety` has checked
+the central directory before we get here): workbook, relationships, shared strings, styles (cell formats
+-> number formats) and the worksheets. Why not openpyxl: its read-only mode does not expose merged cells
+and a full load costs ~10 ms per form (5.5 ms read-only), against ~1 ms here — the goal is 300 forms/s
+per core, layout included. Any DTD is refused (no entity is ever expanded or fetched).
+
+- Numbers as the cell's format shows them (`pifu.readers.spreadsheet.format_number`): 0.4996 with
+  `0.00%` is 49.96%, an amount with `#,##0.00` keeps two decimals, General is the shortest exact form.
+- Formulas read as the value Excel cached when it saved the file (a formula never calculated is empty).
+- The form is found on whichever sheet holds it (a cover sheet and empty sheets are skipped).
+- A merged range's text stands in its top-left cell, the rest of the range is empty (as in a text
+  export); `Sheet.merges` lists the ranges. Grid row i is sheet row i + 1: `sheet 部门整体绩效目标表 R12`.
+"""
 from __future__ import annotations
 
 import io
-from decimal import Decimal
+import posixpath
+import re
+import zipfile
+import zlib
+from xml.parsers import expat
 
 from pifu.model import DocumentError
-from pifu.readers import STRIP, Grid, Sheet
+from pifu.readers import STRIP, Grid, Sheet, check_cells
+from pifu.readers.spreadsheet import (
+    BUILTIN_FORMATS, DATE_FORMAT_IDS, blank_covered, cell_text, format_number, is_date_format, pick_sheet, serial_date, trim,
+)
+
+_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")  # OOXML's escape for control characters: _x000D_
+_REF = re.compile(r"([A-Z]{1,3})(\d+)")
+_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError, EOFError, OSError, ValueError,
+           NotImplementedError, RuntimeError, expat.ExpatError, IndexError, UnicodeError)
+
+
+class _Refused(Exception):
+    pass
 
 
 def read(data: bytes, path: str) -> Sheet:
-    return Sheet(grid=xlsx_grid(data, path), format="xlsx", encoding=None, col_label="C{}")
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+        workbook = _Workbook(book, path)
+        return pick_sheet(workbook.sheets(), "xlsx")
+    except _Refused as e:
+        raise DocumentError(path, f"not a readable .xlsx workbook: {e}", "unreadable") from None
+    except _ERRORS as e:
+        raise DocumentError(path, f"not a readable .xlsx workbook ({type(e).__name__}: {str(e)[:120]})",
+                            "unreadable") from None
 
 
 def xlsx_grid(data: bytes, path: str) -> Grid:
-    """The first worksheet's cells as the text a person sees: numbers as written (998.71, 49.96%), not
-    as the binary floats Excel stores; merged cells keep their value in the top-left cell, like text
-    exports do."""
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-        raise DocumentError(path, f"not a readable .xlsx workbook ({type(e).__name__})", "unreadable") from None
-    try:
-        sheet = book.worksheets[0]
-        return [[_cell_text(c) for c in row] for row in sheet.iter_rows()]
-    finally:
-        book.close()
+    """The form sheet's grid (kept for callers of the old reader)."""
+    return read(data, path).grid
 
 
-def _cell_text(cell) -> str:
-    value = getattr(cell, "value", None)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, (int, float)):
-        number_format = getattr(cell, "number_format", "") or ""
-        if "%" in number_format:
-            decimals = len(number_format.split(".")[1].split("%")[0]) if "." in number_format else 0
-            # shortest repr of the float, scaled exactly: 0.4996 -> 49.96, never 49.959999…
-            return f"{(Decimal(repr(value)) * 100).quantize(Decimal(1).scaleb(-decimals))}%"
-        text = repr(value) if isinstance(value, float) else str(value)
-        return text[:-2] if text.endswith(".0") else text
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value).strip(STRIP)
+def _parse(book: zipfile.ZipFile, name: str, start, end=None, text=None) -> None:
+    """Run expat over a part with handlers taking local names (a prefix such as `x:c` is dropped, for the
+    writers that use one); a DTD stops it."""
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+
+    def refuse(*_):
+        raise _Refused(f"{name} declares a DTD; entities are never expanded")
+
+    def first(tag, attrs):
+        if ":" in tag:  # prefixed names throughout: strip them for the handlers
+            parser.StartElementHandler = lambda t, a: start(t.rpartition(":")[2], a)
+            if end is not None:
+                parser.EndElementHandler = lambda t: end(t.rpartition(":")[2])
+        else:
+            parser.StartElementHandler = start
+            if end is not None:
+                parser.EndElementHandler = end
+        start(tag.rpartition(":")[2], attrs)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = first
+    if end is not None:
+        parser.EndElementHandler = lambda tag: end(tag.rpartition(":")[2])
+    if text is not None:
+        parser.CharacterDataHandler = text
+    with book.open(name) as stream:
+        parser.ParseFile(stream)
+
+
+def _attr(attrs: dict, local: str) -> str | None:
+    """An attribute by local name, whatever its prefix (r:id, or a strict-OOXML namespace's)."""
+    if local in attrs:
+        return attrs[local]
+    for key, value in attrs.items():
+        if key.rpartition(":")[2] == local:
+            return value
+    return None
+
+
+class _Workbook:
+    def __init__(self, book: zipfile.ZipFile, path: str):
+        self.book, self.path = book, path
+        self.names = set(book.namelist())
+        self.workbook = self._workbook_part()
+        if self.workbook.endswith(".bin"):
+            raise DocumentError(path, "an Excel binary workbook (.xlsb), which pifu does not read: save it as .xlsx",
+                                "unsupported_format")
+        self.sheet_list: list[tuple[str, str]] = []  # (name, part)
+        self.date1904 = False
+        self._read_workbook()
+        self.strings = self._read_strings()
+        self.formats = self._read_styles()
+
+    def _workbook_part(self) -> str:
+        if "_rels/.rels" in self.names:
+            found = []
+
+            def start(tag, attrs):
+                if tag == "Relationship" and (attrs.get("Type") or "").endswith("/officeDocument"):
+                    found.append(attrs.get("Target") or "")
+
+            _parse(self.book, "_rels/.rels", start)
+            if found:
+                part = posixpath.normpath(found[0].lstrip("/"))
+                if part in self.names:
+                    return part
+        return "xl/workbook.xml"
+
+    def _read_workbook(self) -> None:
+        sheets, rels = [], {}
+
+        def start(tag, attrs):
+            if tag == "sheet":
+                sheets.append((attrs.get("name") or "", _attr(attrs, "id")))
+            elif tag == "workbookPr":
+                self.date1904 = (attrs.get("date1904") or "").lower() in ("1", "true")
+
+        _parse(self.book, self.workbook, start)
+        base = posixpath.dirname(self.workbook)
+        rels_part = posixpath.join(base, "_rels", posixpath.basename(self.workbook) + ".rels")
+        if rels_part in self.names:
+            def rel(tag, attrs):
+                if tag == "Relationship":
+                    rels[attrs.get("Id")] = attrs.get("Target") or ""
+
+            _parse(self.book, rels_part, rel)
+        for name, rid in sheets:
+            target = rels.get(rid, "")
+            part = posixpath.normpath(target.lstrip("/") if target.startswith("/") else posixpath.join(base, target))
+            if part in self.names:
+                self.sheet_list.append((name, part))
+        self.rels = rels
+        self.base = base
+
+    def _related(self, kind: str, default: str) -> str | None:
+        for target in self.rels.values():
+            if target.rpartition("/")[2].startswith(kind):
+                part = posixpath.normpath(target.lstrip("/") if target.startswith("/") else posixpath.join(self.base, target))
+                if part in self.names:
+                    return part
+        return default if default in self.names else None
+
+    def _read_strings(self) -> list[str]:
+        part = self._related("sharedStrings", "xl/sharedStrings.xml")
+        if part is None:
+            return []
+        strings: list[str] = []
+        state = {"in_t": False, "skip": 0, "buf": []}
+
+        def start(tag, attrs):
+            if tag == "si":
+                state["buf"] = []
+            elif tag == "t":
+                state["in_t"] = True
+            elif tag == "rPh":  # phonetic guide: not part of the text
+                state["skip"] += 1
+
+        def end(tag):
+            if tag == "si":
+                strings.append("".join(state["buf"]))
+                check_cells(len(strings), self.path, "the shared strings")
+            elif tag == "t":
+                state["in_t"] = False
+            elif tag == "rPh":
+                state["skip"] -= 1
+
+        def text(data):
+            if state["in_t"] and not state["skip"]:
+                state["buf"].append(data)
+
+        _parse(self.book, part, start, end, text)
+        return strings
+
+    def _read_styles(self) -> list[str | None]:
+        """Per cell-format index, its number format code (None for General)."""
+        part = self._related("styles", "xl/styles.xml")
+        if part is None:
+            return []
+        custom: dict[int, str] = {}
+        xfs: list[int] = []
+        where = {"cellXfs": False}
+
+        def start(tag, attrs):
+            if tag == "numFmt":
+                try:
+                    custom[int(attrs.get("numFmtId", "-1"))] = attrs.get("formatCode") or ""
+                except ValueError:
+                    pass
+            elif tag == "cellXfs":
+                where["cellXfs"] = True
+            elif tag == "xf" and where["cellXfs"]:
+                try:
+                    xfs.append(int(attrs.get("numFmtId") or 0))
+                except ValueError:
+                    xfs.append(0)
+
+        def end(tag):
+            if tag == "cellXfs":
+                where["cellXfs"] = False
+
+        _parse(self.book, part, start, end)
+        out: list[str | None] = []
+        for fid in xfs:
+            code = custom.get(fid) or BUILTIN_FORMATS.get(fid)
+            if code is None and fid in DATE_FORMAT_IDS:
+                code = "yyyy-mm-dd"
+            out.append(None if code in (None, "General") else code)
+        return out
+
+    def sheets(self):
+        for name, part in self.sheet_list:
+            grid, merges = self._read_sheet(part)
+            yield name, grid, merges
+
+    def _read_sheet(self, part: str) -> tuple[Grid, list]:
+        cells: dict[tuple[int, int], str] = {}
+        merges: list[tuple[int, int, int, int]] = []
+        strings, formats, path, date1904 = self.strings, self.formats, self.path, self.date1904
+        row = col = -1
+        kind = style = None
+        into: list | None = None  # where character data goes: the <v> or the inline <t> of this cell
+        v: list[str] = []
+        inline: list[str] = []
+        skip = 0
+        ref_match = _REF.fullmatch
+
+        def start(tag, attrs):
+            nonlocal row, col, kind, style, into, v, inline, skip
+            if tag == "c":
+                ref = attrs.get("r")
+                m = ref_match(ref) if ref else None
+                if m:
+                    letters = m.group(1)
+                    col = ord(letters) - 65 if len(letters) == 1 else _col(letters)
+                    row = int(m.group(2)) - 1
+                else:
+                    col += 1
+                kind, style = attrs.get("t"), attrs.get("s")
+                v, inline = [], []
+            elif tag == "v":
+                into = v
+            elif tag == "t":
+                into = inline
+            elif tag == "row":
+                r = attrs.get("r")
+                row = int(r) - 1 if r and r.isdigit() else row + 1
+                col = -1
+            elif tag == "rPh":
+                skip += 1
+            elif tag == "mergeCell":
+                ends = [_REF.fullmatch(x) for x in (attrs.get("ref") or "").split(":")]
+                if len(ends) == 2 and all(ends):
+                    (c0, r0), (c1, r1) = [(_col(m.group(1)), int(m.group(2)) - 1) for m in ends]
+                    merges.append((min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)))
+                    check_cells(len(merges), path, "the merged ranges")
+
+        def end(tag):
+            nonlocal into, skip
+            if tag == "c":
+                if v or inline:
+                    text = _value(kind, "".join(v), "".join(inline), style, strings, formats, date1904)
+                    if text and row >= 0 and col >= 0:
+                        cells[row, col] = text
+                        if len(cells) % 1024 == 0:
+                            check_cells(len(cells), path)
+            elif tag == "v" or tag == "t":
+                into = None
+            elif tag == "rPh":
+                skip -= 1
+
+        def text(data):
+            if into is not None and not skip:
+                into.append(data)
+
+        _parse(self.book, part, start, end, text)
+        check_cells(len(cells), path)
+        return _grid(cells, merges, path), merges
+
+
+def _col(letters: str) -> int:
+    col = 0
+    for ch in letters:
+        col = col * 26 + ord(ch) - 64
+    return col - 1
+
+
+def _value(kind, v: str, inline: str, style, strings: list[str], formats: list, date1904: bool) -> str:
+    if kind == "s":
+        try:
+            text = strings[int(v)]
+        except (ValueError, IndexError):
+            return ""
+    elif kind == "inlineStr":
+        text = inline
+    elif kind in ("str", "e"):
+        text = v
+    elif kind == "b":
+        return "TRUE" if v.strip() in ("1", "true") else "FALSE" if v.strip() else ""
+    elif kind == "d":
+        text = v[:-9] if v.endswith("T00:00:00") else v
+    else:
+        if not v:
+            return ""
+        try:
+            number = float(v)
+        except ValueError:
+            return v.strip(STRIP)
+        fmt = None
+        if style:
+            try:
+                fmt = formats[int(style)]
+            except (ValueError, IndexError):
+                fmt = None
+        if fmt and is_date_format(fmt):
+            return serial_date(number, date1904)
+        return format_number(number, fmt)
+    if "_x" in text:
+        text = _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return cell_text(text)
+
+
+def _grid(cells: dict[tuple[int, int], str], merges: list, path: str) -> Grid:
+    if not cells:
+        return []
+    last = max(r for r, _ in cells)
+    check_cells(last + 1, path)
+    widths: dict[int, int] = {}
+    for r, c in cells:
+        if c >= widths.get(r, 0):
+            widths[r] = c + 1
+    check_cells(sum(widths.values()), path)
+    grid: Grid = [[""] * widths.get(r, 0) for r in range(last + 1)]
+    for (r, c), text in cells.items():
+        grid[r][c] = text
+    blank_covered(grid, merges)
+    return trim(grid)

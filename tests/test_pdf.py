@@ -1,0 +1,297 @@
+"""PDF: the printed form's quirks each read back to the form's grid, the real sample printed as PDF reads as
+its text export, and PDFs that cannot be read are refused with their reason."""
+import io
+import random
+import re
+
+import pypdfium2 as pdfium
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+import pifu
+from pifu.generate import generate_document
+from pifu.generate.form import Cell, Form, build_form, grid_of
+from pifu.generate.render import pdf as render_pdf
+from pifu.model import DocumentError
+from pifu.readers import read as read_sheet
+from pifu.readers.pdf import fold, read
+from test_roundtrip import canonical
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+def form_of(doc) -> Form:
+    """The form a document was printed from (the inverse of layout, for the sample)."""
+    fy = doc.fiscal_year
+
+    def amount(line) -> Cell:  # the sample's 财政拨款 row states no history (its year header shares the row)
+        return Cell(format(line.amount, "f"), kind="amount", number=line.amount) if line else Cell("", kind="amount")
+
+    funding = []
+    for flow in ("income", "expenditure"):
+        items = list(dict.fromkeys(f.item for f in doc.funding if f.flow == flow))
+        for item in items:
+            by_year = {f.year: f for f in doc.funding if f.flow == flow and f.item == item}
+            share = by_year[fy].share_pct
+            funding.append((flow, item, amount(by_year[fy]), Cell(f"{share}%", kind="share", number=share),
+                            amount(by_year.get(fy - 2)), amount(by_year.get(fy - 1))))
+    long_term = [(i.lv1, i.lv2, i.lv3, i.raw, i.basis, i.category) for i in doc.indicators if i.horizon == "long_term"]
+    annual: dict[tuple, dict] = {}
+    for i in doc.indicators:
+        if i.horizon == "annual":
+            annual.setdefault((i.lv1, i.lv2, i.lv3), {"basis": i.basis, "category": i.category})[i.year] = i.raw
+    annual_rows = [(*k, [v.get(y, "") for y in (fy - 2, fy - 1, fy)], v["basis"], v["category"])
+                   for k, v in annual.items()]
+    return build_form(f"{fy}年部门整体绩效目标批复", doc.department, fy, funding, doc.texts, long_term, annual_rows)
+
+
+def rendered(seed: int, **kw):
+    """A generated document as PDF, with the form it was drawn from."""
+    seen = {}
+    original = render_pdf.render
+
+    def spy(form, rng, damage):
+        seen["form"] = form
+        return original(form, rng, damage, **kw)
+
+    render_pdf.render, saved = spy, render_pdf.render
+    try:
+        data, truth = generate_document(random.Random(f"pdf-test:{seed}"), 0.0, fmt="pdf")
+    finally:
+        render_pdf.render = saved
+    return data, truth, seen["form"]
+
+
+def body(grid):
+    """Non-empty rows from the form's title on (a cover letter stands before it)."""
+    rows = [r for r in grid if any(r)]
+    title = next(i for i, r in enumerate(rows) if re.fullmatch(r"\d{4}年部门整体绩效目标批复", r[0]))
+    return rows[title:]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """Rendered documents until every quirk has shown up at least twice (deterministic seeds)."""
+    docs, counts = [], {}
+    for seed in range(400):
+        data, truth, form = rendered(seed)
+        docs.append((data, truth, form))
+        for d in truth["damage"]:
+            counts[d] = counts.get(d, 0) + 1
+        if len(docs) >= 30 and all(counts.get(q, 0) >= 2 for q in QUIRKS):
+            break
+    return docs
+
+
+QUIRKS = ("header_repeated", "group_split", "cell_cut", "text_split", "cover_page", "page_numbers",
+          "radical_glyphs", "rules_as_rects")
+
+
+def with_quirk(corpus, quirk):
+    found = [(d, t, f) for d, t, f in corpus if quirk in t["damage"]]
+    assert found, f"no rendered document has {quirk}"
+    return found
+
+
+# ----------------------------------------------------------------------------------------------- quirks
+
+@pytest.mark.parametrize("quirk", QUIRKS)
+def test_each_print_quirk_reads_back_as_the_form_grid(corpus, quirk):
+    for data, truth, form in with_quirk(corpus, quirk):
+        sheet = read(data, "x.pdf")
+        assert body(sheet.grid) == [r for r in grid_of(form) if any(r)], truth["damage"]
+
+
+def test_repeated_column_headers_are_dropped(corpus):
+    for data, truth, form in with_quirk(corpus, "header_repeated"):
+        pages = len(pdfium.PdfDocument(data))
+        raw = "".join(pdfium.PdfDocument(data)[i].get_textpage().get_text_range() for i in range(pages))
+        grid = read(data, "x.pdf").grid
+        # printed more often than it is in the form, read once per table
+        assert raw.count("一级指标") > 2
+        assert sum(1 for row in grid for t in row if t == "一级指标") == 2
+
+
+def test_a_group_split_by_a_page_break_keeps_its_label_on_the_first_page(corpus):
+    for data, truth, form in with_quirk(corpus, "group_split"):
+        sheet = read(data, "x.pdf")
+        pages = {int(re.match(r"page (\d+) row \d+$", o).group(1)) for o in sheet.origins}
+        assert len(pages) >= 2
+        assert body(sheet.grid) == [r for r in grid_of(form) if any(r)]
+        doc = pifu.parse_bytes(data, "x.pdf")
+        assert canonical(doc.to_dict()) == canonical(truth)
+
+
+def test_a_paragraph_cut_across_a_page_is_one_cell(corpus):
+    for data, truth, form in with_quirk(corpus, "text_split"):
+        grid = read(data, "x.pdf").grid
+        texts = [c.text for row in form.rows for c in row if c is not None and c.kind == "text"]
+        cells = {t for row in grid for t in row}
+        assert all(t in cells for t in texts if t)
+
+
+def test_a_cell_cut_at_the_foot_of_the_page_without_its_bottom_rule_is_read():
+    """Rows 2-3: column 1 (a merged label) has no rule below it, column 3 has no bottom rule at all;
+    the vertical rules and the text still bound them."""
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    render_pdf._font()
+    pdf.setFont(render_pdf.FONT, 9)
+    xs, ys = [50, 150, 250, 350], [700, 680, 660, 640]
+    for y in ys[:2]:
+        pdf.line(xs[0], y, xs[-1], y)
+    pdf.line(xs[1], ys[2], xs[3], ys[2])  # between rows 2 and 3 in columns 2 and 3
+    pdf.line(xs[1], ys[3], xs[2], ys[3])  # bottom rule only under column 2
+    for x in xs:
+        pdf.line(x, ys[-1], x, ys[0])
+    for c, t in enumerate(("一级指标", "二级指标", "三级指标")):
+        pdf.drawString(xs[c] + 5, 686, t)
+    pdf.drawString(xs[0] + 5, 666, "运行成本")
+    pdf.drawString(xs[1] + 5, 666, "甲")
+    pdf.drawString(xs[1] + 5, 646, "乙")
+    pdf.drawString(xs[2] + 5, 646, "丙丙")
+    pdf.showPage()
+    pdf.save()
+    grid = read(out.getvalue(), "x.pdf").grid
+    assert grid == [["一级指标", "二级指标", "三级指标"], ["运行成本", "甲", ""], ["", "乙", "丙丙"]]
+
+
+def test_a_wrapped_label_is_one_cell():
+    label = "三级指标名称很长需要在单元格里换行才能放下"
+    assert len(render_pdf.wrap(label, render_pdf.COLS[3] - 2 * render_pdf.PAD)) >= 2
+    form = build_form("2025年部门整体绩效目标批复", "某部门", 2025,
+                      [("income", "合计", Cell("1", kind="amount"), Cell("100%", kind="share"),
+                        Cell("1", kind="amount"), Cell("1", kind="amount"))],
+                      {"functions": ["职能"], "annual_tasks": ["任务"], "long_term_goal": ["目标"], "annual_goal": ["目标"]},
+                      [("产出指标", "数量指标", label, "≥23人", "计划标准", "绩效基本型")],
+                      [("产出指标", "数量指标", label, ["1", "2", "3"], "计划标准", "绩效基本型")])
+    data, _ = render_pdf.render(form, random.Random(1), set())
+    grid = read(data, "x.pdf").grid
+    assert sum(row.count(label) for row in grid) == 2
+    assert body(grid) == [r for r in grid_of(form) if any(r)]
+
+
+def test_radical_code_points_are_folded_back():
+    assert fold("⼈⼒资源和社会保障局⻔户⺠⽣") == "人力资源和社会保障局门户民生"
+    assert fold("≥２３人 ９９．５％") == "≥２３人 ９９．５％"  # nothing else is normalized
+    data, truth, form = rendered(7, radicals=1.0)
+    assert "radical_glyphs" in truth["damage"]
+    page = pdfium.PdfDocument(data)[0]
+    raw = page.get_textpage().get_text_range()
+    assert any(0x2E80 <= ord(ch) <= 0x2FD5 for ch in raw), "the text layer holds radicals"
+    grid = read(data, "x.pdf").grid
+    assert not any(0x2E80 <= ord(ch) <= 0x2FD5 for row in grid for t in row for ch in t)
+    assert body(grid) == [r for r in grid_of(form) if any(r)]
+
+
+def test_origins_name_page_and_row(corpus):
+    data, truth, form = with_quirk(corpus, "header_repeated")[0]
+    sheet = read_sheet(data, "x.pdf")
+    assert sheet.format == "pdf" and len(sheet.origins) == len(sheet.grid)
+    assert all(re.fullmatch(r"page \d+ row \d+", o) for o in sheet.origins)
+    assert sheet.where(len(sheet.grid), 3) == sheet.origins[-1] + " col 4"
+    assert sheet.origins[0].startswith("page 1 ") and not sheet.origins[-1].startswith("page 1 ")
+    # merged labels are reported as merges in grid coordinates
+    assert any(r1 > r0 for r0, c0, r1, c1 in sheet.merges)
+    for r0, c0, r1, c1 in sheet.merges:
+        assert sheet.grid[r0][c0] or all(not sheet.grid[r][c] for r in range(r0, r1 + 1) for c in range(c0, c1 + 1))
+
+
+# ----------------------------------------------------------------------------------------------- the sample
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_sample_printed_as_pdf_reads_as_its_text_export(sample_path, seed):
+    text_doc = pifu.parse(sample_path)
+    form = form_of(text_doc)
+    damage: set[str] = set()
+    data, suffix = render_pdf.render(form, random.Random(seed), damage)
+    assert suffix == ".pdf"
+    pdf_doc = pifu.parse_bytes(data, "ezhou.pdf")
+    assert pdf_doc.source.format == "pdf"
+    assert canonical(pdf_doc.to_dict()) == canonical(text_doc.to_dict()), damage
+    assert not any(p.where.startswith("line ") for p in pdf_doc.problems)
+
+
+# ----------------------------------------------------------------------------------------------- refused
+
+def _reason(data: bytes) -> str:
+    with pytest.raises(DocumentError) as e:
+        pifu.parse_bytes(data, "x.pdf")
+    assert "\n" not in str(e.value)
+    return e.value.reason
+
+
+def test_a_scanned_pdf_has_no_text_layer():
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    image = Image.new("L", (200, 100), 255)
+    image.paste(0, (20, 20, 180, 30))  # a ruled line on a "scan"
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4)
+    pdf.drawImage(ImageReader(image), 50, 500, 400, 200)
+    pdf.showPage()
+    pdf.save()
+    assert _reason(out.getvalue()) == "no_text_layer"
+
+
+def test_a_password_protected_pdf_is_refused():
+    data, _, form = rendered(3)
+    locked, _ = render_pdf.render(form, random.Random(3), set(), encrypt="secret")
+    assert b"/Encrypt" in locked
+    assert _reason(locked) == "encrypted"
+
+
+def _minimal_pdf(content: bytes, fonts: list[bytes]) -> bytes:
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> "
+            b"/Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream", *fonts]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for i, obj in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def test_glyphs_without_unicode_are_refused():
+    """A Type0 font (Identity-H) without ToUnicode: pdfminer reads it as (cid:18)(cid:52)…"""
+    type0 = (b"<< /Type /Font /Subtype /Type0 /BaseFont /SimSun /Encoding /Identity-H /DescendantFonts [6 0 R] >>")
+    cid = (b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /CIDSystemInfo << /Registry (Adobe) "
+           b"/Ordering (Identity) /Supplement 0 >> /DW 1000 >>")
+    rows = b"".join(b"BT /F1 12 Tf 50 %d Td <0012003400560078009a0bcd> Tj ET\n" % (800 - 20 * i) for i in range(20))
+    assert _reason(_minimal_pdf(rows, [type0, cid])) == "unmapped_glyphs"
+
+
+def test_damaged_pdfs_are_refused_with_a_reason():
+    data, _, _ = rendered(5)
+    assert _reason(b"%PDF-1.7\n" + bytes(range(256)) * 4) == "unreadable"
+    rng = random.Random(0)
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 200):
+        try:
+            pifu.parse_bytes(data[:cut], "x.pdf")
+        except DocumentError as e:
+            assert e.reason in ("unreadable", "truncated", "no_text_layer", "not_a_document")
+    for _ in range(10):  # flipped bytes: read, or refused with a reason, never another exception
+        broken = bytearray(data)
+        for _ in range(20):
+            broken[rng.randrange(200, len(broken))] = rng.randrange(256)
+        try:
+            pifu.parse_bytes(bytes(broken), "x.pdf")
+        except DocumentError as e:
+            assert e.reason
+
+
+def test_the_rendered_form_spans_pages_with_real_rules(corpus):
+    data, truth, form = corpus[0]
+    doc = pdfium.PdfDocument(data)
+    assert 2 <= len(doc) <= 4
+    assert doc[0].get_size() == pytest.approx(A4, abs=1)
+    paths = [o for o in doc[len(doc) - 1].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_PATH]
+    assert paths
