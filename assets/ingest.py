@@ -25,10 +25,13 @@ class SourcesConfig(dg.Config):
           "run names files), fingerprinted; content already loaded or quarantined (by sha256) is skipped.")
 def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings: PifuSettings,
               warehouse: WarehouseResource, run_lock: RunLockResource) -> dg.MaterializeResult:
-    from warehouse.load import known_sha256
+    from warehouse.load import committed_snapshot, known_sha256
 
     years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
+    # Under the run lock, before anything writes the lake: finish the publish of a run that died after
+    # its warehouse commit (pifu run has done it already; runs the daemon or the UI start have not).
+    lake.roll_forward(settings.lake_path(), committed_snapshot(warehouse.resolved_url(), settings.lake_path()))
     known = set() if config.force else (known_sha256(warehouse.resolved_url())
                                         & lake.known_sha256(settings.lake_path()))
     by_year, stats = ingest.plan(sources, known)

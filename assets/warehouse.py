@@ -20,10 +20,10 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
 
     stage = stage_dir(context, settings)
     tables = staging.read(stage)
-    with warehouse.engine() as engine:
-        stats = load(engine, tables, run_id=context.run_id)
-        totals = table_counts(engine)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
+    with warehouse.engine() as engine:
+        stats = load(engine, tables, run_id=context.run_id, lake_snapshot=snapshot)
+        totals = table_counts(engine)
     pause_at("publish")
     lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too
     staging.remove(stage)

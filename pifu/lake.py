@@ -135,6 +135,25 @@ def publish(snapshot: str | os.PathLike) -> None:
         _release(lake, snapshot.name)
 
 
+def roll_forward(lake_dir: str | os.PathLike, committed: str | os.PathLike | None) -> bool:
+    """Publish `committed`, the snapshot whose rows the warehouse committed, if its run died before
+    publishing it (it is still there, not current, and built on the current snapshot). Call it under
+    the run lock, before anything writes the lake (a writer would remove it as a leftover). Returns
+    whether it published."""
+    if not committed:
+        return False
+    snapshot = Path(committed)
+    lake = Path(lake_dir)
+    current = current_snapshot(lake)
+    if not snapshot.is_dir() or (current and current.resolve() == snapshot.resolve()):
+        return False
+    base = (snapshot / BASE).read_text(encoding="utf-8") if (snapshot / BASE).exists() else None
+    if base != (current.name if current else ""):
+        return False  # the lake moved on since: the snapshot is stale, and the next run fills in instead
+    publish(snapshot)
+    return True
+
+
 def read_lake(lake_dir: str | os.PathLike, table: str, fiscal_years: list[int] | None = None) -> pa.Table:
     """`table` of the current snapshot (empty when the lake has none); `fiscal_years` prunes partitions."""
     snapshot = current_snapshot(lake_dir)

@@ -37,12 +37,15 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     from pipelines.sensors import run_config
     from pipelines.summary import summarize
     from warehouse.engine import check_reachable
-    from warehouse.load import known_sha256
+    from warehouse.load import committed_snapshot, known_sha256
 
-    check_reachable(WarehouseResource().resolved_url())
+    url = WarehouseResource().resolved_url()
+    check_reachable(url)
+    # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
+    lake.roll_forward(lake_path(), committed_snapshot(url, lake_path()))
     sources = [os.path.abspath(s) for s in sources]
     # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
-    known = set() if force else known_sha256(WarehouseResource().resolved_url()) & lake.known_sha256(lake_path())
+    known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
     by_year, stats = ingest.plan(sources, known)
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "

@@ -223,3 +223,15 @@ snap = write_lake(sys.argv[1], normalize(synthetic(1, start=70), datetime(2025, 
                   publish=len(sys.argv) < 3)
 print(snap.name)
 """
+
+
+def test_roll_forward_publishes_a_committed_snapshot_only_on_the_lake_it_was_built_on(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    committed = write_lake(tmp_path, batch(synthetic(1, start=10)), publish=False)
+    assert not lake.roll_forward(tmp_path, None)
+    assert lake.roll_forward(tmp_path, committed) and current_snapshot(tmp_path) == committed
+    assert not lake.roll_forward(tmp_path, committed)  # published already: nothing to do
+    stale = write_lake(tmp_path, batch(synthetic(1, start=20)), publish=False)
+    write_lake(tmp_path, batch(synthetic(1, start=30)))  # another writer published in between
+    assert not lake.roll_forward(tmp_path, stale)
+    assert read_lake(tmp_path, "fact_document").num_rows == 4

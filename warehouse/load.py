@@ -13,6 +13,7 @@ transaction holds a lock that keeps any other loader out, so no one else can ins
 from __future__ import annotations
 
 import io
+import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from pifu.faults import WarehouseError, pause_at
 from pifu.schema import SCHEMAS
 from warehouse.engine import first_line, engine_for, is_duckdb
-from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
+from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
 
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
@@ -33,9 +34,12 @@ _CSV = pcsv.WriteOptions(include_header=False)
 NEWEST_FIRST = "loaded_at DESC, source_mtime DESC NULLS LAST, source_path DESC, document_id DESC"
 
 
-def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) -> dict:
+def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None,
+         lake_snapshot: str | None = None) -> dict:
     """Load `tables` (any subset of SCHEMAS' warehouse tables) and return what changed:
     {"run_id", "documents_loaded", "documents_skipped", then rows inserted per fact table and quarantine}.
+    `lake_snapshot`: the unpublished lake snapshot holding the same rows, recorded in the same
+    transaction so that the commit decides for both (see `committed_snapshot`).
     """
     tables = _conform(tables)
     with engine_for(engine_or_url) as engine:
@@ -43,6 +47,8 @@ def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) 
             create_all(engine)
             with engine.begin() as conn:
                 result = _load(conn, is_duckdb(engine), tables)
+                if lake_snapshot:
+                    _record_snapshot(conn, lake_snapshot, run_id)
                 pause_at("load")
         except sa.exc.OperationalError as e:  # connection lost, file locked, disk full: rolled back
             raise WarehouseError(engine.url.render_as_string(hide_password=True),
@@ -208,6 +214,23 @@ def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
         FROM {ranked}
         WHERE fact_document.document_id = ranked.document_id AND ranked.rn = 1
             AND fact_document.current_key IS NULL""")
+
+
+def _record_snapshot(conn: sa.Connection, snapshot: str, run_id: str | None) -> None:
+    lake_dir, name = os.path.split(os.path.realpath(snapshot))
+    conn.execute(lake_publish.delete().where(lake_publish.c.lake_dir == lake_dir))
+    conn.execute(lake_publish.insert().values(lake_dir=lake_dir, snapshot=name, run_id=run_id))
+
+
+def committed_snapshot(engine_or_url, lake_dir) -> str | None:
+    """The lake snapshot the warehouse's last load committed for `lake_dir` (None when unknown): if the
+    lake has not published it, the run that loaded it died in between and it is to be published now."""
+    real = os.path.realpath(lake_dir)
+    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+        if "pifu_lake_publish" not in set(sa.inspect(conn).get_table_names()):
+            return None
+        name = conn.execute(sa.select(lake_publish.c.snapshot).where(lake_publish.c.lake_dir == real)).scalar()
+    return os.path.join(real, name) if name else None
 
 
 def known_sha256(engine_or_url) -> set[str]:

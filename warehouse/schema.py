@@ -118,6 +118,15 @@ def _unique_name(name: str) -> str:
 
 tables: dict[str, sa.Table] = {name: _table(name) for name in TABLES}
 
+# Which lake snapshot holds the same documents as this warehouse, written in the load's transaction:
+# a run killed after the commit and before the lake's publish is rolled forward by the next run.
+lake_publish = sa.Table(
+    "pifu_lake_publish", metadata,
+    sa.Column("lake_dir", sa.Text(), primary_key=True),
+    sa.Column("snapshot", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.Text()),
+)
+
 
 def create_all(engine: sa.Engine, replace_views: bool = False) -> None:
     """Tables, indexes and views, each only if missing (`replace_views`: recreate the views)."""
