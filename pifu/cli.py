@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--family", default="hubei",
                      choices=("hubei", "hubei2021", "hunan2023", "fujian2019", "hubei_grid"),
                      help="template family (default: hubei, today's Hubei 批复)")
+    gen.add_argument("--format", dest="fmt", default="text", choices=("text", "xlsx", "xls", "docx", "html", "pdf"),
+                     help="text: a damaged text export (default); the others keep the form's merged cells")
     gen.set_defaults(func=_cmd_generate)
     return p
 
@@ -159,7 +161,7 @@ def _cmd_ui(args) -> int:
 def _cmd_generate(args) -> int:
     from pifu.generate import generate
 
-    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors, family=args.family)
+    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors, family=args.family, fmt=args.fmt)
     print(f"wrote {len(paths)} documents (and their .truth.json) to {args.out}")
     return 0
 
