@@ -55,9 +55,10 @@ def _cache_formulas(data: bytes, cached: dict[tuple[int, str], str]) -> bytes:
                 refs = {ref: value for (i, ref), value in cached.items() if i == index}
                 if refs:
                     def fill(match: re.Match) -> bytes:
-                        value = refs.get(match.group(1).decode())
-                        return match.group(0) if value is None else match.group(0)[:-len(b"<v /></c>")] + (
-                            f"<v>{value}</v></c>".encode())
-                    body = re.sub(rb'<c r="([A-Z]+\d+)"[^>]*><f>[^<]*</f><v ?/></c>', fill, body)
+                        value = refs.get(match.group(2).decode())
+                        return match.group(0) if value is None else match.group(1) + f"<v>{value}</v></c>".encode()
+                    # openpyxl writes the empty value as <v/>, <v /> or <v></v> depending on its version
+                    body = re.sub(rb'(<c r="([A-Z]+\d+)"[^>]*><f>[^<]*</f>)(?:<v ?/>|<v></v>)</c>',
+                                  fill, body)
             dst.writestr(info, body)
     return out.getvalue()
