@@ -336,3 +336,13 @@ def build_form_hubei_grid(year: int, department: str, funding: list[tuple], text
         form.rows[r][0] = None
     form.sections["annual"] = (start, len(form.rows) - 1)
     return form
+
+
+def department_of(form: Form) -> str:
+    """The department's name as the form states it: the first text cell right of the 名称 label (row and
+    column differ by family: a year row or a date row above it, a label one or two columns wide)."""
+    for row in form.rows:
+        label = next((c for c in row if c is not None), None)
+        if label is not None and label.kind == "section" and "名称" in label.text:
+            return next((c.text for c in row if c is not None and c.kind == "text"), "")
+    return ""
