@@ -158,7 +158,9 @@ def _read_body(body, w: _Names, path: str) -> Sheet:
             origins.append(origin)
         cells += len(pending)
         pending = []
+        first_row, first_merge = len(grid), len(merges)
         cells = _read_table(block, w, tables, grid, origins, merges, cells, path)
+        _drop_jagged_columns(grid, merges, first_row, first_merge)
     if not tables:
         raise DocumentError(path, "a Word document without a table: not a 部门整体绩效目标批复 form", "not_a_document")
     return Sheet(grid=grid, format="docx", encoding=None, origins=tuple(origins),
@@ -279,6 +281,58 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             row_number += 1
             before, deleted, continued, h_open = 0, False, set(), None
     return cells
+
+
+def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_row: int, first_merge: int) -> None:
+    """Remove the grid columns a misaligned border made (Word adds a grid column where one cell's border
+    is out of line: every other row spans over it, the cut row has an empty cell there), so the table has
+    the form's columns and a table continuing it lines up with it. A column is dropped only when at least
+    one row spans over its left border and every row that does not has an empty cell of one row there."""
+    table = merges[first_merge:]
+    if not table or len(grid) == first_row:
+        return
+    width = max(len(row) for row in grid[first_row:])
+    for c in range(width - 1, 0, -1):
+        crossing, starting = {}, {}
+        for m in table:
+            if m[0] < first_row:
+                continue
+            if m[1] < c <= m[3]:
+                for r in range(m[0], m[2] + 1):
+                    crossing[r] = m
+            elif m[1] == c:
+                for r in range(m[0], m[2] + 1):
+                    starting[r] = m
+        if not crossing:
+            continue
+        cut = [r for r in range(first_row, len(grid)) if r not in crossing]
+        if not cut or any(c >= len(grid[r]) or grid[r][c] or (r in starting and starting[r][2] > starting[r][0])
+                          for r in cut):
+            continue
+        for r in cut:  # the empty part joins the cell on its left
+            rest = starting[r][3] if r in starting else c
+            if rest > c:
+                left = next((m for m in table if m[0] == r == m[2] and m[3] == c - 1), None)
+                if left is None:
+                    left = [r, next(k for k in range(c - 1, -1, -1) if not _covered(table, r, k)), r, c - 1]
+                    merges.append(left)
+                    table.append(left)
+                left[3] = rest
+            if r in starting:
+                starting[r][3] = starting[r][1] - 1  # emptied: a range ending before it starts is dropped below
+        for m in table:
+            if m[1] > c:
+                m[1] -= 1
+            if m[3] >= c:
+                m[3] -= 1
+        for row in grid[first_row:]:
+            if c < len(row):
+                del row[c]
+    merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
+
+
+def _covered(merges, r: int, c: int) -> bool:
+    return any(m[0] <= r <= m[2] and m[1] < c <= m[3] for m in merges)
 
 
 def _lines(text: str) -> str:
