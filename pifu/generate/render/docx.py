@@ -37,7 +37,7 @@ from docx.oxml.ns import nsdecls, qn
 from docx.oxml.parser import OxmlElement
 from docx.shared import Pt
 
-from pifu.generate.form import Cell, Form
+from pifu.generate.form import Cell, Form, department_of, year_of
 
 FONT = "宋体"
 _DATE = "{y}年{m}月{d}日"
@@ -48,8 +48,8 @@ _NOTES = ("注：本表金额单位为万元。", "注：指标值确定依据�
 def render(form: Form, rng, damage: set[str]) -> tuple[bytes, str]:
     doc = Document()
     _default_font(doc)
-    year = int(form.title[:4])
-    department = form.rows[1][2].text
+    year = year_of(form)
+    department = department_of(form)
     blank = rng.random() < 0.3
 
     def blanks() -> None:
@@ -157,9 +157,10 @@ def _owners(rows: list[list[Cell | None]]) -> dict[tuple[int, int], tuple[int, i
 
 def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[list, str]]:
     """The tables the form is drawn as: (rows of cells, the separator before it)."""
-    order = ["funding", "functions", "annual_tasks", "long_term_goal", "long_term", "annual_goal", "annual"]
-    units = [list(range(first, form.sections["funding"][0]))]
-    units += [list(range(form.sections[k][0], form.sections[k][1] + 1)) for k in order]
+    # the rows before the first section, then each section with any rows up to the next one (any family)
+    starts = sorted({a for a, _ in form.sections.values() if a > first})
+    bounds = [first] + starts + [len(form.rows)]
+    units = [list(range(a, b)) for a, b in zip(bounds, bounds[1:]) if b > a]
     groups = [units[0]]
     per_section = rng.random() < 0.35
     cut = rng.choice((0.5, 0.8, 1.0))
@@ -173,8 +174,9 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
     separators = ["plain"] * len(groups)
 
     parts = [(g, None) for g in groups]  # (rows, continuation info)
-    if rng.random() < 0.4:
-        section = rng.choice(("long_term", "annual"))
+    splittable = [k for k in ("long_term", "annual") if k in form.sections]
+    if splittable and rng.random() < 0.4:
+        section = rng.choice(splittable)
         start, end = form.sections[section]
         body = start + len(form.header_rows[section])
         if end - body >= 2:
@@ -183,7 +185,8 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             rows = parts[g][0]
             at = rows.index(k)
             damage.add("table_split")
-            if owner[k, 1] != (k, 1) or owner[k, 2] != (k, 2):
+            if any(owner[k, c][0] < k and form.rows[owner[k, c][0]][owner[k, c][1]].kind == "label"
+                   for c in range(form.width)):
                 damage.add("group_split")
             tail = rows[at:]
             if rng.random() < 0.35:
