@@ -262,6 +262,8 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
         if not cells:
             continue
         found = section_of(cells[0][1])
+        if found == "functions" and key == "duty_targets" and _duty_header(cells):
+            found = None  # 部门职能 heads the 年度履职目标 table's first column (its label a heading above)
         if found:
             cells = cells[1:]
             if found == key:
@@ -297,6 +299,11 @@ def _starts_table(cells: list[tuple[int, str]]) -> bool:
         return False
     roles = {x for _, t in cells for x in (roles_of(t) or ())}
     return len(roles) >= 3 and bool(roles & set(_VALUE_ROLES))
+
+
+def _duty_header(cells: list[tuple[int, str]]) -> bool:
+    """The 年度履职目标 table's column headers (部门职能 | 年度目标任务 | 支出项目名称 | 预算金额)."""
+    return sum(1 for _, t in cells if _LABEL_NOISE.sub("", fold(t)) in DUTY_COLUMNS) >= 3
 
 
 def _header_started(rows: list[Row]) -> bool:
