@@ -66,3 +66,36 @@ def test_duty_table_under_a_heading_is_not_the_functions_section(forms):
     assert doc["texts"]["functions"] == truth["texts"]["functions"]
     dump = lambda rows: sorted(json.dumps(x, sort_keys=True, default=str) for x in rows)
     assert dump(doc["duty_targets"]) == dump(truth["duty_targets"])
+
+
+HUNAN_HEAD = ("一级指标", "二级指标", "三级指标", "指标值类型", "*指标值", "计量单位", "*指标解释", "*评(扣)分标准", "备注")
+
+
+def _tr(*cells: str) -> str:
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _hunan_page(after: str) -> bytes:
+    rows = [("运行成本", "成本控制", "公用经费控制率", "定量", "≤100", "%", "反映公用经费", "未完成不得分", "")]
+    more = [("运行成本", "成本控制", "差旅费控制率", "定量", "100", "%", "反映差旅费", "未完成不得分", ""),
+            ("满意度", "服务对象满意度", "群众满意度", "定量", "≥90", "%", "反映满意度", "未完成不得分", "")]
+    head = ('<table border="1"><tr><td colspan="9">2025年度部门整体支出绩效目标表</td></tr>'
+            + '<tr><td>部门(单位)名称</td><td colspan="8">某区档案馆</td></tr>'
+            + '<tr><td>*部门(单位)职责</td><td colspan="8">负责档案管理。</td></tr>'
+            + '<tr><td>*年度总体绩效目标</td><td colspan="8">提升服务水平。</td></tr>'
+            + _tr(*HUNAN_HEAD) + "".join(_tr(*r) for r in rows) + "</table>")
+    tail = '<p>&nbsp;</p><table border="1">' + "".join(_tr(*r) for r in more) + "</table>"
+    return f"<html><body>{head}{after.format(tail=tail)}</body></html>".encode()
+
+
+def test_html_table_continued_after_a_page_break_without_headers():
+    """Hunan's indicator table has no section column: a page break that repeats no header leaves a table
+    of bare indicator rows, which the HTML reader must join to the form (it joined only form-like ones)."""
+    import pifu
+
+    doc = pifu.parse_bytes(_hunan_page("{tail}"), "p.html")
+    assert [i.lv3 for i in doc.indicators] == ["公用经费控制率", "差旅费控制率", "群众满意度"]
+    # a table of another width after the form is not the form's
+    other = '<table border="1"><tr><td>序号</td><td>附件名称</td></tr><tr><td>1</td><td>a.pdf</td></tr></table>'
+    doc = pifu.parse_bytes(_hunan_page(other), "p.html")
+    assert [i.lv3 for i in doc.indicators] == ["公用经费控制率"]
