@@ -99,3 +99,43 @@ def test_html_table_continued_after_a_page_break_without_headers():
     other = '<table border="1"><tr><td>序号</td><td>附件名称</td></tr><tr><td>1</td><td>a.pdf</td></tr></table>'
     doc = pifu.parse_bytes(_hunan_page(other), "p.html")
     assert [i.lv3 for i in doc.indicators] == ["公用经费控制率"]
+
+
+def test_docx_drops_the_grid_column_a_misaligned_border_adds():
+    """Word adds a grid column where one cell's border is out of line; the table must keep the form's
+    columns or a table continuing it (without that border) no longer lines up with its headers."""
+    from pifu.readers.docx import _drop_jagged_columns
+
+    grid = [["before"], ["h1", "h2", "", "h3"], ["a", "b", "", "c"], ["x", "y", "", "z"]]
+    merges = [[1, 1, 1, 2], [3, 1, 3, 2]]  # row 2's cell is the one cut in two
+    _drop_jagged_columns(grid, merges, 1, 0)
+    assert grid == [["before"], ["h1", "h2", "h3"], ["a", "b", "c"], ["x", "y", "z"]]
+    assert [m for m in merges if m[2] > m[0] or m[3] > m[1]] == []  # (1×1 ranges are dropped when read)
+    # the cut cell's empty part spanned two columns: what is left joins the cell on its left
+    grid = [["h1", "h2", "", "", "h3"], ["a", "b", "", "", "c"]]
+    merges = [[0, 1, 0, 3], [1, 2, 1, 3]]
+    _drop_jagged_columns(grid, merges, 0, 0)
+    assert grid == [["h1", "h2", "", "h3"], ["a", "b", "", "c"]]
+    assert sorted(merges) == [[0, 1, 0, 2], [1, 1, 1, 2]]
+    # a column nothing spans over is the form's own, even when all its cells are blank
+    grid = [["a", "", "1"], ["b", "", "2"]]
+    _drop_jagged_columns(grid, [], 0, 0)
+    assert grid == [["a", "", "1"], ["b", "", "2"]]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_spreadsheet_plan_draws_every_family(family, forms):
+    """The workbook plan found 合计 rows at a fixed column and needed a funding block (Hunan has none)."""
+    from pifu.generate.render.workbook import plan
+
+    formulas = 0
+    for seed in range(12):
+        form, truth = forms(family, seed)
+        damage: set[str] = set()
+        sheets = plan(form, random.Random(seed), damage)
+        for sheet in sheets:
+            if sheet.name in ("封面", "说明", "目录"):
+                assert truth["department"] in [v.value for v in sheet.cells.values()]
+        formulas += sum(1 for sheet in sheets for v in sheet.cells.values() if v.formula)
+    if family != "hunan2023" and family != "fujian2019":  # Fujian states 资金总额 first, not a 合计 below
+        assert formulas
