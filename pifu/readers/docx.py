@@ -287,52 +287,50 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
     """Remove the grid columns a misaligned border made (Word adds a grid column where one cell's border
     is out of line: every other row spans over it, the cut row has an empty cell there), so the table has
     the form's columns and a table continuing it lines up with it. A column is dropped only when at least
-    one row spans over its left border and every row that does not has an empty cell of one row there."""
-    table = merges[first_merge:]
-    if not table or len(grid) == first_row:
-        return
-    width = max(len(row) for row in grid[first_row:])
-    for c in range(width - 1, 0, -1):
-        crossing, starting = {}, {}
+    one row spans over its left border and every row that does not has an empty cell of one row there.
+    Each look costs the table's merged area (bounded by its cells); at most 8 columns go per table."""
+    rows = range(first_row, len(grid))
+    for _ in range(8):
+        table = merges[first_merge:]
+        if not table or not rows:
+            return
+        crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
+        starting: dict[tuple[int, int], list[int]] = {}  # (row, column) -> the merge starting there
         for m in table:
-            if m[0] < first_row:
-                continue
-            if m[1] < c <= m[3]:
-                for r in range(m[0], m[2] + 1):
-                    crossing[r] = m
-            elif m[1] == c:
-                for r in range(m[0], m[2] + 1):
-                    starting[r] = m
-        if not crossing:
-            continue
-        cut = [r for r in range(first_row, len(grid)) if r not in crossing]
-        if not cut or any(c >= len(grid[r]) or grid[r][c] or (r in starting and starting[r][2] > starting[r][0])
-                          for r in cut):
-            continue
+            for r in range(m[0], m[2] + 1):
+                starting[r, m[1]] = m
+                for c in range(m[1] + 1, m[3] + 1):
+                    crossing.setdefault(c, set()).add(r)
+        for c in sorted(crossing, reverse=True):
+            cut = [r for r in rows if r not in crossing[c]]
+            if cut and not any(c >= len(grid[r]) or grid[r][c] or _tall(starting.get((r, c))) for r in cut):
+                break
+        else:
+            return
         for r in cut:  # the empty part joins the cell on its left
-            rest = starting[r][3] if r in starting else c
-            if rest > c:
+            own = starting.get((r, c))
+            if own is not None and own[3] > c:
                 left = next((m for m in table if m[0] == r == m[2] and m[3] == c - 1), None)
                 if left is None:
-                    left = [r, next(k for k in range(c - 1, -1, -1) if not _covered(table, r, k)), r, c - 1]
+                    start = next(k for k in range(c - 1, -1, -1) if r not in crossing.get(k, ()))
+                    left = [r, start, r, c - 1]
                     merges.append(left)
-                    table.append(left)
-                left[3] = rest
-            if r in starting:
-                starting[r][3] = starting[r][1] - 1  # emptied: a range ending before it starts is dropped below
-        for m in table:
+                left[3] = own[3]
+            if own is not None:
+                own[3] = own[1] - 1  # emptied: a range ending before it starts is dropped below
+        for m in merges[first_merge:]:
             if m[1] > c:
                 m[1] -= 1
             if m[3] >= c:
                 m[3] -= 1
-        for row in grid[first_row:]:
-            if c < len(row):
-                del row[c]
-    merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
+        for r in rows:
+            if c < len(grid[r]):
+                del grid[r][c]
+        merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
 
 
-def _covered(merges, r: int, c: int) -> bool:
-    return any(m[0] <= r <= m[2] and m[1] < c <= m[3] for m in merges)
+def _tall(merge: list[int] | None) -> bool:
+    return merge is not None and merge[2] > merge[0]
 
 
 def _lines(text: str) -> str:
