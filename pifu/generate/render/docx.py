@@ -262,7 +262,7 @@ def _table(rows: list[list[Cell | None]], rng, damage: set[str], draw: "_Draw", 
     starts = sorted({c for row in rows for c, cell in enumerate(row) if cell is not None and c >= before + dropped}
                     | ({0} if before else set()))
     cut = None  # (row, column): the cell a misaligned border cuts in two (Word adds a grid column for it)
-    if jagged:
+    if jagged and len(rows) > 1:  # a border out of line with the others: a one-row table has no others
         cuts = [(i, c) for i, row in enumerate(rows) for c, cell in enumerate(row)
                 if cell is not None and c >= before + dropped and cell.rowspan == 1]
         if cuts:
