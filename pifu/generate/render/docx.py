@@ -196,7 +196,8 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             separators.insert(g + 1, rng.choice(("plain", "plain", "page", "page", "note", "none")))
     tables = []
     headings = len(groups) > 1 and rng.random() < 0.4
-    for (rows, continued), separator in zip(parts, separators):
+    dropped = False  # the part before drew its section label as a heading, without the section column
+    for i, ((rows, continued), separator) in enumerate(zip(parts, separators)):
         repeat = continued is not None and rng.random() < 0.3
         if repeat:
             damage.add("labels_repeated")
@@ -204,13 +205,21 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
         # the continuation leaves out the section column: only when that column is one merged cell
         # whose label stayed in the part above
         section_column = {owner[r, 0] for r in rows}
-        if continued and len(section_column) == 1 and min(section_column)[0] not in rows and rng.random() < 0.3:
+        after = parts[i + 1] if i + 1 < len(parts) else None
+        # a table continued below can lose its section column only if its continuation can lose it too
+        tail_single = after is None or after[1] is None or len({owner[r, 0] for r in after[0]}) == 1
+        if continued and dropped and len(section_column) == 1:
+            # the table goes on as it began, without the section column
+            for row in cells:
+                row[0] = _DROPPED
+            heading = None
+        elif continued and len(section_column) == 1 and min(section_column)[0] not in rows and rng.random() < 0.3:
             damage.add("grid_before")
             for row in cells:
                 row[0] = _BEFORE
             heading = None
         elif (headings and len(section_column) == 1 and min(section_column)[0] in rows
-              and form.rows[min(section_column)[0]][0].kind == "section" and len(rows) > 1):
+              and form.rows[min(section_column)[0]][0].kind == "section" and len(rows) > 1 and tail_single):
             # the section's label as a heading paragraph above a table without the section column
             damage.add("section_heading")
             heading = form.rows[min(section_column)[0]][0].text
@@ -218,6 +227,7 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
                 row[0] = _DROPPED
         else:
             heading = None
+        dropped = cells[0][0] is _DROPPED
         tables.append((cells, separator, heading))
     return tables
 
