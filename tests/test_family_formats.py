@@ -139,3 +139,21 @@ def test_spreadsheet_plan_draws_every_family(family, forms):
         formulas += sum(1 for sheet in sheets for v in sheet.cells.values() if v.formula)
     if family != "hunan2023" and family != "fujian2019":  # Fujian states 资金总额 first, not a 合计 below
         assert formulas
+
+
+@pytest.mark.parametrize("family", ("fujian2019", "hunan2023", "hubei_grid"))
+def test_a_repeated_header_a_column_off_moves_the_columns(family, forms):
+    """A continuation table drawn without the section column (its label a heading above it) repeats the
+    column headers one column left of the first part's: the rows below follow the repeated header."""
+    form, truth = forms(family, 2)
+    grid = grid_of(form)
+    first, last = form.sections["annual"]
+    header = form.header_rows["annual"][0]
+    cut = (header + 1 + last) // 2 + 1
+    offset = 1 if family != "hunan2023" else 0  # Hunan has no section column: shift right instead
+    move = (lambda row: row[1:]) if offset else (lambda row: [""] + row)
+    grid = grid[:cut] + [["年度绩效指标"], move(grid[header])] + [move(row) for row in grid[cut:last + 1]] + grid[last + 1:]
+    doc = layout.read_document(grid, Source("f", "", "grid", None), None, ()).to_dict()
+    dump = lambda rows: sorted(json.dumps({k: str(v) for k, v in x.items() if k not in ("line", "where")},
+                                          sort_keys=True) for x in rows)
+    assert dump(doc["indicators"]) == dump(truth["indicators"])
