@@ -116,7 +116,7 @@ def section_of(cell: str) -> str | None:
     return SECTIONS.get(_LABEL_NOISE.sub("", unicodedata.normalize("NFKC", cell)))
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int  # 1-based line in the file
     cells: list[tuple[int, str]]  # (column, text) of the non-empty cells
@@ -133,10 +133,15 @@ class Reader:
     path: str
     where: Callable[[int], str] = lambda line: f"line {line}"
     problems: list[Problem] = field(default_factory=list)
+    _at: dict[int, str] = field(default_factory=dict, repr=False)
 
     def at(self, line: int) -> str:
-        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7)."""
-        return self.where(line)
+        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7).
+        Each row's name is built once: a row of three years' values is named for each of them."""
+        name = self._at.get(line)
+        if name is None:
+            name = self._at[line] = self.where(line)
+        return name
 
     def note(self, code: str, severity: str, where: str, message: str) -> None:
         self.problems.append(Problem(code, severity, where, message))
@@ -623,7 +628,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
 
 def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
     cells = row.texts
-    if horizon == ANNUAL and any("年" in t for t in cells):  # a year header sharing the row
+    if horizon == ANNUAL and "年" in "".join(cells):  # a year header sharing the row
         cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
         r.note("unreadable_row", "error", r.at(row.line),
@@ -786,18 +791,21 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
     seen = set()
+    parse_target = values.parse_target
     for row in rows:
         lv1, lv2, lv3 = (x or "" for x in row.levels)
+        horizon, line, where, basis, category = row.horizon, row.line, r.at(row.line), row.basis, row.category
+        lv1_class = lv1_class_of(lv1)
         for year, raw in zip(years[-len(row.values):], row.values):
             key = (lv1, lv2, lv3, year)
             if key in seen:
-                r.note("duplicate_row", "warning", r.at(row.line),
-                       f"indicator {lv1}/{lv2}/{lv3} ({year or row.horizon}) appears twice; kept the first")
+                r.note("duplicate_row", "warning", where,
+                       f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
                 continue
             seen.add(key)
-            t = values.parse_target(raw)
-            out.append(IndicatorValue(row.horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      row.basis, row.category, row.line, r.at(row.line), lv1_class_of(lv1)))
+            t = parse_target(raw)
+            out.append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
+                                      basis, category, line, where, lv1_class))
     return out
 
 
