@@ -31,7 +31,7 @@ from lxml import etree
 
 from pifu.layout import section_of
 from pifu.model import DocumentError
-from pifu.readers import STRIP, Grid, Merge, Sheet, check_cells
+from pifu.readers import MAX_CELLS, STRIP, Grid, Merge, Sheet, check_cells
 
 # --- charset ---------------------------------------------------------------------------------------------------
 
@@ -301,8 +301,10 @@ class _Page:
             self.by_el[el] = table
             self.tables.append(table)
         count = 0
+        by_el = self.by_el
         for tr in root.iter("tr"):
-            table = self.by_el.get(_owner(tr))
+            # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
+            table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
             if table is None:
                 continue  # a row outside any table: not a cell a person sees in a grid
             row = []
@@ -421,8 +423,9 @@ class _Builder:
                 rs = max(1, min(cell.rowspan if cell.rowspan > 0 else n - i, n - i))  # 0: to the table's end
                 cs = cell.colspan
                 pending += (rs - 1) * cs
-                check_cells(self.cells + len(texts) + cs + pending, self.page.path)
-                texts[col] = self._cell_text(cell, after)
+                if self.cells + len(texts) + cs + pending > MAX_CELLS:
+                    check_cells(self.cells + len(texts) + cs + pending, self.page.path)
+                texts[col] = self._cell_text(cell, after) if cell.nested else cell.text
                 for dc in range(1, cs):
                     texts[col + dc] = ""
                 for dr in range(1, rs):
