@@ -637,7 +637,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     category = cells[-1]
     basis = cells[-2]
     middle = cells[:-2]
-    if values.parse_target(basis).numeric:
+    if values.parse_target(basis).value is not None:  # numeric
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
         r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
@@ -650,7 +650,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     if len(vals) < n_values:
         r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category)
+    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None, None, None], [False, False, False])
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
@@ -684,7 +684,7 @@ def _label_score(t: str, known: "Known") -> int:
     """+1 looks like a label, -1 looks like a value, 0 cannot tell."""
     score = known.scores.get(t)
     if score is None:
-        if values.parse_target(t).numeric or t in values.DASHES or t in known.values:
+        if values.parse_target(t).value is not None or t in values.DASHES or t in known.values:
             score = -1
         elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
             score = 1  # a label, or one side of a label cut short
@@ -793,7 +793,8 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
     seen = set()
     parse_target = values.parse_target
     for row in rows:
-        lv1, lv2, lv3 = (x or "" for x in row.levels)
+        lv1, lv2, lv3 = row.levels
+        lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
         horizon, line, where, basis, category = row.horizon, row.line, r.at(row.line), row.basis, row.category
         lv1_class = lv1_class_of(lv1)
         for year, raw in zip(years[-len(row.values):], row.values):
