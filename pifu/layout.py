@@ -6,6 +6,7 @@ the year header shares a row with data. Every repair made here is recorded as a 
 """
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable
@@ -201,9 +202,17 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     cell changes; a grid without such cells comes back as it is."""
     fields: dict[str, str] = {}
     out = grid
-    for i, row in enumerate(grid):
-        if not _FIELD_HINT.search("\t".join(row)):
-            continue
+    # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
+    # the forms have none, the others one or two.
+    starts, at, lines = [], 0, []
+    for row in grid:
+        line = "\t".join(row)
+        starts.append(at)
+        at += len(line) + 1
+        lines.append(line)
+    hinted = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in _FIELD_HINT.finditer("\n".join(lines))})
+    for i in hinted:
+        row = grid[i]
         new = list(row)
         c = 0
         while c < len(new):
@@ -700,11 +709,15 @@ class Known:
 
     labels: set[str]
     values: set[str]
-    label_prefixes: set[str] = field(init=False)
     scores: dict[str, int] = field(default_factory=dict)
+    _prefixes: set[str] | None = field(default=None, repr=False)
 
-    def __post_init__(self):
-        self.label_prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
+    @property
+    def label_prefixes(self) -> set[str]:
+        """The labels cut short (at least 4 characters kept), built when a cell first needs them."""
+        if self._prefixes is None:
+            self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
+        return self._prefixes
 
 
 def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
