@@ -471,12 +471,12 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
     k = 0
     while k < len(rows):
         row = rows[k]
-        named = [(c, t) for c, t in row.cells if item_class_of(t)]
         below = rows[k + 1] if k + 1 < len(rows) else None
-        if len(named) >= 2 and len(named) == len(row.cells) and below is not None and all(
+        # every cell an item (at least two), every cell below a number; most rows fail at their first cell
+        if len(row.cells) >= 2 and below is not None and all(item_class_of(t) for _, t in row.cells) and all(
                 _is_number(t) for _, t in below.cells):
             amounts = dict(below.cells)
-            for c, t in named:
+            for c, t in row.cells:
                 if c in amounts:
                     out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
                 else:
