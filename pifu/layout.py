@@ -6,6 +6,7 @@ the year header shares a row with data. Every repair made here is recorded as a 
 """
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable
@@ -116,7 +117,7 @@ def section_of(cell: str) -> str | None:
     return SECTIONS.get(_LABEL_NOISE.sub("", unicodedata.normalize("NFKC", cell)))
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int  # 1-based line in the file
     cells: list[tuple[int, str]]  # (column, text) of the non-empty cells
@@ -133,10 +134,15 @@ class Reader:
     path: str
     where: Callable[[int], str] = lambda line: f"line {line}"
     problems: list[Problem] = field(default_factory=list)
+    _at: dict[int, str] = field(default_factory=dict, repr=False)
 
     def at(self, line: int) -> str:
-        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7)."""
-        return self.where(line)
+        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7).
+        Each row's name is built once: a row of three years' values is named for each of them."""
+        name = self._at.get(line)
+        if name is None:
+            name = self._at[line] = self.where(line)
+        return name
 
     def note(self, code: str, severity: str, where: str, message: str) -> None:
         self.problems.append(Problem(code, severity, where, message))
@@ -196,9 +202,17 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     cell changes; a grid without such cells comes back as it is."""
     fields: dict[str, str] = {}
     out = grid
-    for i, row in enumerate(grid):
-        if not _FIELD_HINT.search("\t".join(row)):
-            continue
+    # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
+    # the forms have none, the others one or two.
+    starts, at, lines = [], 0, []
+    for row in grid:
+        line = "\t".join(row)
+        starts.append(at)
+        at += len(line) + 1
+        lines.append(line)
+    hinted = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in _FIELD_HINT.finditer("\n".join(lines))})
+    for i in hinted:
+        row = grid[i]
         new = list(row)
         c = 0
         while c < len(new):
@@ -464,12 +478,12 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
     k = 0
     while k < len(rows):
         row = rows[k]
-        named = [(c, t) for c, t in row.cells if item_class_of(t)]
         below = rows[k + 1] if k + 1 < len(rows) else None
-        if len(named) >= 2 and len(named) == len(row.cells) and below is not None and all(
+        # every cell an item (at least two), every cell below a number; most rows fail at their first cell
+        if len(row.cells) >= 2 and below is not None and all(item_class_of(t) for _, t in row.cells) and all(
                 _is_number(t) for _, t in below.cells):
             amounts = dict(below.cells)
-            for c, t in named:
+            for c, t in row.cells:
                 if c in amounts:
                     out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
                 else:
@@ -630,7 +644,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
 
 def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
     cells = row.texts
-    if horizon == ANNUAL and any("年" in t for t in cells):  # a year header sharing the row
+    if horizon == ANNUAL and "年" in "".join(cells):  # a year header sharing the row
         cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
         r.note("unreadable_row", "error", r.at(row.line),
@@ -639,7 +653,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     category = cells[-1]
     basis = cells[-2]
     middle = cells[:-2]
-    if values.parse_target(basis).numeric:
+    if values.parse_target(basis).value is not None:  # numeric
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
         r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
@@ -652,7 +666,7 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     if len(vals) < n_values:
         r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category)
+    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None, None, None], [False, False, False])
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
@@ -686,7 +700,7 @@ def _label_score(t: str, known: "Known") -> int:
     """+1 looks like a label, -1 looks like a value, 0 cannot tell."""
     score = known.scores.get(t)
     if score is None:
-        if values.parse_target(t).numeric or t in values.DASHES or t in known.values:
+        if values.parse_target(t).value is not None or t in values.DASHES or t in known.values:
             score = -1
         elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
             score = 1  # a label, or one side of a label cut short
@@ -702,11 +716,15 @@ class Known:
 
     labels: set[str]
     values: set[str]
-    label_prefixes: set[str] = field(init=False)
     scores: dict[str, int] = field(default_factory=dict)
+    _prefixes: set[str] | None = field(default=None, repr=False)
 
-    def __post_init__(self):
-        self.label_prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
+    @property
+    def label_prefixes(self) -> set[str]:
+        """The labels cut short (at least 4 characters kept), built when a cell first needs them."""
+        if self._prefixes is None:
+            self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
+        return self._prefixes
 
 
 def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
@@ -793,18 +811,22 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
     seen = set()
+    parse_target = values.parse_target
     for row in rows:
-        lv1, lv2, lv3 = (x or "" for x in row.levels)
+        lv1, lv2, lv3 = row.levels
+        lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
+        horizon, line, where, basis, category = row.horizon, row.line, r.at(row.line), row.basis, row.category
+        lv1_class = lv1_class_of(lv1)
         for year, raw in zip(years[-len(row.values):], row.values):
             key = (lv1, lv2, lv3, year)
             if key in seen:
-                r.note("duplicate_row", "warning", r.at(row.line),
-                       f"indicator {lv1}/{lv2}/{lv3} ({year or row.horizon}) appears twice; kept the first")
+                r.note("duplicate_row", "warning", where,
+                       f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
                 continue
             seen.add(key)
-            t = values.parse_target(raw)
-            out.append(IndicatorValue(row.horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      row.basis, row.category, row.line, r.at(row.line), lv1_class_of(lv1)))
+            t = parse_target(raw)
+            out.append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
+                                      basis, category, line, where, lv1_class))
     return out
 
 

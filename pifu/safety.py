@@ -145,20 +145,30 @@ def _check_content(book: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> N
     if info.is_dir() or info.file_size == 0:
         return
     name = info.filename
-    want = PROLOG_LIMIT if _is_xml(name) else 8
+    xml = _is_xml(name)
     try:
         with book.open(info) as member:
-            head = member.read(want)  # zipfile inflates at most about `want` bytes for this
+            # zipfile inflates at most about as many bytes as are read. A prolog is ~60 bytes: the first
+            # KB decides unless the prolog runs past it, and only then is the rest of the limit read (the
+            # answer on a longer head is the same whenever the short one already decides).
+            head = member.read(_FIRST_PEEK if xml else 8)
+            problem = xml_prolog_problem(head, complete=len(head) >= info.file_size) if xml else None
+            if problem == _LONG_PROLOG and len(head) < info.file_size:
+                head += member.read(PROLOG_LIMIT - len(head))
+                problem = xml_prolog_problem(head, complete=len(head) >= info.file_size)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error,
             zlib.error):
         return  # a damaged member: the reader refuses it (unreadable); nothing was expanded
-    if not _is_xml(name):
+    if not xml:
         if head.startswith(_ARCHIVE_MAGIC):
             raise _unsafe_archive(path, f"a nested archive ({_shown(name)})")
         return
-    problem = xml_prolog_problem(head, complete=len(head) >= info.file_size)
     if problem:
         raise DocumentError(path, f"XML part {_shown(name)} refused: {problem}", "unsafe_xml")
+
+
+_FIRST_PEEK = 1024  # bytes of an XML member read first; PROLOG_LIMIT only when its prolog is longer
+_LONG_PROLOG = f"a prolog longer than {PROLOG_LIMIT:,} bytes"
 
 
 def _is_xml(name: str) -> bool:
@@ -182,7 +192,7 @@ def xml_prolog_problem(head: bytes, complete: bool) -> str | None:
             i += 1
         rest = text[i:i + 4]
         if len(rest) < 4 and not complete:
-            return f"a prolog longer than {PROLOG_LIMIT:,} bytes"
+            return _LONG_PROLOG
         if rest.startswith("<?"):
             end = text.find("?>", i + 2)
         elif rest.startswith("<!--"):
@@ -192,7 +202,7 @@ def xml_prolog_problem(head: bytes, complete: bool) -> str | None:
         else:
             return None  # the root element (or junk the parser refuses): past the prolog
         if end < 0:
-            return None if complete else f"a prolog longer than {PROLOG_LIMIT:,} bytes"
+            return None if complete else _LONG_PROLOG
         i = end + 2 if rest.startswith("<?") else end + 3
 
 

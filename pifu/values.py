@@ -44,6 +44,7 @@ def to_decimal(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
 
+@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_amount(cell: str) -> Decimal | None:
     """`998.71`, `1,058.85`, `９９８．７１` -> Decimal; a lone dash means zero; else None."""
     t = ascii_fold(cell)
@@ -53,6 +54,7 @@ def parse_amount(cell: str) -> Decimal | None:
     return to_decimal(m.group(1)) if m else None
 
 
+@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_share(cell: str) -> Decimal | None:
     """`49.96%`, `100％` -> Decimal percent; None when the cell is not a percentage."""
     m = _SHARE_RE.match(ascii_fold(cell))

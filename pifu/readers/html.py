@@ -31,7 +31,7 @@ from lxml import etree
 
 from pifu.layout import section_of
 from pifu.model import DocumentError
-from pifu.readers import STRIP, Grid, Merge, Sheet, check_cells
+from pifu.readers import MAX_CELLS, STRIP, Grid, Merge, Sheet, check_cells
 
 # --- charset ---------------------------------------------------------------------------------------------------
 
@@ -119,55 +119,102 @@ def _tag(el) -> str | None:
 
 def _clean(raw: str) -> str:
     """Lines of a cell: each stripped (no-break and full-width spaces too), empty lines out."""
+    raw = raw.replace("\xa0", " ")
     if "\n" not in raw:
-        return raw.replace("\xa0", " ").strip(STRIP)
-    lines = (line.replace("\xa0", " ").strip(STRIP) for line in _LINES.split(raw))
-    return "\n".join(line for line in lines if line)
+        return raw.strip(STRIP)
+    return "\n".join([line for part in raw.split("\n") if (line := part.strip(STRIP))])
+
+
+_CLOSE = object()  # on _text_of's stack: a block element ends
+
+
+def _flat_text_of(el, text: str | None, nested: list | None) -> str | None:
+    """`_text_of` for an element whose children have no children of their own (`text<br>`, `<a>menu</a>`,
+    `<p>a</p><p>b</p>`: most cells with markup), read without a stack; None for any other element."""
+    ws = _WS.sub
+    out = [ws(" ", text)] if text else []
+    append = out.append
+    found: list = []
+    for child in el:
+        if len(child):
+            return None
+        tag = child.tag
+        if type(tag) is str:
+            tag = tag.lower()
+            if tag in _SKIP:
+                pass
+            elif tag == "table":
+                found.append(child)
+                append("\n")
+            elif tag == "br":
+                append("\n")
+            elif tag in _BLOCK or tag == "td" or tag == "th":
+                inner = child.text
+                append(f"\n{ws(' ', inner)}\n" if inner else "\n\n")
+            else:
+                inner = child.text
+                if inner:
+                    append(ws(" ", inner))
+        tail = child.tail
+        if tail:
+            append(ws(" ", tail))
+    if found and nested is not None:
+        nested += found
+    return _clean("".join(out))
 
 
 def _text_of(el, nested: list | None = None) -> str:
     """The text a person reads in `el`: runs of white space one space, `<br>` and blocks as line breaks,
     script/style skipped. A nested `<table>` is not read here: it is appended to `nested` (the caller
     decides what it is), and breaks the line where it stood."""
+    text = el.text
     if not len(el):  # most cells: text and no markup
-        return _clean(_WS.sub(" ", el.text)) if el.text else ""
+        return _clean(_WS.sub(" ", text)) if text else ""
+    flat = _flat_text_of(el, text, nested)
+    if flat is not None:
+        return flat
     out: list[str] = []
-    stack: list = [("el", child) for child in reversed(el)]
-    stack.append(("text", el.text))
-    # iterative: a page nests as deep as libxml2 lets it, Python's stack must not follow
+    # iterative: a page nests as deep as libxml2 lets it, Python's stack must not follow. The stack holds
+    # elements to read, texts (str) to append and _CLOSE marks; it is popped in reading order.
+    stack: list = list(el)
+    stack.reverse()
+    if text:
+        stack.append(text)
+    pop, push, append, ws = stack.pop, stack.append, out.append, _WS.sub
     while stack:
-        kind, item = stack.pop()
-        if kind == "text":
-            if item:
-                out.append(_WS.sub(" ", item))
+        item = pop()
+        if type(item) is str:
+            append(ws(" ", item))
             continue
-        if kind == "close":
-            out.append("\n")
+        if item is _CLOSE:
+            append("\n")
             continue
-        child = item
-        tag = _tag(child)
-        tail = ("text", child.tail)
-        if tag is None or tag in _SKIP:
-            stack.append(tail)
+        tag = item.tag
+        tail = item.tail
+        if tail:
+            push(tail)
+        if type(tag) is not str:  # comments, entities: not elements
+            continue
+        tag = tag.lower()
+        if tag in _SKIP:
             continue
         if tag == "table":
             if nested is not None:
-                nested.append(child)
-            out.append("\n")
-            stack.append(tail)
+                nested.append(item)
+            append("\n")
             continue
         if tag == "br":
-            out.append("\n")
-            stack.append(tail)
+            append("\n")
             continue
-        block = tag in _BLOCK or tag in ("td", "th")
-        stack.append(tail)
-        if block:
-            out.append("\n")
-            stack.append(("close", None))
-        for grandchild in reversed(child):
-            stack.append(("el", grandchild))
-        stack.append(("text", child.text))
+        if tag in _BLOCK or tag == "td" or tag == "th":
+            append("\n")
+            push(_CLOSE)
+        if len(item):
+            children = list(item)
+            children.reverse()
+            stack += children
+        if item.text:
+            push(item.text)
     return _clean("".join(out))
 
 
@@ -222,7 +269,14 @@ MAX_COLSPAN, MAX_ROWSPAN = 1000, 65534  # the HTML standard's limits
 
 
 def _span(el, name: str, limit: int) -> int:
-    m = _SPAN.match(el.get(name) or "")
+    value = el.get(name)
+    return 1 if value is None else _span_of(value, limit)
+
+
+def _span_of(value: str, limit: int) -> int:
+    if value.isascii() and value.isdigit():  # what the pattern reads in a plain number: all of it
+        return min(int(value[:6]), limit)
+    m = _SPAN.match(value)
     return min(int(m.group(1)[:6]), limit) if m else 1
 
 
@@ -247,19 +301,24 @@ class _Page:
             self.by_el[el] = table
             self.tables.append(table)
         count = 0
+        by_el = self.by_el
         for tr in root.iter("tr"):
-            table = self.by_el.get(_owner(tr))
+            # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
+            table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
             if table is None:
                 continue  # a row outside any table: not a cell a person sees in a grid
             row = []
-            for td in tr:
-                if _tag(td) not in ("td", "th"):
-                    continue
+            for td in tr.iterchildren("td", "th"):  # libxml2's HTML parser writes tag names in lower case
                 nested: list = []
-                text = _text_of(td, nested)
-                row.append(_Cell(text, _span(td, "rowspan", MAX_ROWSPAN), max(1, _span(td, "colspan", MAX_COLSPAN)),
-                                 nested))
-                key = _section_key(text)
+                if len(td):
+                    text = _text_of(td, nested)
+                else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
+                    text = td.text
+                    text = _WS.sub(" ", text).replace("\xa0", " ").strip(STRIP) if text else ""
+                rowspan, colspan = td.get("rowspan"), td.get("colspan")
+                row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
+                                 1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
+                key = section_of(text) if text and len(text) <= 40 else None  # _section_key, inlined
                 if key:
                     table.labels.add(key)
                     table.first = table.first or key
@@ -378,8 +437,9 @@ class _Builder:
                 rs = max(1, min(cell.rowspan if cell.rowspan > 0 else n - i, n - i))  # 0: to the table's end
                 cs = cell.colspan
                 pending += (rs - 1) * cs
-                check_cells(self.cells + len(texts) + cs + pending, self.page.path)
-                texts[col] = self._cell_text(cell, after)
+                if self.cells + len(texts) + cs + pending > MAX_CELLS:
+                    check_cells(self.cells + len(texts) + cs + pending, self.page.path)
+                texts[col] = self._cell_text(cell, after) if cell.nested else cell.text
                 for dc in range(1, cs):
                     texts[col + dc] = ""
                 for dr in range(1, rs):

@@ -20,6 +20,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from functools import lru_cache
 from xml.parsers import expat
 
 from pifu.model import DocumentError
@@ -243,17 +244,14 @@ class _Workbook:
         v: list[str] = []
         inline: list[str] = []
         skip = 0
-        ref_match = _REF.fullmatch
 
         def start(tag, attrs):
             nonlocal row, col, kind, style, into, v, inline, skip
             if tag == "c":
                 ref = attrs.get("r")
-                m = ref_match(ref) if ref else None
-                if m:
-                    letters = m.group(1)
-                    col = ord(letters) - 65 if len(letters) == 1 else _col(letters)
-                    row = int(m.group(2)) - 1
+                at = _cell_ref(ref) if ref else None
+                if at:
+                    row, col = at
                 else:
                     col += 1
                 kind, style = attrs.get("t"), attrs.get("s")
@@ -269,10 +267,9 @@ class _Workbook:
             elif tag == "rPh":
                 skip += 1
             elif tag == "mergeCell":
-                ends = [_REF.fullmatch(x) for x in (attrs.get("ref") or "").split(":")]
-                if len(ends) == 2 and all(ends):
-                    (c0, r0), (c1, r1) = [(_col(m.group(1)), int(m.group(2)) - 1) for m in ends]
-                    merges.append((min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)))
+                merge = _merge_ref(attrs.get("ref") or "")
+                if merge:
+                    merges.append(merge)
                     check_cells(len(merges), path, "the merged ranges")
 
         def end(tag):
@@ -296,6 +293,27 @@ class _Workbook:
         _parse(self.book, part, start, end, text)
         check_cells(len(cells), path)
         return _grid(cells, merges, path), merges
+
+
+@lru_cache(maxsize=1 << 14)
+def _cell_ref(ref: str) -> tuple[int, int] | None:
+    """`C12` -> (11, 2): 0-based row and column; None when it is not a cell reference. Cached: the cells of
+    one form are named alike in every workbook."""
+    m = _REF.fullmatch(ref)
+    if not m:
+        return None
+    letters = m.group(1)
+    return int(m.group(2)) - 1, ord(letters) - 65 if len(letters) == 1 else _col(letters)
+
+
+@lru_cache(maxsize=1 << 12)
+def _merge_ref(ref: str) -> tuple[int, int, int, int] | None:
+    """`A1:H2` -> (0, 0, 1, 7): first row, first column, last row, last column; None when unreadable."""
+    ends = [_REF.fullmatch(x) for x in ref.split(":")]
+    if len(ends) == 2 and all(ends):
+        (c0, r0), (c1, r1) = [(_col(m.group(1)), int(m.group(2)) - 1) for m in ends]
+        return min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1)
+    return None
 
 
 def _col(letters: str) -> int:
