@@ -126,11 +126,14 @@ def _decoded(head: bytes) -> str:
 
 
 def _year_in_text(text: str) -> str:
-    m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
+    if _WIDE_DIGIT.search(text):  # str.translate is slow; most files have no full-width digit to fold
+        text = text.translate(_WIDE_DIGITS)
+    m = _TITLE_YEAR.search(text)
     return m.group(1) if m else UNKNOWN_YEAR
 
 
 _WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+_WIDE_DIGIT = re.compile("[\uff10-\uff19]")
 _HEAD_BYTES = 4096  # the title is on the first lines of a text export
 _HTML_HEAD_BYTES = 256 * 1024  # a page's title comes before its form, after whatever the portal puts first
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<", re.ASCII)
@@ -172,11 +175,16 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[str, list[InputFile]], dict]:
-    """New files by fiscal-year partition, and counts of what was passed over."""
+def plan(sources: Iterable[str | os.PathLike], known: set[str], timings: dict | None = None
+         ) -> tuple[dict[str, list[InputFile]], dict]:
+    """New files by fiscal-year partition, and counts of what was passed over. `timings`: a dict that
+    receives the seconds spent finding files ("discover") and fingerprinting and routing them ("hash")."""
+    started = time.perf_counter()
     sources = list(sources)
     roots = [Path(s) for s in sources if Path(s).is_dir()]
-    files = [fingerprint(p, roots) for p in discover(sources)]
+    found = discover(sources)
+    listed = time.perf_counter()
+    files = [fingerprint(p, roots) for p in found]
     by_year: dict[str, list[InputFile]] = {}
     seen: set[str] = set()
     stats = {"found": len(files), "already_seen": 0, "same_content": 0}
@@ -189,6 +197,9 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
             seen.add(f.sha256)
             year = UNKNOWN_YEAR if f.refused else sniff_year(f.path)
             by_year.setdefault(year, []).append(f)
+    if timings is not None:
+        timings["discover"] = timings.get("discover", 0.0) + listed - started
+        timings["hash"] = timings.get("hash", 0.0) + time.perf_counter() - listed
     return by_year, stats
 
 
