@@ -15,7 +15,9 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
     if lake_dir:
         os.environ["PIFU_LAKE_DIR"] = lake_dir
     from pipelines.instance import ensure_dagster_home
+    from pipelines.sqlite_sync import install
 
+    install()  # before the instance opens its storages
     ensure_dagster_home()
     import dagster as dg
 
@@ -30,8 +32,10 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
 
     sources = [os.path.abspath(s) for s in sources]
     # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
+    started = time.perf_counter()
     known = set() if force else known_sha256(WarehouseResource().resolved_url()) & lake.known_sha256(lake_path())
-    by_year, stats = ingest.plan(sources, known)
+    seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
+    by_year, stats = ingest.plan(sources, known, timings=seconds)
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
           f"{stats['same_content']} same content as another", file=out)
@@ -39,6 +43,8 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         print("nothing to do", file=out)
         return 0
     config = run_config(sources, force=force)
+    # raw_files takes this plan instead of reading and hashing every file again
+    config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
     config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "WARNING")}}}
     if workers:
         config["resources"] = {"settings": {"config": {"workers": workers}}}
@@ -47,4 +53,27 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
-        return summarize(result, sorted(by_year), time.perf_counter() - started, out)
+        return summarize(result, sorted(by_year), time.perf_counter() - started, out, planning=seconds)
+
+
+def write_plan(sources: list[str], force: bool, by_year: dict, stats: dict, seconds: dict) -> str:
+    """The plan as a file raw_files reads (and removes): under the staging root, so a plan a killed run
+    left behind is pruned with its staging folders."""
+    import json
+    import uuid
+
+    from pipelines.instance import data_dir
+
+    folder = data_dir() / "staging" / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("plan-*.json"):  # left by runs killed before raw_files took them
+        try:
+            if time.time() - old.stat().st_mtime > 24 * 3600:
+                old.unlink()
+        except OSError:
+            pass
+    path = folder / f"plan-{uuid.uuid4().hex}.json"
+    plan = {"sources": sources, "force": force, "stats": stats, "seconds": seconds,
+            "by_year": {year: [f.__dict__ for f in files] for year, files in by_year.items()}}
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return str(path)
