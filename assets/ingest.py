@@ -12,9 +12,10 @@ import dagster as dg
 
 from assets.metadata import counts, md_table, record_seconds
 from pifu import ingest, lake, staging
-from pifu.normalize import quarantine_table
+from pifu.faults import pause_at
+from pifu.normalize import quarantine_table, with_source_mtime
 from pipelines.partitions import PARTITIONED, stage_dir
-from pipelines.resources import PifuSettings, WarehouseResource
+from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 
 
 class SourcesConfig(dg.Config):
@@ -26,16 +27,21 @@ class SourcesConfig(dg.Config):
 @dg.asset(**PARTITIONED, description="Files of the run's fiscal years found in the sources (the inbox unless the "
           "run names files), fingerprinted; content already loaded or quarantined (by sha256) is skipped.")
 def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings: PifuSettings,
-              warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from warehouse.load import known_sha256
+              warehouse: WarehouseResource, run_lock: RunLockResource) -> dg.MaterializeResult:
+    from warehouse.load import committed_snapshot, known_sha256
 
     years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
+    # A plan from `pifu run` was made under the run lock this run holds, after pifu run rolled the lake
+    # forward: both still hold. Without one (the daemon, the UI, a re-execution) this step does both.
     planned = _read_plan(config, sources)
     if planned is not None:
         by_year, stats, seconds = planned
     else:
         started = time.perf_counter()
+        # Under the run lock, before anything writes the lake: finish the publish of a run that died after
+        # its warehouse commit (pifu run has done it already; runs the daemon or the UI start have not).
+        lake.roll_forward(settings.lake_path(), committed_snapshot(warehouse.resolved_url(), settings.lake_path()))
         known = set() if config.force else (known_sha256(warehouse.resolved_url())
                                             & lake.known_sha256(settings.lake_path()))
         seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
@@ -82,7 +88,8 @@ def _read_plan(config: SourcesConfig, sources: list[str]):
 @dg.asset(**PARTITIONED, deps=[raw_files], description="Each new file parsed into the document model and "
           "normalized to the star schema (staged as Arrow for this run); unreadable files quarantined with "
           "their reason.")
-def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings) -> dg.MaterializeResult:
+def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
+                     run_lock: RunLockResource) -> dg.MaterializeResult:
     stage = stage_dir(context, settings)
     files = [ingest.InputFile(**f) for f in json.loads((stage / "files.json").read_text(encoding="utf-8"))]
 
@@ -93,7 +100,9 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings) 
     started = time.perf_counter()
     parsed = ingest.parse_files(files, workers=settings.workers or None, progress=_every_tenth(progress))
     parse_seconds = time.perf_counter() - started
+    pause_at("parse")
     tables = dict(parsed.tables)
+    tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})
     tables["quarantine"] = quarantine_table(parsed.quarantined)
     staging.write(stage, tables)
     docs, quarantined = parsed.documents, parsed.quarantined

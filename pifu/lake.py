@@ -35,10 +35,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from pifu.faults import LakeError, os_fault, pause_at
 from pifu.normalize import KEYS, first_by_key, mark_current
 from pifu.schema import SCHEMAS
 
 CURRENT = "CURRENT"
+BASE = ".base"  # in a snapshot: the name of the snapshot it was built on ("" for an empty lake)
 KEEP = 2
 YEAR = "fiscal_year"
 _SNAPSHOT = re.compile(r"^v(\d{6,})$")
@@ -67,46 +69,89 @@ def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id:
     Rows of documents already in the lake are skipped, so writing the same batch twice changes nothing
     but the snapshot number. With `publish=False` the snapshot is complete but not current until
     `publish(snapshot)`: the pipeline publishes only after the warehouse committed the same rows, so a
-    run killed before that leaves both as they were (the next writer removes the orphan).
+    run killed before that leaves both as they were (the next writer removes the orphan). Until then
+    this process marks the snapshot as its own, so no other writer removes it or reuses its number.
+    Raises LakeError (one line: disk full, not writable) when the file system refuses.
     """
     unknown = set(tables) - set(REWRITTEN) - set(APPENDED)
     if unknown:
         raise ValueError(f"not lake tables: {sorted(unknown)}")
     lake = Path(lake_dir)
-    lake.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(lake):
-        _remove_leftovers(lake)
-        previous = current_snapshot(lake)
-        version = _next_version(lake)
-        run_id = run_id or f"{version:06d}-{uuid.uuid4().hex[:8]}"
-        tmp = lake / f".tmp-v{version:06d}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            _build(previous, tmp, {k: v.select(SCHEMAS[k].names).cast(SCHEMAS[k]) for k, v in tables.items()},
-                   run_id)
-            _fsync_dirs(tmp)
-            final = lake / f"v{version:06d}"
-            os.rename(tmp, final)
-            if publish:
-                _point(lake, final.name)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    try:
+        lake.mkdir(parents=True, exist_ok=True)
+        with _writer_lock(lake):
+            final = _write_snapshot(lake, tables, run_id, publish)
+    except OSError as e:
+        raise os_fault(LakeError, str(lake), e, "cannot write the lake's next snapshot") from e
+    pause_at("lake")
+    return final
+
+
+def _write_snapshot(lake: Path, tables: dict[str, pa.Table], run_id: str | None, publish: bool) -> Path:
+    _remove_leftovers(lake)
+    previous = current_snapshot(lake)
+    version = _next_version(lake)
+    run_id = run_id or f"{version:06d}-{uuid.uuid4().hex[:8]}"
+    tmp = lake / f".tmp-v{version:06d}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    final = lake / f"v{version:06d}"
+    try:
+        _build(previous, tmp, {k: v.select(SCHEMAS[k].names).cast(SCHEMAS[k]) for k, v in tables.items()},
+               run_id)
+        (tmp / BASE).write_text(previous.name if previous else "", encoding="utf-8")
+        _fsync_dirs(tmp)
+        if not publish:
+            _claim(lake, final.name)
+        os.rename(tmp, final)
         if publish:
-            _prune(lake, version)
-        return final
+            _point(lake, final.name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _release(lake, final.name)
+        raise
+    if publish:
+        _prune(lake, version)
+    return final
 
 
 def publish(snapshot: str | os.PathLike) -> None:
-    """Make a snapshot written with `publish=False` the current one."""
+    """Make a snapshot written with `publish=False` the current one. Refuses (LakeError) when the
+    snapshot is gone or when another writer published since it was built: it would hide that writer's
+    documents."""
     snapshot = Path(snapshot)
     lake = snapshot.parent
     with _writer_lock(lake):
         if not snapshot.is_dir():
-            raise RuntimeError(f"lake snapshot {snapshot} was removed by another writer before it was "
-                               "published; run again (files the lake lacks are parsed again)")
+            raise LakeError(str(snapshot), "this run's lake snapshot was removed by another writer before it "
+                            "was published; run again (files the lake lacks are parsed again)")
+        base = (snapshot / BASE).read_text(encoding="utf-8") if (snapshot / BASE).exists() else None
+        current = current_snapshot(lake)
+        if base is not None and base != (current.name if current else ""):
+            raise LakeError(str(snapshot), f"built on {base or 'an empty lake'} but {current.name if current else 'none'}"
+                            " is current now (another writer published in between); not published, run again "
+                            "(files the lake lacks are parsed again)")
         _point(lake, snapshot.name)
         _prune(lake, int(_SNAPSHOT.match(snapshot.name).group(1)))
+        _release(lake, snapshot.name)
+
+
+def roll_forward(lake_dir: str | os.PathLike, committed: str | os.PathLike | None) -> bool:
+    """Publish `committed`, the snapshot whose rows the warehouse committed, if its run died before
+    publishing it (it is still there, not current, and built on the current snapshot). Call it under
+    the run lock, before anything writes the lake (a writer would remove it as a leftover). Returns
+    whether it published."""
+    if not committed:
+        return False
+    snapshot = Path(committed)
+    lake = Path(lake_dir)
+    current = current_snapshot(lake)
+    if not snapshot.is_dir() or (current and current.resolve() == snapshot.resolve()):
+        return False
+    base = (snapshot / BASE).read_text(encoding="utf-8") if (snapshot / BASE).exists() else None
+    if base != (current.name if current else ""):
+        return False  # the lake moved on since: the snapshot is stale, and the next run fills in instead
+    publish(snapshot)
+    return True
 
 
 def read_lake(lake_dir: str | os.PathLike, table: str, fiscal_years: list[int] | None = None) -> pa.Table:
@@ -257,15 +302,53 @@ def _prune(lake: Path, current: int) -> None:
 
 
 def _remove_leftovers(lake: Path) -> None:
-    """What a killed writer left: temp directories, and snapshots it renamed but never pointed to."""
+    """What a killed writer left: temp directories, and snapshots it renamed but never pointed to.
+    A snapshot whose writer is alive (its claim is locked) stays: that writer publishes it later."""
     current = current_snapshot(lake)
     current_version = int(_SNAPSHOT.match(current.name).group(1)) if current else 0
     for p in lake.iterdir():
         if p.name.startswith((".tmp-", f".{CURRENT}.")):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink()
     for v, p in _snapshots(lake).items():
-        if v > current_version:
+        if v > current_version and not _claimed_by_a_live_writer(lake, p.name):
             shutil.rmtree(p, ignore_errors=True)
+    for claim in lake.glob(f"{_CLAIM}v*"):
+        if not (lake / claim.name.removeprefix(_CLAIM)).is_dir():
+            claim.unlink(missing_ok=True)
+
+
+# Unpublished snapshots of writers in this process: name -> the descriptor holding its claim's flock.
+_claims: dict[str, int] = {}
+_CLAIM = ".writing-"
+
+
+def _claim(lake: Path, name: str) -> None:
+    fd = os.open(lake / f"{_CLAIM}{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _claims[str(lake.resolve() / name)] = fd
+
+
+def _release(lake: Path, name: str) -> None:
+    fd = _claims.pop(str(lake.resolve() / name), None)
+    (lake / f"{_CLAIM}{name}").unlink(missing_ok=True)
+    if fd is not None:
+        os.close(fd)
+
+
+def _claimed_by_a_live_writer(lake: Path, name: str) -> bool:
+    if str(lake.resolve() / name) in _claims:
+        return True
+    try:
+        fd = os.open(lake / f"{_CLAIM}{name}", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # its writer died (the kernel dropped its lock)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 @contextmanager

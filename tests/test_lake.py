@@ -1,4 +1,7 @@
+import errno
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -9,7 +12,8 @@ import pytest
 
 from factories import document, funding, synthetic
 from pifu import lake
-from pifu.lake import current_snapshot, known_sha256, read_lake, write_lake
+from pifu.faults import LakeError
+from pifu.lake import current_snapshot, known_sha256, publish, read_lake, write_lake
 from pifu.normalize import normalize, quarantine_table
 from pifu.schema import SCHEMAS
 
@@ -125,12 +129,13 @@ def test_a_failed_write_leaves_the_previous_snapshot_current(tmp_path, monkeypat
     def write_then_die(path, table):
         calls.append(path)
         if len(calls) == 3:
-            raise OSError("disk full")
+            raise OSError(errno.ENOSPC, "No space left on device")
         real_write(path, table)
 
     monkeypatch.setattr(lake, "_write_file", write_then_die)
-    with pytest.raises(OSError):
+    with pytest.raises(LakeError, match="disk is full") as failed:
         write_lake(tmp_path, batch(synthetic(2, start=50)))
+    assert "\n" not in str(failed.value) and str(tmp_path) in str(failed.value)
     assert current_snapshot(tmp_path) == before
     assert read_lake(tmp_path, "fact_document").num_rows == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
@@ -167,7 +172,8 @@ def test_dq_results_of_new_documents_are_appended(tmp_path):
     ids = tables["fact_document"]["document_id"].to_pylist()
     dq = pa.Table.from_pylist([
         {"check_name": "income_equals_expenditure", "document_id": ids[0], "row_ref": None, "severity": "error",
-         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0},
+         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0,
+         "result_no": 1},
     ], schema=SCHEMAS["dq_result"])
     write_lake(tmp_path, {**tables, "dq_result": dq})
     write_lake(tmp_path, {**tables, "dq_result": dq})  # same documents again: nothing new
@@ -177,3 +183,55 @@ def test_dq_results_of_new_documents_are_appended(tmp_path):
 def test_reading_an_empty_lake_gives_empty_tables(tmp_path):
     for name in TABLES:
         assert read_lake(tmp_path / "none", name).schema.equals(SCHEMAS[name])
+
+
+def test_an_unpublished_snapshot_of_a_live_writer_is_neither_removed_nor_renumbered(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    mine = write_lake(tmp_path, batch(synthetic(2, start=10)), publish=False)
+    # Another writer (here: another process, which cannot see this one's claim in memory) comes by.
+    other = subprocess.run([sys.executable, "-c", OTHER_WRITER, str(tmp_path)], capture_output=True, text=True,
+                           cwd=os.path.dirname(__file__), timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert mine.is_dir() and other.stdout.strip() != mine.name  # kept, and its number not reused
+    with pytest.raises(LakeError, match="another writer published in between"):
+        publish(mine)  # publishing it now would hide the other writer's documents
+    assert read_lake(tmp_path, "fact_document").num_rows == 3
+
+
+def test_a_dead_writers_claim_does_not_keep_its_snapshot(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    dead = subprocess.run([sys.executable, "-c", OTHER_WRITER, str(tmp_path), "unpublished"],
+                          capture_output=True, text=True, cwd=os.path.dirname(__file__), timeout=120)
+    assert dead.returncode == 0, dead.stderr
+    orphan = tmp_path / dead.stdout.strip()
+    orphan_ids = set(lake._read(orphan, "fact_document")["document_id"].to_pylist())
+    assert current_snapshot(tmp_path).name != orphan.name
+    write_lake(tmp_path, batch(synthetic(1, start=90)))  # removes the orphan (and may reuse its number)
+    assert not list(tmp_path.glob(".writing-*"))
+    ids = set(read_lake(tmp_path, "fact_document")["document_id"].to_pylist())
+    assert len(ids) == 3 and not (orphan_ids - set(lake._read(tmp_path / "v000001", "fact_document")
+                                                    ["document_id"].to_pylist())) & ids
+
+
+OTHER_WRITER = """
+import sys
+from datetime import datetime, timezone
+from factories import synthetic
+from pifu.lake import write_lake
+from pifu.normalize import normalize
+snap = write_lake(sys.argv[1], normalize(synthetic(1, start=70), datetime(2025, 3, 2, tzinfo=timezone.utc)),
+                  publish=len(sys.argv) < 3)
+print(snap.name)
+"""
+
+
+def test_roll_forward_publishes_a_committed_snapshot_only_on_the_lake_it_was_built_on(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    committed = write_lake(tmp_path, batch(synthetic(1, start=10)), publish=False)
+    assert not lake.roll_forward(tmp_path, None)
+    assert lake.roll_forward(tmp_path, committed) and current_snapshot(tmp_path) == committed
+    assert not lake.roll_forward(tmp_path, committed)  # published already: nothing to do
+    stale = write_lake(tmp_path, batch(synthetic(1, start=20)), publish=False)
+    write_lake(tmp_path, batch(synthetic(1, start=30)))  # another writer published in between
+    assert not lake.roll_forward(tmp_path, stale)
+    assert read_lake(tmp_path, "fact_document").num_rows == 4
