@@ -44,7 +44,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
     docs_mode = datadocs.mode()
     checked_at, phases = datetime.now(timezone.utc), {}
     validations = [] if docs_mode == "inline" else None
-    frames = {} if docs_mode == "background" else None
+    frames = _pending(context, settings) if docs_mode == "background" else None
     dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
                     validations=validations, frames=frames, timings=phases)
     checks_seconds = time.perf_counter() - staged
@@ -77,17 +77,29 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
                   "quarantined": tables["quarantine"].num_rows})
 
 
+def _pending(context, settings: PifuSettings):
+    """Where the checks hand their frames for the background Data Docs build; None, logged, if it cannot be
+    made (the docs show the checks, they do not decide them)."""
+    from expectations import datadocs
+
+    try:
+        return datadocs.Pending(settings.data_path(), context.run_id)
+    except OSError as e:
+        context.log.warning(f"GX Data Docs not built: {e}")
+        return None
+
+
 def _data_docs(context, settings: PifuSettings, mode: str, validations, frames, checked_at: datetime):
     """The GX Data Docs with this run's results (expectations.datadocs): built here (`inline`) or handed
     to a background process (`background`, the default); None, logged, if GX cannot build them: the
     docs show the checks, they do not decide them."""
     from expectations import datadocs
 
-    if mode == "off":
+    if mode == "off" or (mode == "background" and frames is None):
         return None
     try:
         if mode == "background":
-            return datadocs.build_later(settings.data_path(), frames, context.run_id, checked_at)
+            return frames.start(checked_at)
         return datadocs.build(settings.data_path(), validations, context.run_id, checked_at)
     except Exception as e:  # noqa: BLE001 (any GX failure; the run's data is fine)
         context.log.warning(f"GX Data Docs not built: {type(e).__name__}: {e}")

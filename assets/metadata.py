@@ -51,7 +51,12 @@ def record_seconds(stage_dir, seconds: dict[str, float]) -> dict[str, float]:
         path.write_text(json.dumps(so_far), encoding="utf-8")
     except OSError:
         pass  # the figures are for people; the run does not depend on them
-    return {f"seconds_{k}": dg.MetadataValue.float(round(v, 3)) for k, v in seconds.items()}
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return {**{f"seconds_{k}": dg.MetadataValue.float(round(v, 3)) for k, v in seconds.items()},
+            # the process's peak so far: the step after which it jumps is the one to look at
+            "peak_rss_mb": dg.MetadataValue.int(int(peak_mb))}
 
 
 def run_seconds(stage_dir) -> dict[str, float]:

@@ -75,29 +75,49 @@ def mode() -> str:
     return value
 
 
+class Pending:
+    """The run's checked frames for a background build: `pending(suite, frame)` writes one as soon as the
+    checks have it (run_checks(frames=pending): no frame is kept in memory), `start(run_time)` writes the
+    run's record and starts the detached builder."""
+
+    def __init__(self, data_dir: Path | str, run_id: str):
+        self.root, self.run_id, self.suites, self.seconds = Path(data_dir), run_id, [], 0.0
+        self.folder = self.root / GX_DIR / PENDING / run_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, suite: str, frame) -> None:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        started = time.perf_counter()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        with pa.OSFile(str(self.folder / f"{suite}.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        self.suites.append(suite)
+        self.seconds += time.perf_counter() - started
+
+    def start(self, run_time: datetime) -> DataDocs:
+        started = time.perf_counter()
+        if run_time.tzinfo is None:
+            run_time = run_time.replace(tzinfo=timezone.utc)
+        (self.folder / "run.json").write_text(json.dumps({
+            "run_id": self.run_id, "run_time": run_time.isoformat(), "data_dir": str(self.root),
+            "suites": self.suites}), encoding="utf-8")
+        with open(self.folder / "builder.log", "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "expectations.datadocs", str(self.folder)],
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True, close_fds=True,
+                                            cwd=str(Path(__file__).resolve().parents[1]))
+        return DataDocs(index_path(self.root), {}, self.seconds + time.perf_counter() - started, pending=True)
+
+
 def build_later(data_dir: Path | str, frames: dict, run_id: str, run_time: datetime) -> DataDocs:
     """Write the run's checked frames (suite -> DataFrame, from run_checks(frames={})) under
     <data dir>/gx/pending/<run id>/ and start a detached process that builds their Data Docs."""
-    import pyarrow as pa
-    import pyarrow.ipc as ipc
-
-    started = time.perf_counter()
-    root = Path(data_dir)
-    folder = root / GX_DIR / PENDING / run_id
-    folder.mkdir(parents=True, exist_ok=True)
+    pending = Pending(data_dir, run_id)
     for suite, frame in frames.items():
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        with pa.OSFile(str(folder / f"{suite}.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as w:
-            w.write_table(table)
-    if run_time.tzinfo is None:
-        run_time = run_time.replace(tzinfo=timezone.utc)
-    (folder / "run.json").write_text(json.dumps({"run_id": run_id, "run_time": run_time.isoformat(),
-                                                 "data_dir": str(root), "suites": list(frames)}), encoding="utf-8")
-    with open(folder / "builder.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "expectations.datadocs", str(folder)], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=log, start_new_session=True, close_fds=True,
-                         cwd=str(Path(__file__).resolve().parents[1]))
-    return DataDocs(index_path(root), {}, time.perf_counter() - started, pending=True)
+        pending(suite, frame)
+    return pending.start(run_time)
 
 
 def build_pending(folder: Path | str) -> DataDocs:

@@ -42,8 +42,8 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
                reference: dict[str, pa.Table] | None = None, validations: list | None = None,
                frames: dict | None = None, timings: dict | None = None) -> pa.Table:
     """`validations`: when a list, receives each suite's GX validation result (for the Data Docs; imports
-    GX). `frames`: when a dict, receives each suite's validated frame by suite name (so the Data Docs can
-    be built later, elsewhere). `timings`: when a dict, receives seconds spent deriving, evaluating,
+    GX). `frames`: a dict that receives each suite's checked frame by suite name, or a callable given
+    (suite, frame) as each is checked (so the Data Docs can be built later, elsewhere). `timings`: when a dict, receives seconds spent deriving, evaluating,
     validating with GX and describing."""
     clock = timings if timings is not None else {}
     for key in ("derive", "evaluate", "gx_validate", "describe"):
@@ -71,13 +71,16 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
                 raise RuntimeError(f"GX and expectations.fast disagree on {module.TABLE}: a rule's semantics "
                                    "differ; report this as a pifu bug")
             t, clock["gx_validate"] = time.perf_counter(), clock["gx_validate"] + time.perf_counter() - t
-        if frames is not None:
+        if callable(frames):
+            frames(module.TABLE, checked)  # e.g. expectations.datadocs.Pending: written now, not kept
+        elif frames is not None:
             frames[module.TABLE] = checked
         docs = _documents(source, frame)
         for check in checks:
             rows += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look, docs,
                              problems)
         clock["describe"] += time.perf_counter() - t
+        del frame, checked  # before the next table's frame is derived: one at a time in memory
     return _table(rows, run_id, checked_at, _source_paths(tables.get("fact_document")))
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expectations import documents, fast, funding, indicators, run_checks
+import pyarrow.compute as pc
+
+from expectations import CHECKS, documents, fast, funding, indicators, run_checks
 from expectations.gxrun import unexpected_rows
 from expectations.rules import between, compound_unique, pair_ge, unique
 
@@ -80,3 +82,27 @@ def test_checks_need_no_gx_import():
             "print('great_expectations' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_background_data_docs_show_the_same_results(tmp_path):
+    """The run hands its checked frames to a detached builder; the builder's GX pages are those of the run."""
+    from pifu.api import parse
+    from pifu.generate import generate
+    from pifu.normalize import normalize
+
+    from expectations import datadocs
+
+    tables = normalize([parse(p) for p in generate(5, tmp_path / "in", seed=5, errors=1.0)], AT)
+    pending = datadocs.Pending(tmp_path / "data", "run-bg")
+    dq = run_checks(tables, "run-bg", AT, frames=pending)
+    docs = pending.start(AT)
+    assert docs.pending and docs.index == datadocs.index_path(tmp_path / "data")
+    assert pending.process.wait(timeout=600) == 0, (pending.folder / "builder.log").read_text()
+    assert not pending.folder.exists()  # removed once built
+    pages = list((docs.index.parent / "validations").glob("*/run-bg/*/*.html"))
+    assert {p.parts[-4] for p in pages} == {"fact_funding", "fact_indicator_value", "fact_document"}
+    ledger = (docs.index.parent / "runs.json").read_text(encoding="utf-8")
+    failed_suites = {CHECKS[c].table for c in dq.filter(pc.invert(dq["passed"]))["check_name"].to_pylist()}
+    assert failed_suites  # errors=1.0 plants findings
+    assert "run-bg" in ledger and all(f'"suite": "{s}",\n    "success": false' in ledger or
+                                      f'"suite": "{s}", "success": false' in ledger for s in failed_suites)
