@@ -26,6 +26,12 @@ def pytest_unconfigure(config):
     import sys
 
     if _exit_status is not None:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:  # its writer may buffer apart from sys.stdout: the closing line must get out
+            reporter._tw.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
         os._exit(_exit_status)

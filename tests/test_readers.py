@@ -26,7 +26,7 @@ def test_line_endings_and_cell_stripping(newline):
 
 @pytest.mark.parametrize("data,reason", [
     (b"", "empty"), (b"  \n\n", "empty"), (b"\x00\x01\x02binary", "binary"),
-    (b"PK\x03\x04rest", "unreadable"), (b"%PDF-1.7", "unsupported_format"),
+    (b"PK\x03\x04rest", "unreadable"), (b"%PDF-1.7", "unreadable"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "unreadable"), ("批复".encode()[:-1], "truncated"),
     (b"\xff\xfe\x00\xd8", "undecodable"),
 ])
