@@ -45,7 +45,9 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
         known = set() if config.force else (known_sha256(warehouse.resolved_url())
                                             & lake.known_sha256(settings.lake_path()))
         seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
-        by_year, stats = ingest.plan(sources, known, timings=seconds)
+        hashes = ingest.HashCache(settings.data_path() / "cache" / "sha256.json")  # as pifu run keeps it
+        by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
+        hashes.save()
     new = [f for year, files in sorted(by_year.items()) if year in years for f in files]
     other_years = sum(len(v) for k, v in by_year.items() if k not in years)
     stage = stage_dir(context, settings)

@@ -7,6 +7,9 @@ import sys
 import time
 
 
+HASH_CACHE = "cache/sha256.json"  # under the data directory (pifu.ingest.HashCache)
+
+
 def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir: str | None = None,
                  workers: int | None = None, force: bool = False, wait: bool = True, out=sys.stdout) -> int:
     """Run the job over `sources`; the exit status. Holds the lake's and the warehouse's run locks from
@@ -33,7 +36,7 @@ def _say(message: str) -> None:
 def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     from pifu import ingest, lake
     from pipelines.definitions import defs
-    from pipelines.instance import lake_dir as lake_path, open_instance
+    from pipelines.instance import data_dir, lake_dir as lake_path, open_instance
     from pipelines.partitions import range_tags
     from pipelines.resources import WarehouseResource
     from pipelines.sensors import run_config
@@ -50,7 +53,9 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     started = time.perf_counter()
     known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
     seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
-    by_year, stats = ingest.plan(sources, known, timings=seconds)
+    hashes = ingest.HashCache(data_dir() / HASH_CACHE)  # files unchanged since a run saw them are not read again
+    by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
+    hashes.save()
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
           f"{stats['same_content']} same content as another", file=out)
