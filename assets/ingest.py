@@ -10,7 +10,7 @@ import time
 
 import dagster as dg
 
-from assets.metadata import counts, md_table, record_seconds
+from assets.metadata import counts, md_table, record_seconds, release_memory
 from pifu import ingest, lake, staging
 from pifu.faults import pause_at
 from pifu.normalize import quarantine_table, with_source_mtime
@@ -102,6 +102,7 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     started = time.perf_counter()
     parsed = ingest.parse_files(files, workers=settings.workers or None, progress=_every_tenth(progress))
     parse_seconds = time.perf_counter() - started
+    release_memory()  # the batches' tables, combined and dropped inside parse_files
     pause_at("parse")
     tables = dict(parsed.tables)
     tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})

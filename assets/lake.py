@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from assets.metadata import md_table, record_seconds
+from assets.metadata import md_table, record_seconds, release_memory
 from expectations import CHECKS, run_checks
 from pifu import lake, staging
 from assets.ingest import parsed_documents
@@ -35,6 +35,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
     started = time.perf_counter()
+    release_memory()  # what the parse step freed
     tables = staging.read(stage)
     staged = time.perf_counter()
     reference = lake.earlier_documents(settings.lake_path(), tables)
@@ -50,6 +51,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
     checks_seconds = time.perf_counter() - staged
     docs = _data_docs(context, settings, docs_mode, validations, frames, checked_at)
     checked = time.perf_counter()
+    release_memory()  # the checks' derived frames
     staging.write(stage, {"dq_result": dq})
     tables["dq_result"] = dq
     snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)

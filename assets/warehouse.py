@@ -5,7 +5,7 @@ import time
 
 import dagster as dg
 
-from assets.metadata import STAGES, md_table, record_seconds, run_seconds
+from assets.metadata import STAGES, md_table, record_seconds, release_memory, run_seconds
 from pifu import lake, staging
 from pifu.faults import pause_at
 from assets.lake import lake_tables
@@ -20,6 +20,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
     from warehouse.load import load, table_counts
 
     started = time.perf_counter()
+    release_memory()  # what the lake step freed
     stage = stage_dir(context, settings)
     tables = staging.read(stage)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
