@@ -262,6 +262,8 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
         if not cells:
             continue
         found = section_of(cells[0][1])
+        if found == "functions" and key == "duty_targets" and _duty_header(cells):
+            found = None  # 部门职能 heads the 年度履职目标 table's first column (its label a heading above)
         if found:
             cells = cells[1:]
             if found == key:
@@ -297,6 +299,11 @@ def _starts_table(cells: list[tuple[int, str]]) -> bool:
         return False
     roles = {x for _, t in cells for x in (roles_of(t) or ())}
     return len(roles) >= 3 and bool(roles & set(_VALUE_ROLES))
+
+
+def _duty_header(cells: list[tuple[int, str]]) -> bool:
+    """The 年度履职目标 table's column headers (部门职能 | 年度目标任务 | 支出项目名称 | 预算金额)."""
+    return sum(1 for _, t in cells if _LABEL_NOISE.sub("", fold(t)) in DUTY_COLUMNS) >= 3
 
 
 def _header_started(rows: list[Row]) -> bool:
@@ -835,11 +842,8 @@ def _is_header_row(row: Row, extra_names: set[str]) -> bool:
                or values.parse_year(t) for t in row.texts)
 
 
-def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: Reader) -> list[IndicatorValue]:
-    """Each column by its header (COLUMNS); a column pifu does not know goes to `extra` by its header text.
-    Without 一级/二级 columns the level names are a tree in the name column: a row with a name and no value
-    is a group (a first-level one when another group follows it, as the software prints each first level
-    followed by its first second level)."""
+def _header_columns(header: Row) -> tuple[dict[str, int], dict[int, str]]:
+    """({role: column}, {column: header text of a column pifu does not know}) of a header row."""
     role_col: dict[str, int] = {}
     extra_cols: dict[int, str] = {}
     for c, t in header.cells:
@@ -848,6 +852,15 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
             role_col[role] = c
         else:
             extra_cols[c] = t.replace("*", "").replace("＊", "").strip()
+    return role_col, extra_cols
+
+
+def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: Reader) -> list[IndicatorValue]:
+    """Each column by its header (COLUMNS); a column pifu does not know goes to `extra` by its header text.
+    Without 一级/二级 columns the level names are a tree in the name column: a row with a name and no value
+    is a group (a first-level one when another group follows it, as the software prints each first level
+    followed by its first second level)."""
+    role_col, extra_cols = _header_columns(header)
     if extra_cols:
         r.note("unknown_column", "info", r.at(header.line),
                f"column(s) {', '.join(extra_cols.values())} not known; kept in extra by their header")
@@ -859,11 +872,20 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
     target_col = role_col.get("value")  # 计算符号 is the target's comparator: history values are actuals
     tree = not ({"lv1", "lv2"} & set(role_col))
     names = set(extra_cols.values())
-    body = [row for row in rows[rows.index(header) + 1:] if not _is_header_row(row, names)]
+    body = [row for row in rows[rows.index(header) + 1:]
+            if not _is_header_row(row, names) or row.texts == header.texts]
     out: list[IndicatorValue] = []
     seen = set()
     lv1 = lv2 = None
     for k, row in enumerate(body):
+        if row.texts == header.texts:  # the header repeated after a page break: its table may sit a column
+            if row.cells != header.cells:  # off (a section column left out): the rows below follow it
+                role_col, extra_cols = _header_columns(row)
+                value_cols = sorted(((c, fiscal_year + _VALUE_ROLES[role] if horizon == ANNUAL else None)
+                                     for role, c in role_col.items() if role in _VALUE_ROLES), key=lambda x: x[0])
+                target_col = role_col.get("value")
+            header = row
+            continue
         cell = dict(row.cells)
 
         def get(role: str) -> str | None:
@@ -873,7 +895,7 @@ def read_table(rows: list[Row], header: Row, horizon: str, fiscal_year: int, r: 
         filled = [(c, year, cell[c]) for c, year in value_cols if cell.get(c)]
         name = get("lv3")
         if tree and name and not filled:
-            nxt = body[k + 1] if k + 1 < len(body) else None
+            nxt = next((x for x in body[k + 1:] if x.texts != header.texts), None)  # (not a repeated header)
             next_is_group = nxt is not None and not any(dict(nxt.cells).get(c) for c, _ in value_cols)
             if next_is_group or lv1 is None:
                 lv1, lv2 = name, None

@@ -19,6 +19,7 @@ from pifu.model import Source
 
 NEW = ("hubei2021", "hunan2023", "fujian2019", "hubei_grid")
 N = 1000 if os.environ.get("PIFU_SLOW") == "1" else 120  # per family and export
+N_FORMAT = 1000 if os.environ.get("PIFU_SLOW") == "1" else 50  # per family and rendered format
 KEYS = ("department", "fiscal_year", "agency_code", "filed_on", "funding", "indicators", "texts", "duty_targets")
 
 
@@ -92,7 +93,7 @@ def test_family_forms_read_back_as_their_truth(family, grid_renderer):
 @pytest.mark.parametrize("family", NEW)
 def test_family_in_every_rendered_format(family, fmt, tmp_path):
     pytest.importorskip(f"pifu.generate.render.{fmt}")
-    paths = generate(50, tmp_path, seed=7, family=family, fmt=fmt)
+    paths = generate(N_FORMAT, tmp_path, seed=7, family=family, fmt=fmt)
     mismatches = []
     for path in paths:
         truth = jsonio.loads(path.with_name(path.stem + ".truth.json").read_text(encoding="utf-8"))

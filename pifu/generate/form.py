@@ -271,8 +271,10 @@ def build_form_fujian2019(year: int, department: str, agency_code: str, budget: 
         Cell("部门预算编码", kind="header"), Cell(agency_code, colspan=2, kind="text"))
     start = len(form.rows)
     if across:
-        row(Cell("年度预算安排（万元）", rowspan=2, kind="section"), *[Cell(item, kind="header") for item, _ in budget])
-        row(None, *[amount for _, amount in budget])
+        blank = form.width - 1 - len(budget)  # empty cells after the items (a None would claim a merge)
+        row(Cell("年度预算安排（万元）", rowspan=2, kind="section"), *[Cell(item, kind="header") for item, _ in budget],
+            *[Cell("") for _ in range(blank)])
+        row(None, *[amount for _, amount in budget], *[Cell("") for _ in range(blank)])
     for i, (item, amount) in enumerate(budget if not across else []):
         amount.colspan = 3
         row(Cell("年度预算安排（万元）", rowspan=len(budget), kind="section") if i == 0 else None,
@@ -326,7 +328,8 @@ def build_form_hubei_grid(year: int, department: str, funding: list[tuple], text
     form.header_rows["annual"] = [start]
     for entry in tree:
         if entry[0] == "group":
-            row(None, Cell(entry[1], kind="label"))
+            # a group row: the name, then empty cells (a None would claim a merged cell covers them)
+            row(None, Cell(entry[1], kind="label"), *[Cell("") for _ in GRID_HEADERS[1:]])
         else:
             _, name, rest = entry
             row(None, Cell(name, kind="label"),
@@ -336,3 +339,24 @@ def build_form_hubei_grid(year: int, department: str, funding: list[tuple], text
         form.rows[r][0] = None
     form.sections["annual"] = (start, len(form.rows) - 1)
     return form
+
+
+def department_of(form: Form) -> str:
+    """The department's name as the form states it: the first text cell right of the 名称 label (row and
+    column differ by family: a year row or a date row above it, a label one or two columns wide)."""
+    for row in form.rows:
+        label = next((c for c in row if c is not None), None)
+        if label is not None and label.kind == "section" and "名称" in label.text:
+            return next((c.text for c in row if c is not None and c.kind == "text"), "")
+    return ""
+
+
+def year_of(form: Form) -> int:
+    """The fiscal year the form states: in its title (2025年…) or in a title row under it (（2021年度）)."""
+    import re
+
+    for text in [form.title] + [c.text for row in form.rows for c in row if c is not None and c.kind == "title"]:
+        m = re.search(r"(\d{4})年", text)
+        if m:
+            return int(m.group(1))
+    raise ValueError(f"no year in the form titled {form.title!r}")

@@ -158,7 +158,9 @@ def _read_body(body, w: _Names, path: str) -> Sheet:
             origins.append(origin)
         cells += len(pending)
         pending = []
+        first_row, first_merge = len(grid), len(merges)
         cells = _read_table(block, w, tables, grid, origins, merges, cells, path)
+        _drop_jagged_columns(grid, merges, first_row, first_merge)
     if not tables:
         raise DocumentError(path, "a Word document without a table: not a 部门整体绩效目标批复 form", "not_a_document")
     return Sheet(grid=grid, format="docx", encoding=None, origins=tuple(origins),
@@ -279,6 +281,56 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             row_number += 1
             before, deleted, continued, h_open = 0, False, set(), None
     return cells
+
+
+def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_row: int, first_merge: int) -> None:
+    """Remove the grid columns a misaligned border made (Word adds a grid column where one cell's border
+    is out of line: every other row spans over it, the cut row has an empty cell there), so the table has
+    the form's columns and a table continuing it lines up with it. A column is dropped only when at least
+    one row spans over its left border and every row that does not has an empty cell of one row there.
+    Each look costs the table's merged area (bounded by its cells); at most 8 columns go per table."""
+    rows = range(first_row, len(grid))
+    for _ in range(8):
+        table = merges[first_merge:]
+        if not table or not rows:
+            return
+        crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
+        starting: dict[tuple[int, int], list[int]] = {}  # (row, column) -> the merge starting there
+        for m in table:
+            for r in range(m[0], m[2] + 1):
+                starting[r, m[1]] = m
+                for c in range(m[1] + 1, m[3] + 1):
+                    crossing.setdefault(c, set()).add(r)
+        for c in sorted(crossing, reverse=True):
+            cut = [r for r in rows if r not in crossing[c]]
+            if cut and not any(c >= len(grid[r]) or grid[r][c] or _tall(starting.get((r, c))) for r in cut):
+                break
+        else:
+            return
+        for r in cut:  # the empty part joins the cell on its left
+            own = starting.get((r, c))
+            if own is not None and own[3] > c:
+                left = next((m for m in table if m[0] == r == m[2] and m[3] == c - 1), None)
+                if left is None:
+                    start = next(k for k in range(c - 1, -1, -1) if r not in crossing.get(k, ()))
+                    left = [r, start, r, c - 1]
+                    merges.append(left)
+                left[3] = own[3]
+            if own is not None:
+                own[3] = own[1] - 1  # emptied: a range ending before it starts is dropped below
+        for m in merges[first_merge:]:
+            if m[1] > c:
+                m[1] -= 1
+            if m[3] >= c:
+                m[3] -= 1
+        for r in rows:
+            if c < len(grid[r]):
+                del grid[r][c]
+        merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
+
+
+def _tall(merge: list[int] | None) -> bool:
+    return merge is not None and merge[2] > merge[0]
 
 
 def _lines(text: str) -> str:

@@ -281,6 +281,9 @@ class _Page:
         section (a page break)."""
         runs: list[tuple[list[_Table], set[str], str | None]] = []  # tables, their labels, the last label
         for table in self.tables:
+            if runs and not table.form_like and self._page_continued(runs[-1][0][-1], table):
+                runs[-1][0].append(table)
+                continue
             if not table.form_like or self._inside_form(table):
                 continue
             if runs and self._consecutive(runs[-1][0][-1], table) and self._continues(runs[-1], table):
@@ -302,6 +305,17 @@ class _Page:
         while not best[0].all_labels:
             best.pop(0)  # a run opens with the form, not with a table of headers before it
         return best
+
+    def _page_continued(self, last: _Table, table: _Table) -> bool:
+        """`table` goes on with the indicator table `last` ends with, after a page break that repeated
+        neither its column headers nor a section label (Hunan's table has no section column): it stands
+        right after `last` in the same container, has text, and is exactly as wide."""
+        if not (last.headers >= 2 or last.last in ("long_term", "annual")) or table.parent is not last.parent:
+            return False
+        if not table.rows or not last.rows or not table.has_text():
+            return False
+        width = sum(c.colspan for c in last.rows[0])
+        return sum(c.colspan for c in table.rows[0]) == width and self._consecutive(last, table)
 
     @staticmethod
     def _continues(run: tuple[list[_Table], set[str], str | None], table: _Table) -> bool:

@@ -37,7 +37,7 @@ from docx.oxml.ns import nsdecls, qn
 from docx.oxml.parser import OxmlElement
 from docx.shared import Pt
 
-from pifu.generate.form import Cell, Form
+from pifu.generate.form import Cell, Form, department_of, year_of
 
 FONT = "宋体"
 _DATE = "{y}年{m}月{d}日"
@@ -48,8 +48,8 @@ _NOTES = ("注：本表金额单位为万元。", "注：指标值确定依据�
 def render(form: Form, rng, damage: set[str]) -> tuple[bytes, str]:
     doc = Document()
     _default_font(doc)
-    year = int(form.title[:4])
-    department = form.rows[1][2].text
+    year = year_of(form)
+    department = department_of(form)
     blank = rng.random() < 0.3
 
     def blanks() -> None:
@@ -157,9 +157,10 @@ def _owners(rows: list[list[Cell | None]]) -> dict[tuple[int, int], tuple[int, i
 
 def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[list, str]]:
     """The tables the form is drawn as: (rows of cells, the separator before it)."""
-    order = ["funding", "functions", "annual_tasks", "long_term_goal", "long_term", "annual_goal", "annual"]
-    units = [list(range(first, form.sections["funding"][0]))]
-    units += [list(range(form.sections[k][0], form.sections[k][1] + 1)) for k in order]
+    # the rows before the first section, then each section with any rows up to the next one (any family)
+    starts = sorted({a for a, _ in form.sections.values() if a > first})
+    bounds = [first] + starts + [len(form.rows)]
+    units = [list(range(a, b)) for a, b in zip(bounds, bounds[1:]) if b > a]
     groups = [units[0]]
     per_section = rng.random() < 0.35
     cut = rng.choice((0.5, 0.8, 1.0))
@@ -173,8 +174,9 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
     separators = ["plain"] * len(groups)
 
     parts = [(g, None) for g in groups]  # (rows, continuation info)
-    if rng.random() < 0.4:
-        section = rng.choice(("long_term", "annual"))
+    splittable = [k for k in ("long_term", "annual") if k in form.sections]
+    if splittable and rng.random() < 0.4:
+        section = rng.choice(splittable)
         start, end = form.sections[section]
         body = start + len(form.header_rows[section])
         if end - body >= 2:
@@ -183,7 +185,8 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             rows = parts[g][0]
             at = rows.index(k)
             damage.add("table_split")
-            if owner[k, 1] != (k, 1) or owner[k, 2] != (k, 2):
+            if any(owner[k, c][0] < k and form.rows[owner[k, c][0]][owner[k, c][1]].kind == "label"
+                   for c in range(form.width)):
                 damage.add("group_split")
             tail = rows[at:]
             if rng.random() < 0.35:
@@ -193,7 +196,8 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
             separators.insert(g + 1, rng.choice(("plain", "plain", "page", "page", "note", "none")))
     tables = []
     headings = len(groups) > 1 and rng.random() < 0.4
-    for (rows, continued), separator in zip(parts, separators):
+    dropped = False  # the part before drew its section label as a heading, without the section column
+    for i, ((rows, continued), separator) in enumerate(zip(parts, separators)):
         repeat = continued is not None and rng.random() < 0.3
         if repeat:
             damage.add("labels_repeated")
@@ -201,13 +205,21 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
         # the continuation leaves out the section column: only when that column is one merged cell
         # whose label stayed in the part above
         section_column = {owner[r, 0] for r in rows}
-        if continued and len(section_column) == 1 and min(section_column)[0] not in rows and rng.random() < 0.3:
+        after = parts[i + 1] if i + 1 < len(parts) else None
+        # a table continued below can lose its section column only if its continuation can lose it too
+        tail_single = after is None or after[1] is None or len({owner[r, 0] for r in after[0]}) == 1
+        if continued and dropped and len(section_column) == 1:
+            # the table goes on as it began, without the section column
+            for row in cells:
+                row[0] = _DROPPED
+            heading = None
+        elif continued and len(section_column) == 1 and min(section_column)[0] not in rows and rng.random() < 0.3:
             damage.add("grid_before")
             for row in cells:
                 row[0] = _BEFORE
             heading = None
         elif (headings and len(section_column) == 1 and min(section_column)[0] in rows
-              and form.rows[min(section_column)[0]][0].kind == "section" and len(rows) > 1):
+              and form.rows[min(section_column)[0]][0].kind == "section" and len(rows) > 1 and tail_single):
             # the section's label as a heading paragraph above a table without the section column
             damage.add("section_heading")
             heading = form.rows[min(section_column)[0]][0].text
@@ -215,6 +227,7 @@ def _tables(form: Form, first: int, owner, rng, damage: set[str]) -> list[tuple[
                 row[0] = _DROPPED
         else:
             heading = None
+        dropped = cells[0][0] is _DROPPED
         tables.append((cells, separator, heading))
     return tables
 
@@ -259,7 +272,7 @@ def _table(rows: list[list[Cell | None]], rng, damage: set[str], draw: "_Draw", 
     starts = sorted({c for row in rows for c, cell in enumerate(row) if cell is not None and c >= before + dropped}
                     | ({0} if before else set()))
     cut = None  # (row, column): the cell a misaligned border cuts in two (Word adds a grid column for it)
-    if jagged:
+    if jagged and len(rows) > 1:  # a border out of line with the others: a one-row table has no others
         cuts = [(i, c) for i, row in enumerate(rows) for c, cell in enumerate(row)
                 if cell is not None and c >= before + dropped and cell.rowspan == 1]
         if cuts:

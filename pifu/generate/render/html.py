@@ -29,7 +29,7 @@ from __future__ import annotations
 import html
 import re
 
-from pifu.generate.form import Cell, Form
+from pifu.generate.form import Cell, Form, department_of, year_of
 
 DAMAGE_CODES = (
     "html_nav_tables", "html_extra_table", "html_layout_wrapper", "html_title_heading", "html_title_caption",
@@ -52,11 +52,11 @@ class _Page:
     def __init__(self, form: Form, rng, damage: set[str]):
         self.form, self.rng, self.damage = form, rng, damage
         self.title = form.title
-        department = form.rows[1][2].text if len(form.rows) > 1 and form.rows[1][2] else ""
+        department = department_of(form)
         m = _REGION.match(department)
         self.portal = (m.group(1) if m else "") + "财政局"
         self.department = department
-        self.year = int(self.title[:4]) if self.title[:4].isdigit() else 2025
+        self.year = year_of(form)
 
     def maybe(self, p: float, code: str) -> bool:
         if self.rng.random() < p:
@@ -215,6 +215,8 @@ class _Page:
                 at = cut
         breaks = []
         for key in ("long_term", "annual"):
+            if key not in form.sections:
+                continue  # a family with one indicator table
             first, last = form.sections[key]
             body = first + len(form.header_rows[key])
             if last - body >= 2 and rng.random() < 0.2:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import random
 
-from pifu.generate.form import Cell, Form
+from pifu.generate.form import Cell, Form, department_of, year_of
 
 FONT = "STSong-Light"
 SIZE, LEAD, PAD = 8.0, 10.0, 3.0
@@ -82,10 +82,8 @@ def render(form: Form, rng: random.Random, damage: set[str], *, radicals: float 
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    width = len(COLS)
-    assert form.width == width, form.width
     xs = [LEFT]
-    for w in COLS:
+    for w in column_widths(form):
         xs.append(xs[-1] + w)
 
     radical_share = radicals if radicals is not None else (0.4 if rng.random() < 0.15 else 0.0)
@@ -128,6 +126,22 @@ def render(form: Form, rng: random.Random, damage: set[str], *, radicals: float 
         pdf.showPage()
     pdf.save()
     return out.getvalue(), ".pdf"
+
+
+def column_widths(form: Form) -> tuple[float, ...]:
+    """Points per column, 523 in all (A4 less its margins): the Hubei form's own widths for its nine
+    columns; another family's columns share the width by what they hold (the widest one-column text up
+    to 14 characters, at least 3), as a spreadsheet's columns are fitted before printing."""
+    if form.width == len(COLS):
+        return COLS
+    total = sum(COLS)
+    want = [3.0] * form.width
+    for row in form.rows:
+        for c, cell in enumerate(row):
+            if cell is not None and cell.colspan == 1 and cell.kind != "title":
+                want[c] = max(want[c], min(len(cell.text), 14))
+    scale = total / sum(want)
+    return tuple(w * scale for w in want)
 
 
 def _cells(form: Form) -> dict[tuple[int, int], Cell]:
@@ -259,8 +273,8 @@ def _break_point(form: Form, page: list[Piece], r: int, spans, lines, heights) -
 
 
 def _cover(pdf, form: Form, rng) -> None:
-    dept = next(c.text for c in form.rows[1] if c is not None and c.kind == "text")
-    year = form.title[:4]
+    dept = department_of(form)
+    year = year_of(form)
     y = TOP - 60
     pdf.setFont(FONT, 16)
     pdf.drawCentredString(297.5, y, f"关于批复{year}年部门整体绩效目标的通知")

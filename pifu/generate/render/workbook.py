@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pifu.generate.form import Form
+from pifu.generate.form import Form, department_of
 
 DAMAGE = ("cover_sheet", "empty_sheets", "offset", "formula_total", "thousands_format", "general_format",
           "accounting_format", "numbers_as_text")
@@ -52,7 +52,7 @@ def col_name(col: int) -> str:
 
 def plan(form: Form, rng, damage: set[str]) -> list[SheetPlan]:
     sheets = []
-    department = form.rows[1][2].text if form.rows[1][2] else ""
+    department = department_of(form)
     if rng.random() < 0.3:
         damage.add("cover_sheet")
         cover = SheetPlan(rng.choice(("封面", "说明", "目录")))
@@ -86,8 +86,8 @@ def plan(form: Form, rng, damage: set[str]) -> list[SheetPlan]:
                 sheet.cells[at] = _number(cell, amount_style, share_fixed)
             elif cell.text:
                 sheet.cells[at] = Value(cell.text)
-    for c, width in enumerate(WIDTHS[:form.width]):
-        sheet.widths[c0 + c] = width
+    for c in range(form.width):
+        sheet.widths[c0 + c] = WIDTHS[c] if c < len(WIDTHS) else 12
     if rng.random() < 0.3:
         _total_formulas(form, sheet, r0, c0, damage)
     sheets.append(sheet)
@@ -118,12 +118,16 @@ def _number(cell, amount_style: str, share_fixed: bool) -> Value:
 def _total_formulas(form: Form, sheet: SheetPlan, r0: int, c0: int, damage: set[str]) -> None:
     """Each flow's 合计 amounts as SUM over the items above, where the stated total is that sum."""
     rows = form.rows
+    if "funding" not in form.sections:
+        return  # a family without a funding block (Hunan 2023)
     first, last = form.sections["funding"]
-    items = [r for r in range(first, last + 1) if rows[r][2] is not None and rows[r][2].kind == "label"]
     groups, current = [], []
-    for r in items:
+    for r in range(first, last + 1):
+        labels = [cell for cell in rows[r] if cell is not None and cell.kind == "label"]
+        if not labels:
+            continue
         current.append(r)
-        if rows[r][2].text == "合计":
+        if labels[-1].text == "合计":  # the item is the row's last label, whatever its column
             groups.append(current)
             current = []
     for group in groups:
