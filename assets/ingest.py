@@ -5,10 +5,12 @@ backfill policy): `pifu run`, the sensor and UI backfills all work that way. Ste
 run's staging folder, not pickled outputs.
 """
 import json
+import os
+import time
 
 import dagster as dg
 
-from assets.metadata import counts, md_table
+from assets.metadata import counts, md_table, record_seconds, release_memory
 from pifu import ingest, lake, staging
 from pifu.faults import pause_at
 from pifu.normalize import quarantine_table, with_source_mtime
@@ -19,6 +21,7 @@ from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 class SourcesConfig(dg.Config):
     sources: list[str] = []  # files or folders; empty: the inbox
     force: bool = False  # parse files whose content was loaded before (their rows are not loaded twice)
+    plan: str = ""  # a plan `pifu run` made of the same sources (pipelines.run.write_plan): not hashed twice
 
 
 @dg.asset(**PARTITIONED, description="Files of the run's fiscal years found in the sources (the inbox unless the "
@@ -29,12 +32,22 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
 
     years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
-    # Under the run lock, before anything writes the lake: finish the publish of a run that died after
-    # its warehouse commit (pifu run has done it already; runs the daemon or the UI start have not).
-    lake.roll_forward(settings.lake_path(), committed_snapshot(warehouse.resolved_url(), settings.lake_path()))
-    known = set() if config.force else (known_sha256(warehouse.resolved_url())
-                                        & lake.known_sha256(settings.lake_path()))
-    by_year, stats = ingest.plan(sources, known)
+    # A plan from `pifu run` was made under the run lock this run holds, after pifu run rolled the lake
+    # forward: both still hold. Without one (the daemon, the UI, a re-execution) this step does both.
+    planned = _read_plan(config, sources)
+    if planned is not None:
+        by_year, stats, seconds = planned
+    else:
+        started = time.perf_counter()
+        # Under the run lock, before anything writes the lake: finish the publish of a run that died after
+        # its warehouse commit (pifu run has done it already; runs the daemon or the UI start have not).
+        lake.roll_forward(settings.lake_path(), committed_snapshot(warehouse.resolved_url(), settings.lake_path()))
+        known = set() if config.force else (known_sha256(warehouse.resolved_url())
+                                            & lake.known_sha256(settings.lake_path()))
+        seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
+        hashes = ingest.HashCache(settings.data_path() / "cache" / "sha256.json")  # as pifu run keeps it
+        by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
+        hashes.save()
     new = [f for year, files in sorted(by_year.items()) if year in years for f in files]
     other_years = sum(len(v) for k, v in by_year.items() if k not in years)
     stage = stage_dir(context, settings)
@@ -44,6 +57,8 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
     context.log.info(f"{stats['found']} files found; {len(new)} new for {', '.join(sorted(years))}; "
                      f"{other_years} new for other years; {stats['already_seen']} already loaded or quarantined")
     return dg.MaterializeResult(metadata={
+        **record_seconds(stage, seconds),
+        "planned_by": "pifu run" if planned is not None else "this step",
         "sources": ", ".join(sources)[:500],
         "fiscal_years": ", ".join(sorted(years)),
         "files_found": stats["found"],
@@ -53,6 +68,23 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
         "files_same_content": stats["same_content"],
         "preview": md_table([(f.path, f.size, f.sha256[:16]) for f in new], ["file", "bytes", "sha256"]),
     })
+
+
+def _read_plan(config: SourcesConfig, sources: list[str]):
+    """The plan `pifu run` made moments ago under the same run lock (by_year, stats, seconds), or None:
+    no plan named, gone (a re-execution plans afresh), or made for other sources. Used once: removed."""
+    if not config.plan:
+        return None
+    try:
+        with open(config.plan, encoding="utf-8") as f:
+            plan = json.load(f)
+        os.unlink(config.plan)
+    except (OSError, ValueError):
+        return None
+    if plan.get("sources") != list(sources) or plan.get("force") != config.force:
+        return None
+    by_year = {year: [ingest.InputFile(**f) for f in files] for year, files in plan["by_year"].items()}
+    return by_year, plan["stats"], plan["seconds"]
 
 
 @dg.asset(**PARTITIONED, deps=[raw_files], description="Each new file parsed into the document model and "
@@ -66,9 +98,11 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     def progress(done: int, total: int) -> None:
         context.log.info(f"parsed {done}/{total} files")
 
-    # GX is imported where the checks run (lake_tables), in this thread: importing it in a background
-    # thread while this one imported SQLAlchemy failed runs with "partially initialized module".
-    parsed = ingest.parse_files(files, workers=settings.workers or None, progress=progress)
+    # GX is not imported by the run (expectations.fast decides the checks; Data Docs build elsewhere).
+    started = time.perf_counter()
+    parsed = ingest.parse_files(files, workers=settings.workers or None, progress=_every_tenth(progress))
+    parse_seconds = time.perf_counter() - started
+    release_memory()  # the batches' tables, combined and dropped inside parse_files
     pause_at("parse")
     tables = dict(parsed.tables)
     tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})
@@ -77,7 +111,10 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     docs, quarantined = parsed.documents, parsed.quarantined
     summary = {"inputs": len(files), "parsed": len(docs), "quarantined": len(quarantined)}
     (stage / "parsed.json").write_text(json.dumps(summary), encoding="utf-8")
+    # parse: the workers, who normalize each batch too; normalize: joining the batches' tables and staging them
+    seconds = {"parse": parse_seconds, "normalize": time.perf_counter() - started - parse_seconds}
     return dg.MaterializeResult(metadata={
+        **record_seconds(stage, seconds),
         "files_in": len(files),
         "documents_parsed": len(docs),
         "files_quarantined": len(quarantined),
@@ -91,3 +128,14 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
                             ["department", "fiscal_year", "file", "funding rows", "indicator rows", "problems"]),
         "stage": str(stage),
     })
+
+
+def _every_tenth(progress):
+    """Progress in steps of a tenth: each log line is an event written to the run's event log."""
+    said = [0]
+
+    def report(done: int, total: int) -> None:
+        if done >= total or done * 10 // max(total, 1) > said[0]:
+            said[0] = done * 10 // max(total, 1)
+            progress(done, total)
+    return report

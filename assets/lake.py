@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from assets.metadata import md_table
+from assets.metadata import md_table, record_seconds, release_memory
 from expectations import CHECKS, run_checks
 from pifu import lake, staging
 from assets.ingest import parsed_documents
@@ -34,18 +34,29 @@ CHECK_SPECS = [
 def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_lock: RunLockResource):
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
-    tables = staging.read(stage)
     started = time.perf_counter()
+    release_memory()  # what the parse step freed
+    tables = staging.read(stage)
+    staged = time.perf_counter()
     reference = lake.earlier_documents(settings.lake_path(), tables)
-    checked_at, validations = datetime.now(timezone.utc), []
+    read_reference = time.perf_counter() - staged
+    from expectations import datadocs
+
+    docs_mode = datadocs.mode()
+    checked_at, phases = datetime.now(timezone.utc), {}
+    validations = [] if docs_mode == "inline" else None
+    frames = _pending(context, settings) if docs_mode == "background" else None
     dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
-                    validations=validations)
-    checks_seconds = time.perf_counter() - started
-    docs = _data_docs(context, settings, validations, checked_at)
+                    validations=validations, frames=frames, timings=phases)
+    checks_seconds = time.perf_counter() - staged
+    docs = _data_docs(context, settings, docs_mode, validations, frames, checked_at)
+    checked = time.perf_counter()
+    release_memory()  # the checks' derived frames
     staging.write(stage, {"dq_result": dq})
     tables["dq_result"] = dq
     snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)
     (stage / "snapshot.json").write_text(json.dumps({"snapshot": str(snapshot)}), encoding="utf-8")
+    seconds = {"expectations": checked - staged, "lake": (staged - started) + (time.perf_counter() - checked)}
     years = sorted(set(tables["fact_document"].column("fiscal_year").to_pylist()))
     yield dg.MaterializeResult(metadata={
         "snapshot": str(snapshot),
@@ -54,6 +65,9 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
         "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
         "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
         "checks_seconds": dg.MetadataValue.float(round(checks_seconds, 3)),
+        "checks_phases": dg.MetadataValue.json({"read_lake_history": round(read_reference, 3),
+                                                **{k: round(v, 3) for k, v in phases.items()}}),
+        **record_seconds(stage, seconds),
         **_docs_metadata(docs),
     })
     yield from check_results(dq, docs)
@@ -65,12 +79,29 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
                   "quarantined": tables["quarantine"].num_rows})
 
 
-def _data_docs(context, settings: PifuSettings, validations: list, checked_at: datetime):
-    """The GX Data Docs with this run's results (expectations.datadocs); None, logged, if GX cannot build
-    them: the docs show the checks, they do not decide them."""
+def _pending(context, settings: PifuSettings):
+    """Where the checks hand their frames for the background Data Docs build; None, logged, if it cannot be
+    made (the docs show the checks, they do not decide them)."""
     from expectations import datadocs
 
     try:
+        return datadocs.Pending(settings.data_path(), context.run_id)
+    except OSError as e:
+        context.log.warning(f"GX Data Docs not built: {e}")
+        return None
+
+
+def _data_docs(context, settings: PifuSettings, mode: str, validations, frames, checked_at: datetime):
+    """The GX Data Docs with this run's results (expectations.datadocs): built here (`inline`) or handed
+    to a background process (`background`, the default); None, logged, if GX cannot build them: the
+    docs show the checks, they do not decide them."""
+    from expectations import datadocs
+
+    if mode == "off" or (mode == "background" and frames is None):
+        return None
+    try:
+        if mode == "background":
+            return frames.start(checked_at)
         return datadocs.build(settings.data_path(), validations, context.run_id, checked_at)
     except Exception as e:  # noqa: BLE001 (any GX failure; the run's data is fine)
         context.log.warning(f"GX Data Docs not built: {type(e).__name__}: {e}")
@@ -82,7 +113,8 @@ def _docs_metadata(docs) -> dict:
         return {}
     return {"data_docs": dg.MetadataValue.url(docs.url), "data_docs_path": dg.MetadataValue.path(str(docs.index)),
             "data_docs_runs": dg.MetadataValue.path(str(docs.runs)),  # the offline list of every run
-            "data_docs_seconds": dg.MetadataValue.float(round(docs.seconds, 3))}
+            "data_docs_seconds": dg.MetadataValue.float(round(docs.seconds, 3)),
+            "data_docs_status": "building in the background" if docs.pending else "built"}
 
 
 def check_results(dq, docs=None):

@@ -1,10 +1,11 @@
 """warehouse_tables -> bi_views: the run's staged tables loaded in one transaction; the BI views."""
 
 import json
+import time
 
 import dagster as dg
 
-from assets.metadata import md_table
+from assets.metadata import STAGES, md_table, record_seconds, release_memory, run_seconds
 from pifu import lake, staging
 from pifu.faults import pause_at
 from assets.lake import lake_tables
@@ -18,6 +19,8 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
                      warehouse: WarehouseResource, run_lock: RunLockResource) -> dg.MaterializeResult:
     from warehouse.load import load, table_counts
 
+    started = time.perf_counter()
+    release_memory()  # what the lake step freed
     stage = stage_dir(context, settings)
     tables = staging.read(stage)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
@@ -26,15 +29,29 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
         totals = table_counts(engine)
     pause_at("publish")
     lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too
+    seconds_meta = record_seconds(stage, {"warehouse": time.perf_counter() - started})
+    stages = run_seconds(stage)
     staging.remove(stage)
+    _tag_run(context, stages)
     context.log.info(f"loaded into {warehouse.display_url()}: {stats}")
     return dg.MaterializeResult(metadata={
+        **seconds_meta,
+        "stage_seconds": dg.MetadataValue.json({k: stages[k] for k in STAGES if k in stages}),
         "warehouse": warehouse.display_url(),
         "lake_snapshot": snapshot,
         "inserted": md_table(sorted(stats.items()), ["table", "rows inserted"]),
         "table_rows": md_table(sorted(totals.items()), ["table", "rows"]),
         **{f"rows_{k}": dg.MetadataValue.int(int(v)) for k, v in totals.items()},
     })
+
+
+def _tag_run(context, stages: dict) -> None:
+    """Seconds per stage as tags of the run: the UI's run page shows them beside the run."""
+    try:
+        context.instance.add_run_tags(context.run_id, {f"pifu/seconds/{k}": f"{stages[k]:.2f}"
+                                                       for k in STAGES if k in stages})
+    except Exception as e:  # noqa: BLE001 (figures for people; never fail a loaded run over them)
+        context.log.warning(f"stage seconds not tagged: {e}")
 
 
 @dg.asset(group_name="pifu", deps=[warehouse_tables], description="Views BI tools query: v_funding_by_department, "

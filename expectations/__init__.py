@@ -51,12 +51,16 @@ def warm_up() -> None:
     _context()
 
 
-def run_checks(tables, run_id: str, checked_at: datetime, reference=None, validations=None):
+def run_checks(tables, run_id: str, checked_at: datetime, reference=None, validations=None, frames=None,
+               timings=None):
     """dq_result rows for the given tables (see module doc). `reference`: optional {"fact_document",
     "fact_funding"} of documents loaded before (e.g. the lake's current snapshot), which
     funding_history_matches_previous_document compares with besides the run's own documents; only the
     run's documents get rows. `validations`: a list that receives each suite's GX validation result
-    (expectations.datadocs stores them for the Data Docs). Imports GX on first use (~3 s)."""
+    (expectations.datadocs stores them for the Data Docs; this imports GX, ~4 s, once per process).
+    Without `validations` the verdicts come from expectations.fast and GX is not imported. `frames`: a
+    dict that receives each suite's checked frame (expectations.datadocs can validate them later, in
+    another process). `timings`: a dict that receives seconds per phase."""
     from expectations.runner import run_checks as run
 
-    return run(tables, run_id, checked_at, reference, validations)
+    return run(tables, run_id, checked_at, reference, validations, frames, timings)

@@ -15,6 +15,12 @@ GX's pages load their styles and scripts from CDNs: without a network a result p
 expectation and observed value (unstyled), but GX's index lists nothing (its table is drawn by scripts).
 So the site also gets `runs.html`, plain HTML written here: every run, newest first, with each suite's
 outcome and a link to its page (kept in `runs.json` beside it, one entry per run).
+
+Where they are built (PIFU_DATA_DOCS): `background` (the default) hands the run's checked frames to a
+detached process (`python -m expectations.datadocs <folder>`) that imports GX, validates them and builds
+the pages: the run itself never imports GX (4 s), its checks are decided by expectations.fast; the pages
+appear a few seconds after the run. `inline` validates and builds in the run (as before). `off` skips
+them. A background build that fails leaves its folder under <data dir>/gx/pending/ with `error.log`.
 """
 from __future__ import annotations
 
@@ -22,7 +28,12 @@ import fcntl
 import functools
 import html
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +48,7 @@ class DataDocs:
     index: Path  # the site's index.html
     pages: dict[str, str] = field(default_factory=dict)  # suite -> file:// URL of this run's result page
     seconds: float = 0.0
+    pending: bool = False  # handed to a background build (see the module doc): pages come later
 
     @property
     def runs(self) -> Path:
@@ -50,6 +62,82 @@ class DataDocs:
 
 def index_path(data_dir: Path | str) -> Path:
     return Path(data_dir) / GX_DIR / "uncommitted" / "data_docs" / SITE / "index.html"
+
+
+PENDING = "pending"
+MODES = ("background", "inline", "off")
+
+
+def mode() -> str:
+    value = os.environ.get("PIFU_DATA_DOCS", "background").strip().lower() or "background"
+    if value not in MODES:
+        raise ValueError(f"PIFU_DATA_DOCS must be one of {', '.join(MODES)}, not {value!r}")
+    return value
+
+
+class Pending:
+    """The run's checked frames for a background build: `pending(suite, frame)` writes one as soon as the
+    checks have it (run_checks(frames=pending): no frame is kept in memory), `start(run_time)` writes the
+    run's record and starts the detached builder."""
+
+    def __init__(self, data_dir: Path | str, run_id: str):
+        self.root, self.run_id, self.suites, self.seconds = Path(data_dir), run_id, [], 0.0
+        self.folder = self.root / GX_DIR / PENDING / run_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, suite: str, frame) -> None:
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        started = time.perf_counter()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        with pa.OSFile(str(self.folder / f"{suite}.arrow"), "wb") as sink, ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        self.suites.append(suite)
+        self.seconds += time.perf_counter() - started
+
+    def start(self, run_time: datetime) -> DataDocs:
+        started = time.perf_counter()
+        if run_time.tzinfo is None:
+            run_time = run_time.replace(tzinfo=timezone.utc)
+        (self.folder / "run.json").write_text(json.dumps({
+            "run_id": self.run_id, "run_time": run_time.isoformat(), "data_dir": str(self.root),
+            "suites": self.suites}), encoding="utf-8")
+        with open(self.folder / "builder.log", "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "expectations.datadocs", str(self.folder)],
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True, close_fds=True,
+                                            cwd=str(Path(__file__).resolve().parents[1]))
+        return DataDocs(index_path(self.root), {}, self.seconds + time.perf_counter() - started, pending=True)
+
+
+def build_later(data_dir: Path | str, frames: dict, run_id: str, run_time: datetime) -> DataDocs:
+    """Write the run's checked frames (suite -> DataFrame, from run_checks(frames={})) under
+    <data dir>/gx/pending/<run id>/ and start a detached process that builds their Data Docs."""
+    pending = Pending(data_dir, run_id)
+    for suite, frame in frames.items():
+        pending(suite, frame)
+    return pending.start(run_time)
+
+
+def build_pending(folder: Path | str) -> DataDocs:
+    """Validate the frames a run left in `folder` with GX and build their Data Docs; remove the folder."""
+    import pyarrow as pa
+
+    from expectations import runner
+    from expectations.gxrun import unexpected_rows
+
+    folder = Path(folder)
+    meta = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    modules = {m.TABLE: m for m in _suites_modules()}
+    validations = []
+    for suite in meta["suites"]:
+        with pa.memory_map(str(folder / f"{suite}.arrow")) as source:
+            frame = pa.ipc.open_file(source).read_all().to_pandas()
+        unexpected_rows(runner._suite(modules[suite]), frame, validations)
+    docs = build(meta["data_dir"], validations, meta["run_id"], datetime.fromisoformat(meta["run_time"]))
+    shutil.rmtree(folder, ignore_errors=True)
+    return docs
 
 
 def build(data_dir: Path | str, validations: list, run_id: str, run_time: datetime) -> DataDocs:
@@ -145,3 +233,17 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0])
+    try:
+        build_pending(folder)
+    except BaseException:  # noqa: BLE001 (detached: nobody else would see it)
+        (folder / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -5,26 +5,29 @@
 """
 from __future__ import annotations
 
-import great_expectations as gx
 import pandas as pd
 import pyarrow as pa
 
 from expectations import exact as ex
 from expectations.groups import codes, per_group
-from expectations.gxrun import expect
+from expectations.rules import compound_unique, unique
 from expectations.lookup import Lookup, by_key
 
 TABLE = "fact_document"
 GX_COLUMNS = ["document_id", "department_id", "fiscal_year"]
 
 
-def suite() -> gx.ExpectationSuite:
-    E = gx.expectations
-    return gx.ExpectationSuite(name=TABLE, expectations=[
-        expect("fact_document_keys_unique", E.ExpectColumnValuesToBeUnique, column="document_id", row_condition=None),
-        expect("document_single_current", E.ExpectCompoundColumnsToBeUnique,
-               column_list=["department_id", "fiscal_year"]),
-    ])
+RULES = [
+    unique("fact_document_keys_unique", "document_id"),
+    compound_unique("document_single_current", ["department_id", "fiscal_year"]),
+]
+
+
+def suite():
+    """The GX suite of RULES (imports GX)."""
+    from expectations.gxrun import suite_of
+
+    return suite_of(TABLE, RULES)
 
 
 def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -39,7 +38,7 @@ import pyarrow.compute as pc
 from expectations import exact as ex
 from expectations import history
 from expectations.groups import codes, distinct_per, per_group
-from expectations.gxrun import expect
+from expectations.rules import compound_unique, pair_ge
 from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_funding"
@@ -54,24 +53,22 @@ GX_COLUMNS = [
 ]
 
 
-def suite() -> gx.ExpectationSuite:
-    E = gx.expectations
-    return gx.ExpectationSuite(name=TABLE, expectations=[
-        expect("funding_components_sum_to_total", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="items_sum_tolerance", column_B="items_sum_off_by", or_equal=True),
-        expect("funding_share_matches_amount", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="share_pct", column_B="share_min", or_equal=True),
-        expect("funding_share_matches_amount", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="share_max", column_B="share_pct", or_equal=True),
-        expect("funding_shares_sum_to_100", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="shares_sum_tolerance", column_B="shares_sum_off_by", or_equal=True),
-        expect("income_equals_expenditure", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="totals_tolerance", column_B="totals_off_by", or_equal=True),
-        expect("funding_history_matches_previous_document", E.ExpectColumnPairValuesAToBeGreaterThanB,
-               column_A="history_tolerance", column_B="history_off_by", or_equal=True),
-        expect("fact_funding_keys_unique", E.ExpectCompoundColumnsToBeUnique,
-               column_list=["document_id", "flow", "item", "year"], row_condition=None),
-    ])
+RULES = [
+    pair_ge("funding_components_sum_to_total", "items_sum_tolerance", "items_sum_off_by"),
+    pair_ge("funding_share_matches_amount", "share_pct", "share_min"),
+    pair_ge("funding_share_matches_amount", "share_max", "share_pct"),
+    pair_ge("funding_shares_sum_to_100", "shares_sum_tolerance", "shares_sum_off_by"),
+    pair_ge("income_equals_expenditure", "totals_tolerance", "totals_off_by"),
+    pair_ge("funding_history_matches_previous_document", "history_tolerance", "history_off_by"),
+    compound_unique("fact_funding_keys_unique", ["document_id", "flow", "item", "year"], where=None),
+]
+
+
+def suite():
+    """The GX suite of RULES (imports GX)."""
+    from expectations.gxrun import suite_of
+
+    return suite_of(TABLE, RULES)
 
 
 def derive(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> pd.DataFrame:

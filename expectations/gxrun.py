@@ -14,10 +14,31 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.row_conditions import Column
 
 from expectations.registry import CHECKS, GX_SEVERITY
+from expectations.rules import CHECK, Rule
 
 RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False,
                  "partial_unexpected_count": 0}
 _lock = threading.Lock()
+
+
+_KINDS = {"pair_ge": "ExpectColumnPairValuesAToBeGreaterThanB", "between": "ExpectColumnValuesToBeBetween",
+          "unique": "ExpectColumnValuesToBeUnique", "compound_unique": "ExpectCompoundColumnsToBeUnique"}
+
+
+def suite_of(name: str, rules: list[Rule]) -> gx.ExpectationSuite:
+    """The GX suite of a table's rules (expectations.rules), each expectation deciding its check."""
+    expectations = []
+    for rule in rules:
+        kwargs = dict(rule.args)
+        if rule.kind == "pair_ge":
+            kwargs["or_equal"] = True
+        if rule.where is None:
+            kwargs["row_condition"] = None
+        elif rule.where != CHECK:
+            column, value = rule.where
+            kwargs["row_condition"] = Column(column) == value
+        expectations.append(expect(rule.check, getattr(gx.expectations, _KINDS[rule.kind]), **kwargs))
+    return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
 def expect(check: str, expectation: type, **kwargs) -> gx.expectations.Expectation:

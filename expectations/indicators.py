@@ -22,16 +22,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from great_expectations.expectations.row_conditions import Column
 
 from expectations import exact as ex
 from expectations.groups import codes, per_group
-from expectations.gxrun import expect
+from expectations.rules import between, compound_unique
 from expectations.lookup import Lookup, by_key, cell_of
 
 TABLE = "fact_indicator_value"
@@ -45,18 +43,19 @@ LT_LOWER, LT_UPPER = (">=", ">"), ("<=", "<")  # what a long-term target bounds 
 GX_COLUMNS = ["document_id", "indicator_id", "horizon", "year", "value", "range_kind", "looser_than_long_term_by"]
 
 
-def suite() -> gx.ExpectationSuite:
-    E = gx.expectations
-    return gx.ExpectationSuite(name=TABLE, expectations=[
-        expect("indicator_value_in_range", E.ExpectColumnValuesToBeBetween,
-               column="value", min_value=0, max_value=100, row_condition=Column("range_kind") == "percent"),
-        expect("indicator_value_in_range", E.ExpectColumnValuesToBeBetween,
-               column="value", min_value=0, row_condition=Column("range_kind") == "count"),
-        expect("annual_contradicts_long_term", E.ExpectColumnValuesToBeBetween,
-               column="looser_than_long_term_by", max_value=0),
-        expect("fact_indicator_value_keys_unique", E.ExpectCompoundColumnsToBeUnique,
-               column_list=["document_id", "indicator_id", "horizon", "year"], row_condition=None),
-    ])
+RULES = [
+    between("indicator_value_in_range", "value", min_value=0, max_value=100, where=("range_kind", "percent")),
+    between("indicator_value_in_range", "value", min_value=0, where=("range_kind", "count")),
+    between("annual_contradicts_long_term", "looser_than_long_term_by", max_value=0),
+    compound_unique("fact_indicator_value_keys_unique", ["document_id", "indicator_id", "horizon", "year"], where=None),
+]
+
+
+def suite():
+    """The GX suite of RULES (imports GX)."""
+    from expectations.gxrun import suite_of
+
+    return suite_of(TABLE, RULES)
 
 
 def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:

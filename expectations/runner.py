@@ -1,4 +1,9 @@
-"""run_checks: derive each table's check frame, validate it with its GX suite, write dq_result rows.
+"""run_checks: derive each table's check frame, evaluate its rules, write dq_result rows.
+
+The verdicts come from expectations.fast (numpy over the rules of expectations.rules: no GX import,
+milliseconds); when the caller asks for GX validation results (`validations`, for the Data Docs) the
+frame is validated by GX too, and GX's failing rows must be the same (they are: the rules are one
+definition; tests/test_expectations_fast.py compares them on every corpus).
 
 Per check and document: one passed=True row (row_ref null) when every row the check looked at
 passes; otherwise one passed=False row per failing row_ref (a group such as expenditure/2023, a
@@ -7,6 +12,7 @@ stated share, a duplicated key). A document the check could not look at gets no 
 from __future__ import annotations
 
 import functools
+import time
 import re
 from datetime import datetime, timezone
 
@@ -15,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from expectations import documents, funding, indicators
-from expectations.gxrun import unexpected_rows
+from expectations import fast
 from expectations.lookup import Lookup, lookup_of
 from expectations.registry import CHECKS
 from pifu import attribution
@@ -28,12 +34,20 @@ _COLUMNS = ["check_name", "document_id", "row_ref", "severity", "passed", "obser
 
 @functools.cache
 def _suite(module):
+    """Each GX suite built once per process (GX imported on first use)."""
     return module.suite()
 
 
 def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
-               reference: dict[str, pa.Table] | None = None, validations: list | None = None) -> pa.Table:
-    """`validations`: when a list, receives each suite's GX validation result (for the Data Docs)."""
+               reference: dict[str, pa.Table] | None = None, validations: list | None = None,
+               frames: dict | None = None, timings: dict | None = None) -> pa.Table:
+    """`validations`: when a list, receives each suite's GX validation result (for the Data Docs; imports
+    GX). `frames`: a dict that receives each suite's checked frame by suite name, or a callable given
+    (suite, frame) as each is checked (so the Data Docs can be built later, elsewhere). `timings`: when a dict, receives seconds spent deriving, evaluating,
+    validating with GX and describing."""
+    clock = timings if timings is not None else {}
+    for key in ("derive", "evaluate", "gx_validate", "describe"):
+        clock.setdefault(key, 0.0)
     look = lookup_of(tables)
     problems = _extraction_problems(tables.get("fact_problem"))
     rows: list[tuple] = []
@@ -42,13 +56,31 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
         if source is None:
             continue
         # Only fact_funding looks beyond the run: its history check compares with earlier documents.
+        t = time.perf_counter()
         frame = funding.derive(tables, reference) if module is funding else module.derive(tables)
         checks = [c for c, spec in CHECKS.items() if spec.table == module.TABLE]
-        failing = unexpected_rows(_suite(module), frame[module.GX_COLUMNS + checks], validations)
+        checked = frame[module.GX_COLUMNS + checks]
+        t, clock["derive"] = time.perf_counter(), clock["derive"] + time.perf_counter() - t
+        failing = fast.unexpected_rows(module.RULES, checked)
+        t, clock["evaluate"] = time.perf_counter(), clock["evaluate"] + time.perf_counter() - t
+        if validations is not None:
+            from expectations.gxrun import unexpected_rows
+
+            by_gx = unexpected_rows(_suite(module), checked, validations)
+            if {c: set(v) for c, v in by_gx.items() if v} != {c: set(v) for c, v in failing.items() if v}:
+                raise RuntimeError(f"GX and expectations.fast disagree on {module.TABLE}: a rule's semantics "
+                                   "differ; report this as a pifu bug")
+            t, clock["gx_validate"] = time.perf_counter(), clock["gx_validate"] + time.perf_counter() - t
+        if callable(frames):
+            frames(module.TABLE, checked)  # e.g. expectations.datadocs.Pending: written now, not kept
+        elif frames is not None:
+            frames[module.TABLE] = checked
         docs = _documents(source, frame)
         for check in checks:
             rows += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look, docs,
                              problems)
+        clock["describe"] += time.perf_counter() - t
+        del frame, checked  # before the next table's frame is derived: one at a time in memory
     return _table(rows, run_id, checked_at, _source_paths(tables.get("fact_document")))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import multiprocessing
 import os
 import re
@@ -57,17 +58,29 @@ def discover(sources: Iterable[str | os.PathLike]) -> list[Path]:
     return sorted(found)
 
 
-def fingerprint(path: Path, roots: Iterable[Path] = ()) -> InputFile:
+def fingerprint(path: Path, roots: Iterable[Path] = (), cache: dict | None = None) -> InputFile:
     """Hash and size; or, for a file that must not be opened (a symlink leaving the folder it was found
-    in, a pipe or a device), a refusal keyed by its path."""
+    in, a pipe or a device), a refusal keyed by its path. `cache` (see `HashCache`): the hash of a file
+    whose size, mtime, ctime, inode and device are those recorded with it is taken from there, and
+    what is hashed is recorded."""
     refusal = _refusal(path, roots)
     if refusal:
         return InputFile(str(path), _sha_of_text(str(path)), -1, refusal)
+    if cache is not None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return InputFile(str(path), "", -1)
+        signature = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        known = cache.get(str(path))
+        if known and known[:5] == signature:
+            return InputFile(str(path), known[5], st.st_size, mtime_ns=st.st_mtime_ns)
     h = hashlib.sha256()
     size = 0
     try:
         with open(path, "rb") as f:
-            mtime_ns = os.fstat(f.fileno()).st_mtime_ns
+            st = os.fstat(f.fileno())
+            mtime_ns = st.st_mtime_ns
             while chunk := f.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -75,7 +88,32 @@ def fingerprint(path: Path, roots: Iterable[Path] = ()) -> InputFile:
                     break
     except OSError:
         return InputFile(str(path), "", -1)
+    if cache is not None and size == st.st_size:  # hashed whole; a change since shows in ctime
+        cache[str(path)] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, h.hexdigest()]
     return InputFile(str(path), h.hexdigest(), size, mtime_ns=mtime_ns)
+
+
+class HashCache(dict):
+    """path -> [size, mtime_ns, ctime_ns, inode, device, sha256] of files hashed before, kept in a JSON
+    file between runs, so a run over a large inbox hashes only files new or changed since (a file's
+    ctime changes with any write and cannot be set back). A missing or unreadable file is an empty cache."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        self.path = Path(path)
+        try:
+            self.update(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
+
+    def save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(self), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache: the next run hashes again
 
 
 def sniff_year(path: str | os.PathLike) -> str:
@@ -128,11 +166,14 @@ def _decoded(head: bytes) -> str:
 
 
 def _year_in_text(text: str) -> str:
-    m = _TITLE_YEAR.search(text.translate(_WIDE_DIGITS))
+    if _WIDE_DIGIT.search(text):  # str.translate is slow; most files have no full-width digit to fold
+        text = text.translate(_WIDE_DIGITS)
+    m = _TITLE_YEAR.search(text)
     return m.group(1) if m else UNKNOWN_YEAR
 
 
 _WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
+_WIDE_DIGIT = re.compile("[\uff10-\uff19]")
 _HEAD_BYTES = 4096  # the title is on the first lines of a text export
 _HTML_HEAD_BYTES = 256 * 1024  # a page's title comes before its form, after whatever the portal puts first
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<", re.ASCII)
@@ -174,11 +215,17 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[str, list[InputFile]], dict]:
-    """New files by fiscal-year partition, and counts of what was passed over."""
+def plan(sources: Iterable[str | os.PathLike], known: set[str], timings: dict | None = None,
+         cache: dict | None = None) -> tuple[dict[str, list[InputFile]], dict]:
+    """New files by fiscal-year partition, and counts of what was passed over. `timings`: a dict that
+    receives the seconds spent finding files ("discover") and fingerprinting and routing them ("hash").
+    `cache`: hashes of files seen before (`HashCache`), updated with the files hashed now."""
+    started = time.perf_counter()
     sources = list(sources)
     roots = [Path(s) for s in sources if Path(s).is_dir()]
-    files = [fingerprint(p, roots) for p in discover(sources)]
+    found = discover(sources)
+    listed = time.perf_counter()
+    files = [fingerprint(p, roots, cache) for p in found]
     by_year: dict[str, list[InputFile]] = {}
     seen: set[str] = set()
     stats = {"found": len(files), "already_seen": 0, "same_content": 0}
@@ -191,6 +238,9 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str]) -> tuple[dict[st
             seen.add(f.sha256)
             year = UNKNOWN_YEAR if f.refused else sniff_year(f.path)
             by_year.setdefault(year, []).append(f)
+    if timings is not None:
+        timings["discover"] = timings.get("discover", 0.0) + listed - started
+        timings["hash"] = timings.get("hash", 0.0) + time.perf_counter() - listed
     return by_year, stats
 
 

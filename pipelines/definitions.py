@@ -7,6 +7,9 @@ from assets import ingest, lake, warehouse
 from assets import report
 from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 from pipelines.sensors import daily_inbox_run, inbox_sensor
+from pipelines.sqlite_sync import install as _sqlite_sync
+
+_sqlite_sync()  # runs the daemon or the UI launch write their events as `pifu run` does (PIFU_DAGSTER_SQLITE_SYNC)
 
 _settings, _warehouse = PifuSettings(), WarehouseResource()
 

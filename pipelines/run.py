@@ -7,6 +7,9 @@ import sys
 import time
 
 
+HASH_CACHE = "cache/sha256.json"  # under the data directory (pifu.ingest.HashCache)
+
+
 def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir: str | None = None,
                  workers: int | None = None, force: bool = False, wait: bool = True, out=sys.stdout) -> int:
     """Run the job over `sources`; the exit status. Holds the lake's and the warehouse's run locks from
@@ -18,7 +21,9 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         os.environ["PIFU_LAKE_DIR"] = lake_dir
     from pifu.locks import run_lock
     from pipelines.instance import ensure_dagster_home, lake_dir as lake_path, warehouse_url as resolved_url
+    from pipelines.sqlite_sync import install
 
+    install()  # before the instance opens its storages
     ensure_dagster_home()
     with run_lock(lake_path(), resolved_url(), wait=wait, holder={"trigger": "cli"}, notify=_say):
         return _run(sources, workers, force, out)
@@ -31,7 +36,7 @@ def _say(message: str) -> None:
 def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     from pifu import ingest, lake
     from pipelines.definitions import defs
-    from pipelines.instance import lake_dir as lake_path, open_instance
+    from pipelines.instance import data_dir, lake_dir as lake_path, open_instance
     from pipelines.partitions import range_tags
     from pipelines.resources import WarehouseResource
     from pipelines.sensors import run_config
@@ -45,8 +50,12 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     lake.roll_forward(lake_path(), committed_snapshot(url, lake_path()))
     sources = [os.path.abspath(s) for s in sources]
     # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
+    started = time.perf_counter()
     known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
-    by_year, stats = ingest.plan(sources, known)
+    seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
+    hashes = ingest.HashCache(data_dir() / HASH_CACHE)  # files unchanged since a run saw them are not read again
+    by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
+    hashes.save()
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
           f"{stats['same_content']} same content as another", file=out)
@@ -54,6 +63,8 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
         print("nothing to do", file=out)
         return 0
     config = run_config(sources, force=force)
+    # raw_files takes this plan instead of reading and hashing every file again
+    config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
     # The summary says what failed in one line per step; Dagster's console would add pages of traceback
     # (they are in the run's event log, the UI, and the file the summary names).
     config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "CRITICAL")}}}
@@ -64,4 +75,27 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
-        return summarize(result, sorted(by_year), time.perf_counter() - started, out)
+        return summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
+
+
+def write_plan(sources: list[str], force: bool, by_year: dict, stats: dict, seconds: dict) -> str:
+    """The plan as a file raw_files reads (and removes): under the staging root, so a plan a killed run
+    left behind is pruned with its staging folders."""
+    import json
+    import uuid
+
+    from pipelines.instance import data_dir
+
+    folder = data_dir() / "staging" / "plans"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("plan-*.json"):  # left by runs killed before raw_files took them
+        try:
+            if time.time() - old.stat().st_mtime > 24 * 3600:
+                old.unlink()
+        except OSError:
+            pass
+    path = folder / f"plan-{uuid.uuid4().hex}.json"
+    plan = {"sources": sources, "force": force, "stats": stats, "seconds": seconds,
+            "by_year": {year: [f.__dict__ for f in files] for year, files in by_year.items()}}
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return str(path)

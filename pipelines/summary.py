@@ -6,7 +6,11 @@ import re
 from collections import Counter
 
 
-def summarize(result, years: list[str], seconds: float, out) -> int:
+STAGES = ("discover", "hash", "parse", "normalize", "expectations", "lake", "warehouse")
+
+
+def summarize(result, years: list[str], seconds: float, out, planning: dict | None = None) -> int:
+    """`seconds`: the job's time; `planning`: stage seconds spent before it (pifu run's plan)."""
     meta = _materializations(result)
     parsed = meta.get("parsed_documents", {})
     print(f"run {result.run_id} over fiscal years {', '.join(years)}: {'ok' if result.success else 'FAILED'} "
@@ -41,10 +45,12 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
         checks = meta["lake_tables"].get("checks_seconds", 0)
         print(f"time: {seconds:.1f} s, of which expectations {checks:.1f} s ({100 * checks / seconds:.0f}%)",
               file=out)
+    print(stage_line(stage_seconds(meta), seconds, planning), file=out)
     if meta.get("lake_tables", {}).get("data_docs_path"):
         lt = meta["lake_tables"]
-        print(f"data docs: {lt['data_docs_path']} ({lt.get('data_docs_seconds', 0):.1f} s; offline: runs.html)",
-              file=out)
+        when = ("building in the background" if lt.get("data_docs_status") == "building in the background"
+                else f"{lt.get('data_docs_seconds', 0):.1f} s")
+        print(f"data docs: {lt['data_docs_path']} ({when}; offline: runs.html)", file=out)
     if meta.get("report", {}).get("report_path"):
         rep = meta["report"]
         print(f"report: {rep['report_path']} ({rep.get('report_seconds', 0):.1f} s)", file=out)
@@ -95,3 +101,41 @@ def _materializations(result) -> dict[str, dict]:
         mat = event.materialization
         out.setdefault(mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()})
     return out
+
+
+def stage_seconds(meta: dict[str, dict]) -> dict[str, float]:
+    """Seconds per stage from the steps' metadata (`seconds_<stage>`; the first partition's, as each
+    partition of a range records the same)."""
+    out: dict[str, float] = {}
+    for asset in ("raw_files", "parsed_documents", "lake_tables", "warehouse_tables"):
+        for key, value in meta.get(asset, {}).items():
+            if key.startswith("seconds_"):
+                out[key[8:]] = out.get(key[8:], 0.0) + float(value)
+    return out
+
+
+def stage_line(stages: dict[str, float], job_seconds: float, planning: dict | None = None) -> str:
+    """`stages (s): discover 0.21 hash 0.60 … other 2.10; from process start 14.0` (pifu run, make bench)."""
+    parts = [f"{k} {stages[k]:.2f}" for k in STAGES if k in stages]
+    in_job = sum(v for k, v in stages.items() if k in STAGES)
+    before = sum(planning.values()) if planning else 0.0  # raw_files reports the plan pifu run made before the job
+    other = job_seconds - (in_job - before)
+    text = f"stages (s): {' '.join(parts)} other {max(other, 0):.2f} (Dagster, views, report)"
+    started = process_seconds()
+    if started is not None:
+        text += f"; from process start {started:.1f} s"
+    return text
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: /proc), interpreter start-up and imports included."""
+    try:
+        import os
+
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

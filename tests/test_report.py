@@ -394,7 +394,8 @@ def test_pifu_run_prints_the_data_docs_and_the_report_and_links_them_in_the_chec
 
     data = tmp_path / "data"
     for k, v in {"PIFU_DATA_DIR": data, "DAGSTER_HOME": tmp_path / "dagster", "PIFU_LAKE_DIR": tmp_path / "lake",
-                 "PIFU_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}", "PIFU_WORKERS": "1"}.items():
+                 "PIFU_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}", "PIFU_WORKERS": "1",
+                 "PIFU_DATA_DOCS": "inline"}.items():  # built in the run: the pages exist when it returns
         monkeypatch.setenv(k, str(v))
     results = []
     summarize = pipelines.summary.summarize
