@@ -42,6 +42,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -118,8 +119,9 @@ class Root:
 
 def root_of(lake: str | os.PathLike) -> Root:
     text = str(lake)
-    if text.startswith("s3://") or text.startswith("s3a://"):
-        bucket_path = text.split("://", 1)[1].rstrip("/")
+    url = _S3_URL.match(text)  # s3://b/p, and s3:/b/p as pathlib.Path(…) spells it
+    if url:
+        bucket_path = url.group(1).rstrip("/")
         return Root(f"s3://{bucket_path}", _s3_filesystem(), bucket_path)
     if "://" in text and not text.startswith("file://"):
         raise LakeError(text, "only local paths and s3:// URLs are supported as lakes", "lake_unwritable")
@@ -127,8 +129,11 @@ def root_of(lake: str | os.PathLike) -> Root:
     return Root(path, pafs.LocalFileSystem(), path)
 
 
+_S3_URL = re.compile(r"^s3a?:/+(.+)$")
+
+
 def is_remote(lake: str | os.PathLike) -> bool:
-    return "://" in str(lake)
+    return bool(_S3_URL.match(str(lake)))
 
 
 def storage_options(uri: str) -> dict[str, str] | None:
@@ -396,7 +401,7 @@ def _read(root: Root, table: str, version: int, fiscal_years: list[int] | None =
         if not fiscal_years:
             return schema.empty_table()
         partitions = [(YEAR, "in", [str(y) for y in fiscal_years])]
-    data = dt.to_pyarrow_dataset(partitions=partitions).to_table()
+    data = dt.to_pyarrow_dataset(file_pruning_predicate=partitions).to_table()
     columns = [data[n].cast(f.type) if n in data.column_names else pa.nulls(data.num_rows, f.type)
                for n, f in zip(schema.names, schema)]
     return pa.Table.from_arrays(columns, schema=schema)
@@ -556,8 +561,8 @@ def _pending_path(root: Root, name: str) -> str:
 
 
 def _display(lake_dir) -> str:
-    text = str(lake_dir).rstrip("/")
-    return text if "://" in text else os.path.abspath(text)
+    root = root_of(lake_dir)
+    return root.uri
 
 
 def _exists(root: Root, path: str) -> bool:
