@@ -5,17 +5,15 @@ backfill policy): `pifu run`, the sensor and UI backfills all work that way. Ste
 run's staging folder, not pickled outputs.
 """
 import json
-import threading
 
 import dagster as dg
 
-import expectations
-
 from assets.metadata import counts, md_table
 from pifu import ingest, lake, staging
-from pifu.normalize import quarantine_table
+from pifu.faults import pause_at
+from pifu.normalize import quarantine_table, with_source_mtime
 from pipelines.partitions import PARTITIONED, stage_dir
-from pipelines.resources import PifuSettings, WarehouseResource
+from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 
 
 class SourcesConfig(dg.Config):
@@ -26,11 +24,14 @@ class SourcesConfig(dg.Config):
 @dg.asset(**PARTITIONED, description="Files of the run's fiscal years found in the sources (the inbox unless the "
           "run names files), fingerprinted; content already loaded or quarantined (by sha256) is skipped.")
 def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings: PifuSettings,
-              warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from warehouse.load import known_sha256
+              warehouse: WarehouseResource, run_lock: RunLockResource) -> dg.MaterializeResult:
+    from warehouse.load import committed_snapshot, known_sha256
 
     years = set(context.partition_keys)
     sources = config.sources or [str(settings.inbox_path())]
+    # Under the run lock, before anything writes the lake: finish the publish of a run that died after
+    # its warehouse commit (pifu run has done it already; runs the daemon or the UI start have not).
+    lake.roll_forward(settings.lake_path(), committed_snapshot(warehouse.resolved_url(), settings.lake_path()))
     known = set() if config.force else (known_sha256(warehouse.resolved_url())
                                         & lake.known_sha256(settings.lake_path()))
     by_year, stats = ingest.plan(sources, known)
@@ -57,17 +58,20 @@ def raw_files(context: dg.AssetExecutionContext, config: SourcesConfig, settings
 @dg.asset(**PARTITIONED, deps=[raw_files], description="Each new file parsed into the document model and "
           "normalized to the star schema (staged as Arrow for this run); unreadable files quarantined with "
           "their reason.")
-def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings) -> dg.MaterializeResult:
+def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
+                     run_lock: RunLockResource) -> dg.MaterializeResult:
     stage = stage_dir(context, settings)
     files = [ingest.InputFile(**f) for f in json.loads((stage / "files.json").read_text(encoding="utf-8"))]
 
     def progress(done: int, total: int) -> None:
         context.log.info(f"parsed {done}/{total} files")
 
-    # GX takes seconds to import; let that happen while the workers parse.
-    threading.Thread(target=expectations.warm_up, name="gx-warm-up", daemon=True).start()
+    # GX is imported where the checks run (lake_tables), in this thread: importing it in a background
+    # thread while this one imported SQLAlchemy failed runs with "partially initialized module".
     parsed = ingest.parse_files(files, workers=settings.workers or None, progress=progress)
+    pause_at("parse")
     tables = dict(parsed.tables)
+    tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})
     tables["quarantine"] = quarantine_table(parsed.quarantined)
     staging.write(stage, tables)
     docs, quarantined = parsed.documents, parsed.quarantined

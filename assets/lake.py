@@ -17,7 +17,7 @@ from expectations import CHECKS, run_checks
 from pifu import lake, staging
 from assets.ingest import parsed_documents
 from pipelines.partitions import PARTITIONED, stage_dir
-from pipelines.resources import PifuSettings
+from pipelines.resources import PifuSettings, RunLockResource
 
 ACCOUNTED = "every_input_accounted_for"
 _ERROR = {name for name, spec in CHECKS.items() if spec.severity == "error"} | {ACCOUNTED}
@@ -31,7 +31,7 @@ CHECK_SPECS = [
 @dg.asset(**PARTITIONED, deps=[parsed_documents], check_specs=CHECK_SPECS, description="The run's tables, "
           "checked, written as the Parquet lake's next snapshot (hive-partitioned by fiscal_year), made current "
           "once the warehouse has committed the same rows.")
-def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings):
+def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_lock: RunLockResource):
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
     tables = staging.read(stage)

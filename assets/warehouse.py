@@ -6,23 +6,25 @@ import dagster as dg
 
 from assets.metadata import md_table
 from pifu import lake, staging
+from pifu.faults import pause_at
 from assets.lake import lake_tables
 from pipelines.partitions import PARTITIONED, stage_dir
-from pipelines.resources import PifuSettings, WarehouseResource
+from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 
 
 @dg.asset(**PARTITIONED, deps=[lake_tables], description="The star schema in the SQL warehouse (DuckDB or "
           "PostgreSQL), loaded in one transaction per run; the same file twice changes nothing.")
 def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
-                     warehouse: WarehouseResource) -> dg.MaterializeResult:
+                     warehouse: WarehouseResource, run_lock: RunLockResource) -> dg.MaterializeResult:
     from warehouse.load import load, table_counts
 
     stage = stage_dir(context, settings)
     tables = staging.read(stage)
-    with warehouse.engine() as engine:
-        stats = load(engine, tables, run_id=context.run_id)
-        totals = table_counts(engine)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
+    with warehouse.engine() as engine:
+        stats = load(engine, tables, run_id=context.run_id, lake_snapshot=snapshot)
+        totals = table_counts(engine)
+    pause_at("publish")
     lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too
     staging.remove(stage)
     context.log.info(f"loaded into {warehouse.display_url()}: {stats}")

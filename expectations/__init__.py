@@ -43,8 +43,9 @@ __all__ = ["CHECKS", "CheckSpec", "run_checks", "warm_up"]
 
 
 def warm_up() -> None:
-    """Import GX and build its context ahead of use (~3 s): the pipeline does it in a thread while the
-    parse workers run, so the checks cost only their own time."""
+    """Import GX and build its context ahead of use (~3 s). Only from the thread that will run the
+    checks: importing GX in a second thread while another imported SQLAlchemy failed runs with
+    "partially initialized module 'sqlalchemy.orm.exc'"."""
     from expectations.gxrun import _context
 
     _context()

@@ -8,8 +8,8 @@ of (department, year) states for the same flow and item as its own year (year ==
 Earlier documents are the run's own and those of `reference` (previously loaded tables shaped as
 `SCHEMAS`, e.g. the lake's current snapshot). A document in both is taken from the reference: the lake
 keeps a document's first record. Per department and fiscal year only an is_current version counts; if
-the run and the reference each have one, the newer wins (loaded_at, then source_path, then document_id,
-the order of pifu.normalize.mark_current), so a run's new version supersedes the lake's.
+the run and the reference each have one, the newer wins (loaded_at, then source_mtime, then source_path,
+then document_id: the order of pifu.normalize.mark_current), so a run's new version supersedes the lake's.
 
 All of it is Arrow filters and numpy sorts on integer keys; Python never loops over rows.
 """
@@ -25,9 +25,10 @@ from expectations.groups import codes
 from pifu.schema import SCHEMAS
 
 KEYS = ["department_id", "year", "flow", "item"]
-_DOCUMENT = ["document_id", "department_id", "fiscal_year", "source_path", "is_current", "loaded_at"]
+_DOCUMENT = ["document_id", "department_id", "fiscal_year", "source_path", "is_current", "loaded_at", "source_mtime"]
+# Nulls sort last: an unknown modification time counts as the oldest, as in mark_current.
 _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), ("loaded_at", "descending"),
-                 ("source_path", "descending"), ("document_id", "descending")]
+                 ("source_mtime", "descending"), ("source_path", "descending"), ("document_id", "descending")]
 _STATED = ["amount", "amount_digits", "line"]
 
 

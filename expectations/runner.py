@@ -124,5 +124,8 @@ def _table(rows: list[tuple], run_id: str, checked_at: datetime, paths: dict[str
     data["run_id"] = pa.array([run_id] * len(rows), pa.string())
     data["checked_at"] = pa.array([checked_at] * len(rows), schema.field("checked_at").type)
     data["source_path"] = pa.array([paths.get(r[1]) for r in rows], pa.string())
+    data["result_no"] = pa.nulls(len(rows), pa.int32())
     t = pa.table(data, schema=schema)
-    return t.sort_by([("check_name", "ascending"), ("document_id", "ascending"), ("row_ref", "ascending")])
+    t = t.sort_by([("check_name", "ascending"), ("document_id", "ascending"), ("row_ref", "ascending")])
+    # Numbered after sorting: (run_id, result_no) is the row's key in the lake and the warehouse.
+    return t.set_column(schema.get_field_index("result_no"), "result_no", pa.array(range(1, len(rows) + 1), pa.int32()))

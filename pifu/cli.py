@@ -1,7 +1,9 @@
 """`pifu parse | run | generate`. Errors are one line on stderr, never a traceback.
 
-Exit status: 0 done; 1 the run finished but something needs attention (a check blocked); 2 bad input
-or usage.
+Exit status: 0 done; 1 the run finished but something needs attention (a step failed, a check
+blocked); 2 bad input or usage; 3 another run holds the lake or the warehouse (`run --no-wait`);
+4 the environment is at fault (warehouse unreachable, lake not writable, disk full); 70 a bug in pifu
+(the traceback is written to a file under the data directory, the line says which).
 """
 from __future__ import annotations
 
@@ -9,13 +11,22 @@ import argparse
 import os
 import sys
 
+from pifu.faults import EnvironmentFault, LockBusy
 from pifu.model import PifuError
+
+EXIT_BUSY, EXIT_ENVIRONMENT, EXIT_INTERNAL = 3, 4, 70
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
+    except LockBusy as e:
+        print(f"pifu: {e}", file=sys.stderr)
+        return EXIT_BUSY
+    except EnvironmentFault as e:
+        print(f"pifu: {e}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except PifuError as e:
         print(f"pifu: {e}", file=sys.stderr)
         return 2
@@ -24,6 +35,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # the last resort: one line here, the traceback in a file
+        print(f"pifu: internal error: {type(e).__name__}: {_one_line(e)} ({_save_traceback()})", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return lines[0][:300] if lines else "(no message)"
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback under <data dir>/logs; where it went, for the user."""
+    import traceback
+    from datetime import datetime, timezone
+
+    text = traceback.format_exc()
+    name = f"pifu-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}.log"
+    for folder in (os.path.join(os.environ.get("PIFU_DATA_DIR") or "data", "logs"),
+                   os.path.join(os.environ.get("TMPDIR") or "/tmp", "pifu-logs")):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(os.path.abspath(folder), name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return f"traceback in {path}"
+        except OSError:
+            continue
+    return "the traceback could not be written"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", help="SQLAlchemy URL (default: $PIFU_WAREHOUSE_URL or a DuckDB file)")
     run.add_argument("--lake", help="lake directory (default: $PIFU_LAKE_DIR or data/lake)")
     run.add_argument("--workers", type=int, default=None, help="parse processes (default: CPU count)")
+    run.add_argument("--no-wait", action="store_true",
+                     help="exit 3 at once when another run holds the lake or the warehouse (default: wait for it)")
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="write one static HTML page of the warehouse: charts and findings")
@@ -61,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--family", default="hubei",
                      choices=("hubei", "hubei2021", "hunan2023", "fujian2019", "hubei_grid"),
                      help="template family (default: hubei, today's Hubei 批复)")
+    gen.add_argument("--format", dest="fmt", default="text", choices=("text", "xlsx", "xls", "docx", "html", "pdf"),
+                     help="text: a damaged text export (default); the others keep the form's merged cells")
     gen.set_defaults(func=_cmd_generate)
     return p
 
@@ -91,7 +134,8 @@ def _cmd_run(args) -> int:
     if not sources:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
-    return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers)
+    return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers,
+                        wait=not args.no_wait)
 
 
 def _cmd_report(args) -> int:
@@ -105,9 +149,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_ui(args) -> int:
-    from pipelines.instance import ROOT, ensure_dagster_home
+    from pipelines.instance import ROOT, open_instance
 
-    ensure_dagster_home()  # the same DAGSTER_HOME and dagster.yaml as `pifu run`
+    with open_instance():  # the same DAGSTER_HOME and dagster.yaml as `pifu run`, its storages created once
+        pass
     os.chdir(ROOT)  # where pyproject's [tool.dagster] names the code location
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     os.execv(dagster, [dagster, "dev", "-h", args.host, "-p", str(args.port)])
@@ -116,7 +161,7 @@ def _cmd_ui(args) -> int:
 def _cmd_generate(args) -> int:
     from pifu.generate import generate
 
-    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors, family=args.family)
+    paths = generate(args.count, args.out, seed=args.seed, errors=args.errors, family=args.family, fmt=args.fmt)
     print(f"wrote {len(paths)} documents (and their .truth.json) to {args.out}")
     return 0
 

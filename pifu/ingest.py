@@ -39,6 +39,7 @@ class InputFile:
     sha256: str
     size: int
     refused: str = ""  # "reason: detail" when the file is refused without being opened (see `plan`)
+    mtime_ns: int | None = None  # when fingerprinted: orders two versions of a document found in one run
 
 
 def discover(sources: Iterable[str | os.PathLike]) -> list[Path]:
@@ -66,6 +67,7 @@ def fingerprint(path: Path, roots: Iterable[Path] = ()) -> InputFile:
     size = 0
     try:
         with open(path, "rb") as f:
+            mtime_ns = os.fstat(f.fileno()).st_mtime_ns
             while chunk := f.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -73,7 +75,7 @@ def fingerprint(path: Path, roots: Iterable[Path] = ()) -> InputFile:
                     break
     except OSError:
         return InputFile(str(path), "", -1)
-    return InputFile(str(path), h.hexdigest(), size)
+    return InputFile(str(path), h.hexdigest(), size, mtime_ns=mtime_ns)
 
 
 def sniff_year(path: str | os.PathLike) -> str:

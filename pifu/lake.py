@@ -37,7 +37,6 @@ on a run log head that is no longer the head. Any number of readers.
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -59,25 +58,7 @@ import pyarrow.parquet as pq
 from pifu.normalize import KEYS, first_by_key, mark_current
 from pifu.schema import SCHEMAS
 
-try:  # run-safety faults (issue 8); a plain error until that lands
-    from pifu.faults import LakeError, os_fault, pause_at
-except ImportError:  # pragma: no cover
-    from pifu.model import PifuError
-
-    class LakeError(PifuError):  # type: ignore[no-redef]
-        reason = "lake_unwritable"
-
-        def __init__(self, where, detail, reason=None):
-            super().__init__(where, detail, reason or "lake_unwritable")
-
-    def os_fault(cls, where, e, doing):  # type: ignore[no-redef]
-        full = e.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(e)
-        hint = "the disk is full: free space there and run again (nothing was published)" if full else \
-            "run again once it is fixed"
-        return cls(where, f"{doing}: {e.strerror or e}; {hint}")
-
-    def pause_at(point):
-        return None
+from pifu.faults import LakeError, os_fault, pause_at
 
 YEAR = "fiscal_year"
 RUNS = "_pifu_runs"
@@ -240,9 +221,16 @@ def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id:
             run_id = run_id or name
             cast = {k: v.select(SCHEMAS[k].names).cast(SCHEMAS[k]) for k, v in tables.items()}
             manifest = {"snapshot": name, "run_id": run_id, "base": base, "tables": {}}
-            _put_json(root, _pending_path(root, name), manifest)  # first: a kill mid-write leaves a trace
-            manifest["tables"] = _build(root, head, cast, run_id, name)
-            _put_json(root, _pending_path(root, name), manifest)
+            _claim(root, name)
+            try:
+                _put_json(root, _pending_path(root, name), manifest)  # first: a kill mid-write leaves a trace
+                manifest["tables"] = _build(root, head, cast, run_id, name)
+                _put_json(root, _pending_path(root, name), manifest)
+            except BaseException:
+                _delete_named(root, f"part-{name}-")
+                _delete(root, _pending_path(root, name))
+                _release(root, name)
+                raise
             snapshot = Snapshot(f"{_display(lake_dir)}/{name}")
             if publish:
                 _publish(root, name)
@@ -324,6 +312,8 @@ def _publish(root: Root, name: str) -> None:
            "tables": json.dumps(versions, sort_keys=True)}
     _append_run(root, row)
     _delete(root, _pending_path(root, name))
+    _release(root, name)
+    _remove_leftovers(root)  # what killed writers left on the old head can never be published now
 
 
 def _committed_version(dt, name: str) -> int | None:
@@ -534,11 +524,54 @@ def _write_file(root: Root, path: str, table: pa.Table) -> None:
 
 # ---- leftovers of killed writers ----
 
+# Unpublished snapshots of writers in this process: name -> the descriptor holding its claim's flock.
+# The kernel drops the lock when the writer dies, so another process can tell a live writer's pending
+# snapshot (kept) from a dead one's (removed once stale). Claims are local files: beside a local lake,
+# in the data directory for an object-store lake (writers on other machines are kept out by the run lock).
+_claims: dict[str, int] = {}
+
+
+def _claim_path(root: Root, name: str) -> Path:
+    if root.remote:
+        return lock_path(root.uri).with_name(lock_path(root.uri).stem + f"-{name}.claim")
+    return Path(root.path) / PENDING / f"{name}.claim"
+
+
+def _claim(root: Root, name: str) -> None:
+    path = _claim_path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _claims[f"{root.uri}/{name}"] = fd
+
+
+def _release(root: Root, name: str) -> None:
+    fd = _claims.pop(f"{root.uri}/{name}", None)
+    _claim_path(root, name).unlink(missing_ok=True)
+    if fd is not None:
+        os.close(fd)
+
+
+def _claimed_by_a_live_writer(root: Root, name: str) -> bool:
+    if f"{root.uri}/{name}" in _claims:
+        return True
+    try:
+        fd = os.open(_claim_path(root, name), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # its writer died (the kernel dropped its lock)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def _remove_leftovers(root: Root) -> None:
     """Pending snapshots that can no longer be published (built on an older head) and their files.
     A pending snapshot built on the current head stays: its run may still publish it (roll_forward).
-    Files a writer killed mid-write never listed are invisible to every reader (no Delta log names them);
-    `vacuum` of the Delta tables removes them."""
+    A writer killed while writing files has not listed them yet: they are found by their name."""
     head = _head(root)
     base = head["version"] if head else 0
     selector = pafs.FileSelector(f"{root.path}/{PENDING}", allow_not_found=True)
@@ -546,12 +579,24 @@ def _remove_leftovers(root: Root) -> None:
         if not info.path.endswith(".json"):
             continue
         manifest = _get_json(root, info.path)
-        if manifest is None or manifest["base"] >= base:
-            continue
-        for t, plan in (manifest.get("tables") or {}).items():
-            for a in plan["adds"]:
-                _delete(root, f"{root.table_path(t)}/{a['path']}")
+        if manifest is None or manifest["base"] >= base or _claimed_by_a_live_writer(root, manifest["snapshot"]):
+            continue  # a live writer publishes its own, or learns why it cannot
+        if manifest.get("tables"):
+            for t, plan in manifest["tables"].items():
+                for a in plan["adds"]:
+                    _delete(root, f"{root.table_path(t)}/{a['path']}")
+        else:
+            _delete_named(root, f"part-{manifest['snapshot']}-")
         _delete(root, info.path)
+        _claim_path(root, manifest["snapshot"]).unlink(missing_ok=True)
+
+
+def _delete_named(root: Root, prefix: str) -> None:
+    for t in (*REWRITTEN, *APPENDED):
+        selector = pafs.FileSelector(root.table_path(t), allow_not_found=True, recursive=True)
+        for info in root.fs.get_file_info(selector):
+            if info.base_name.startswith(prefix):
+                _delete(root, info.path)
 
 
 # ---- small file helpers ----

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
@@ -31,6 +31,7 @@ _LIMITS = {
     "value": (Decimal("1e18"), Decimal("0.000001")),
 }
 _INT8_MAX = 127
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def fold(text: str | None) -> str:
@@ -183,22 +184,35 @@ def _fact_document(docs: list[Document], loaded_at: datetime) -> pa.Table:
         "problem_count": [len(d.problems) for d in docs],
         "agency_code": [d.agency_code for d in docs],
         "filed_on": [date.fromisoformat(d.filed_on) if d.filed_on else None for d in docs],
+        "source_mtime": [None] * len(docs),  # set by with_source_mtime: parsing reads content, not stat
     })
+
+
+def with_source_mtime(fact_document: pa.Table, mtime_ns: dict[str, int | None]) -> pa.Table:
+    """fact_document with each file's modification time (by source_path, as fingerprinted), and
+    is_current decided again with it."""
+    at = [None if (ns := mtime_ns.get(p)) is None else _EPOCH + timedelta(microseconds=ns // 1000)
+          for p in fact_document["source_path"].to_pylist()]
+    i = fact_document.schema.get_field_index("source_mtime")
+    return mark_current(fact_document.set_column(i, "source_mtime", pa.array(at, SCHEMAS["fact_document"].field(i).type)))
 
 
 def mark_current(fact_document: pa.Table) -> pa.Table:
     """is_current for the newest version of each (department, fiscal year) in the table.
 
-    Newest = latest loaded_at, then the larger source path (a batch shares one loaded_at), then the
-    larger document_id; the warehouse orders versions the same way.
+    Newest, in this order (the warehouse's NEWEST_FIRST is the same): the later run (loaded_at, one per
+    run); within a run the later file modification time (source_mtime, unknown counts as oldest); then
+    the larger source path; then the larger document_id. Reruns from scratch over the same files (one
+    run) therefore choose by modification time, then path.
     """
-    cols = fact_document.select(["department_id", "fiscal_year", "loaded_at", "source_path", "document_id"])
+    cols = fact_document.select(["department_id", "fiscal_year", "loaded_at", "source_mtime", "source_path",
+                                 "document_id"])
     newest: dict[tuple, tuple] = {}
-    for dep, fy, ts, path, doc in zip(*(c.to_pylist() for c in cols.columns)):
-        rank = (ts, path, doc)
+    for dep, fy, ts, mtime, path, doc in zip(*(c.to_pylist() for c in cols.columns)):
+        rank = (ts, mtime is not None, mtime or ts, path, doc)
         if newest.get((dep, fy), ()) < rank:
             newest[(dep, fy)] = rank
-    winners = {rank[2] for rank in newest.values()}
+    winners = {rank[-1] for rank in newest.values()}
     current = pa.array([d in winners for d in fact_document["document_id"].to_pylist()], pa.bool_())
     return fact_document.set_column(fact_document.schema.get_field_index("is_current"), "is_current", current)
 
@@ -272,6 +286,7 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
         "remark": [i.remark for i in rows],
         "weight": _decimals([i.weight for i in rows], "share_pct", SHARE),
         "extra": [json.dumps(i.extra, ensure_ascii=False, sort_keys=True) if i.extra else None for i in rows],
+        "value_no": [n for d in docs for n in range(1, len(d.indicators) + 1)],
     })
 
 

@@ -41,6 +41,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("problem_count", pa.int32()),
         ("agency_code", pa.string()),  # 部门预算编码
         ("filed_on", pa.date32()),  # 填报日期
+        ("source_mtime", TS),  # the file's modification time when fingerprinted: orders versions of one run
     ]),
     # grain: document × flow × item × year
     "fact_funding": pa.schema([
@@ -58,7 +59,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("source_cell", pa.string()),  # where the row is in the file, in its own terms (line 12, sheet X R12)
         ("item_class", pa.string()),  # fiscal_appropriation … total (contract §4); null for an unknown item
     ]),
-    # grain: document × indicator × horizon × year (year null for long-term targets)
+    # grain: document × indicator × horizon × year (year null for long-term targets); key: document × value_no
     "fact_indicator_value": pa.schema([
         ("document_id", pa.string()),
         ("department_id", pa.string()),
@@ -81,6 +82,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("remark", pa.string()),  # 备注
         ("weight", SHARE),  # 权重 / 分值
         ("extra", pa.string()),  # JSON object: columns pifu does not know yet, by their header text
+        ("value_no", pa.int32()),  # 1… in document order: a document may state the same indicator twice
     ]),
     # grain: document × row of its 年度履职目标 table (row_no, 1-based in table order)
     "fact_duty_target": pa.schema([
@@ -129,6 +131,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("source_cell", pa.string()),  # failing rows: the rows the finding involves, in the file's terms
         ("attribution", pa.string()),  # failing rows: source (the form contradicts itself) | extraction
         ("problem_code", pa.string()),  # extraction: the fact_problem code on an involved row explaining it
+        ("result_no", pa.int32()),  # 1… within its run: (run_id, result_no) is the key
     ]),
     # grain: rejected file (by sha256)
     "quarantine": pa.schema([

@@ -12,16 +12,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from pifu.faults import EnvironmentFault, os_fault
 from pifu.schema import SCHEMAS
 
 
 def write(stage: Path, tables: dict[str, pa.Table]) -> None:
-    stage.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        tmp = stage / f".{name}.arrow"
-        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        tmp.replace(stage / f"{name}.arrow")
+    """Raises EnvironmentFault (one line) when the file system refuses, e.g. the disk is full."""
+    try:
+        stage.mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            tmp = stage / f".{name}.arrow"
+            with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            tmp.replace(stage / f"{name}.arrow")
+    except OSError as e:  # Arrow's own writer raises OSError too
+        raise os_fault(EnvironmentFault, str(stage), e, "cannot write the run's staging files") from e
 
 
 def read(stage: Path, names=None) -> dict[str, pa.Table]:

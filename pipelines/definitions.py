@@ -5,8 +5,10 @@ import dagster as dg
 
 from assets import ingest, lake, warehouse
 from assets import report
-from pipelines.resources import PifuSettings, WarehouseResource
+from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 from pipelines.sensors import daily_inbox_run, inbox_sensor
+
+_settings, _warehouse = PifuSettings(), WarehouseResource()
 
 pifu_job = dg.define_asset_job(
     "pifu_job",
@@ -20,5 +22,6 @@ defs = dg.Definitions(
     jobs=[pifu_job],
     sensors=[inbox_sensor],
     schedules=[daily_inbox_run],
-    resources={"settings": PifuSettings(), "warehouse": WarehouseResource()},
+    resources={"settings": _settings, "warehouse": _warehouse,
+               "run_lock": RunLockResource(settings=_settings, warehouse=_warehouse)},
 )

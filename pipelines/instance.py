@@ -1,7 +1,9 @@
 """Where pifu keeps its state: the data directory, the Dagster instance, the default warehouse and lake."""
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +31,57 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
     target = home / "dagster.yaml"
+    if target.exists():
+        return home
+    with home_lock():
+        _write_dagster_yaml(target)
+    return home
+
+
+def _write_dagster_yaml(target: Path) -> None:
+    # Written to a temp file and renamed: a run starting beside this one reads all of it or none.
     if not target.exists():
         text = (ROOT / "dagster.yaml").read_text(encoding="utf-8")
         if os.environ.get("PIFU_DAGSTER_STORAGE") == "postgres":
             text += "storage:\n  postgres:\n    postgres_url:\n      env: PIFU_DAGSTER_PG_URL\n"
-        target.write_text(text, encoding="utf-8")
-    return home
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+
+
+@contextmanager
+def home_lock():
+    """Serializes, across processes, what must happen once in DAGSTER_HOME: writing dagster.yaml,
+    creating and migrating the SQLite storages (two first runs at once left an alembic_version with
+    two heads), adding dynamic partitions. Held for moments, never for a run."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster")
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / ".pifu-instance.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def open_instance():
+    """The Dagster instance of DAGSTER_HOME, its storages created and migrated under `home_lock`."""
+    import dagster as dg
+
+    ensure_dagster_home()
+    with home_lock():
+        instance = dg.DagsterInstance.get()
+        try:
+            # Touch every storage while the lock is held: SQLite storages create their schema on first use.
+            instance.get_runs(limit=1)
+            instance.get_dynamic_partitions("fiscal_year")
+            instance.all_instigator_state()
+        except BaseException:
+            instance.dispose()
+            raise
+    with instance:
+        yield instance
 
 
 def _pin_dagster_pg_driver() -> None:

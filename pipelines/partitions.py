@@ -22,9 +22,28 @@ def range_tags(instance: dg.DagsterInstance, years: set[str]) -> dict[str, str]:
     """Tags that make one run cover `years`: the smallest span of the partitions (in the order they
     were added) that holds them all. Adds the years that are not partitions yet."""
     keys = list(instance.get_dynamic_partitions(fiscal_years.name))
-    missing = sorted(years - set(keys))
-    if missing:
-        instance.add_dynamic_partitions(fiscal_years.name, missing)
-        keys += missing
+    if years - set(keys):
+        keys = add_partitions(instance, years)
     positions = [keys.index(y) for y in years]
     return {RANGE_START: keys[min(positions)], RANGE_END: keys[max(positions)]}
+
+
+def add_partitions(instance: dg.DagsterInstance, years: set[str]) -> list[str]:
+    """Add the years that are not partitions yet; all partition keys after. Dagster reads, then inserts:
+    the lock keeps two local processes from racing in between, and a key another host added in that
+    moment (`UNIQUE constraint failed: dynamic_partitions`) is simply there already."""
+    from sqlalchemy.exc import IntegrityError
+
+    from pipelines.instance import home_lock
+
+    with home_lock():
+        for _ in range(3):  # the failed insert added none of `missing`: read again, add the rest
+            keys = list(instance.get_dynamic_partitions(fiscal_years.name))
+            missing = sorted(years - set(keys))
+            if not missing:
+                break
+            try:
+                instance.add_dynamic_partitions(fiscal_years.name, missing)
+            except IntegrityError:
+                continue
+        return list(instance.get_dynamic_partitions(fiscal_years.name))

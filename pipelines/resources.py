@@ -51,3 +51,24 @@ class WarehouseResource(dg.ConfigurableResource):
         from sqlalchemy.engine import make_url
 
         return make_url(self.resolved_url()).render_as_string(hide_password=True)
+
+
+class RunLockResource(dg.ConfigurableResource):
+    """The lake's and the warehouse's run locks (pifu.locks), held from the run's first step to its last:
+    runs the sensor, the schedule or the UI start never overlap each other or a `pifu run`. Under
+    `pifu run` the CLI holds them already and this only takes them again (reentrant in a process).
+    A run that has to wait says whom it waits for in its log."""
+
+    settings: PifuSettings
+    warehouse: WarehouseResource
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        from pifu.locks import run_lock
+
+        run = context.dagster_run
+        holder = {"trigger": run.tags.get("pifu/trigger", "dagster") if run else "dagster",
+                  "run_id": run.run_id if run else None}
+        with run_lock(self.settings.lake_path(), self.warehouse.resolved_url(), holder=holder,
+                      notify=context.log.warning if context.log else None):
+            yield self

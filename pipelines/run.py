@@ -8,29 +8,44 @@ import time
 
 
 def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir: str | None = None,
-                 workers: int | None = None, force: bool = False, out=sys.stdout) -> int:
+                 workers: int | None = None, force: bool = False, wait: bool = True, out=sys.stdout) -> int:
+    """Run the job over `sources`; the exit status. Holds the lake's and the warehouse's run locks from
+    before it decides which files are new until the end (`wait=False`: LockBusy when another run has them)."""
     # Flags become the environment the resources read, so a UI started the same way sees the same paths.
     if warehouse_url:
         os.environ["PIFU_WAREHOUSE_URL"] = warehouse_url
     if lake_dir:
         os.environ["PIFU_LAKE_DIR"] = lake_dir
-    from pipelines.instance import ensure_dagster_home
+    from pifu.locks import run_lock
+    from pipelines.instance import ensure_dagster_home, lake_dir as lake_path, warehouse_url as resolved_url
 
     ensure_dagster_home()
-    import dagster as dg
+    with run_lock(lake_path(), resolved_url(), wait=wait, holder={"trigger": "cli"}, notify=_say):
+        return _run(sources, workers, force, out)
 
+
+def _say(message: str) -> None:
+    print(f"pifu: {message}", file=sys.stderr, flush=True)
+
+
+def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     from pifu import ingest, lake
-    from pipelines.instance import lake_dir as lake_path
     from pipelines.definitions import defs
+    from pipelines.instance import lake_dir as lake_path, open_instance
     from pipelines.partitions import range_tags
     from pipelines.resources import WarehouseResource
     from pipelines.sensors import run_config
     from pipelines.summary import summarize
-    from warehouse.load import known_sha256
+    from warehouse.engine import check_reachable
+    from warehouse.load import committed_snapshot, known_sha256
 
+    url = WarehouseResource().resolved_url()
+    check_reachable(url)
+    # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
+    lake.roll_forward(lake_path(), committed_snapshot(url, lake_path()))
     sources = [os.path.abspath(s) for s in sources]
     # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
-    known = set() if force else known_sha256(WarehouseResource().resolved_url()) & lake.known_sha256(lake_path())
+    known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
     by_year, stats = ingest.plan(sources, known)
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
@@ -39,10 +54,12 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         print("nothing to do", file=out)
         return 0
     config = run_config(sources, force=force)
-    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "WARNING")}}}
+    # The summary says what failed in one line per step; Dagster's console would add pages of traceback
+    # (they are in the run's event log, the UI, and the file the summary names).
+    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "CRITICAL")}}}
     if workers:
         config["resources"] = {"settings": {"config": {"workers": workers}}}
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(

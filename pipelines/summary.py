@@ -2,6 +2,7 @@
 warehouse table, all read from the run's events (what the UI shows too)."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 
@@ -10,11 +11,12 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
     parsed = meta.get("parsed_documents", {})
     print(f"run {result.run_id} over fiscal years {', '.join(years)}: {'ok' if result.success else 'FAILED'} "
           "(make ui -> Runs)", file=out)
+    status = 0 if result.success else 1
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
-                err = event.event_specific_data.error
-                print(f"  step {event.step_key} failed: {err.message.strip().splitlines()[-1]}", file=out)
+                status = max(status, _report_failure(event.step_key, event.event_specific_data.error,
+                                                     result.run_id, out))
     loaded = parsed.get("documents_parsed") if "warehouse_tables" in meta else 0
     print(f"loaded: {loaded or 0} documents", file=out)
     quarantined = parsed.get("quarantine_records") or []
@@ -52,7 +54,38 @@ def summarize(result, years: list[str], seconds: float, out) -> int:
         for key, value in sorted(wh.items()):
             if key.startswith("rows_"):
                 print(f"  {key[5:]:22} {value:>10,}", file=out)
-    return 0 if result.success else 1
+    return status
+
+
+# Failures the operator fixes outside pifu: `pifu run` exits with cli.EXIT_ENVIRONMENT for them.
+_ENVIRONMENT = {"EnvironmentFault", "LakeError", "WarehouseError"}
+
+
+def _report_failure(step: str, error, run_id: str, out) -> int:
+    """One line naming the step and the error (the full chain goes to a log file); the exit status."""
+    cause = error
+    while cause.cause is not None and (cause.cls_name or "").startswith("Dagster"):
+        cause = cause.cause  # past Dagster's wrapper, to the error the step raised
+    lines = [line for line in (cause.message or "").strip().splitlines() if line.strip()]
+    text = re.sub(r"^(?:\w+\.)+(?=\w+:)", "", lines[0] if lines else "")  # pifu.faults.LakeError -> LakeError
+    name = cause.cls_name or ""
+    if name and not text.startswith(name):
+        text = f"{name}: {text}"
+    print(f"  step {step} failed: {text} ({_save(error, run_id)})", file=out)
+    return 4 if name in _ENVIRONMENT else 1
+
+
+def _save(error, run_id: str) -> str:
+    from pipelines.instance import data_dir
+
+    try:
+        folder = data_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"run-{run_id}.log"
+        path.write_text(error.to_string(), encoding="utf-8")
+        return f"details in {path}"
+    except OSError:
+        return "details: make ui -> Runs"
 
 
 def _materializations(result) -> dict[str, dict]:

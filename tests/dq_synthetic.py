@@ -90,7 +90,7 @@ def funding_table(amounts: dict[str, np.ndarray], shares: dict[str, np.ndarray] 
             "line": pa.array(line, pa.int32()),
             "source_cell": pc.binary_join_element_wise("line ", pa.array(line).cast(pa.string()), ""),
         }))
-    return pa.concat_tables(parts).cast(SCHEMAS["fact_funding"])
+    return _fit(pa.concat_tables(parts), "fact_funding")
 
 
 def indicator_table(n: int, seed: int = 0) -> pa.Table:
@@ -113,7 +113,7 @@ def indicator_table(n: int, seed: int = 0) -> pa.Table:
     value = _cents_to_decimal(base * 10**6, 6, SCHEMAS["fact_indicator_value"].field("value").type)
     value = pc.if_else(pa.array(qualitative), pa.scalar(None, value.type), value)
     year_arr = pa.array(np.array(years, dtype=object)[h], pa.int32())
-    return pa.table({
+    return _fit(pa.table({
         "document_id": pa.array([doc_id(i) for i in range(n)]).take(pa.array(doc)),
         "department_id": pa.array([f"dep{i:06d}" for i in range(n)]).take(pa.array(doc)),
         "fiscal_year": pa.array(np.full(doc.size, FISCAL_YEAR), pa.int32()),
@@ -128,12 +128,20 @@ def indicator_table(n: int, seed: int = 0) -> pa.Table:
         "category": pa.array(np.full(doc.size, "绩效基本型", dtype=object), pa.string()),
         "line": pa.array(30 + ind * len(horizons) + h, pa.int32()),
         "source_cell": pc.binary_join_element_wise("line ", pa.array(30 + ind * len(horizons) + h).cast(pa.string()), ""),
-    }).cast(SCHEMAS["fact_indicator_value"])
+        "value_no": pa.array(np.tile(np.arange(1, per_doc + 1), n), pa.int32()),
+    }), "fact_indicator_value")
+
+
+def _fit(table: pa.Table, name: str) -> pa.Table:
+    """`table` as SCHEMAS[name]: columns this generator does not fill (added to the schema since) are null."""
+    schema = SCHEMAS[name]
+    columns = [table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
 
 
 def document_table(n: int) -> pa.Table:
     ts = datetime(2025, 3, 1, tzinfo=timezone.utc)
-    return pa.table({
+    return _fit(pa.table({
         "document_id": [doc_id(i) for i in range(n)],
         "department_id": [f"dep{i:06d}" for i in range(n)],
         "fiscal_year": pa.array(np.full(n, FISCAL_YEAR), pa.int32()),
@@ -144,21 +152,22 @@ def document_table(n: int) -> pa.Table:
         "is_current": [True] * n,
         "loaded_at": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
         "problem_count": pa.array(np.zeros(n), pa.int32()),
-    }).cast(SCHEMAS["fact_document"])
+        "source_mtime": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
+    }), "fact_document")
 
 
 def dims(n: int) -> dict[str, pa.Table]:
     return {
-        "dim_department": pa.table({
+        "dim_department": _fit(pa.table({
             "department_id": [f"dep{i:06d}" for i in range(n)],
             "department_name": [f"测试市第{i}局" for i in range(n)],
             "region": ["测试市"] * n,
-        }).cast(SCHEMAS["dim_department"]),
-        "dim_indicator": pa.table({
+        }), "dim_department"),
+        "dim_indicator": _fit(pa.table({
             "indicator_id": [f"ind{j:03d}" for j in range(INDICATORS)],
             "lv1": ["产出指标"] * INDICATORS, "lv2": ["数量指标"] * INDICATORS,
             "lv3": [f"指标{j}" for j in range(INDICATORS)],
-        }).cast(SCHEMAS["dim_indicator"]),
+        }), "dim_indicator"),
     }
 
 
@@ -187,5 +196,5 @@ def previous_documents(n: int, seed: int = 0) -> dict[str, pa.Table]:
                          .set_column(2, "fiscal_year", pa.array(np.full(n, year), pa.int32()))
                          .set_column(3, "source_path", pc.binary_join_element_wise(docs["source_path"], suffix, ""))
                          .set_column(8, "loaded_at", pa.array([earlier] * n, pa.timestamp("us", tz="UTC"))))
-    return {"fact_funding": pa.concat_tables(fund_parts).cast(SCHEMAS["fact_funding"]),
-            "fact_document": pa.concat_tables(doc_parts).cast(SCHEMAS["fact_document"])}
+    return {"fact_funding": _fit(pa.concat_tables(fund_parts), "fact_funding"),
+            "fact_document": _fit(pa.concat_tables(doc_parts), "fact_document")}

@@ -1,5 +1,7 @@
 import errno
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import duckdb
@@ -188,15 +190,15 @@ def test_what_a_killed_writer_leaves_is_ignored_by_readers_and_cleaned_once_stal
     write_lake(tmp_path, batch(synthetic(2)))
     before = current_snapshot(tmp_path)
     dead = write_lake(tmp_path, batch(synthetic(3, start=50)), publish=False)  # its run was killed here
+    os.close(lake._claims.pop(f"{tmp_path}/{dead.name}"))  # (as if its process died: the kernel drops the lock)
     dead_files = list(tmp_path.glob(f"*/**/part-{dead.name}-*.parquet"))
     assert dead_files
     assert current_snapshot(tmp_path) == before and read_lake(tmp_path, "fact_document").num_rows == 2
     write_lake(tmp_path, batch(synthetic(1, start=90)))  # built on the same head: publishes, dead is stale
     assert read_lake(tmp_path, "fact_document").num_rows == 3
-    write_lake(tmp_path, batch(synthetic(1, start=95)))  # the next writer removes the stale files
     assert not [p for p in dead_files if p.exists()]
     assert not (tmp_path / lake.PENDING / f"{dead.name}.json").exists()
-    assert read_lake(tmp_path, "fact_document").num_rows == 4
+    assert read_lake(tmp_path, "fact_document").num_rows == 3
 
 
 def test_publish_refuses_a_snapshot_built_on_an_older_head(tmp_path):
@@ -275,7 +277,8 @@ def test_dq_results_of_new_documents_are_appended(tmp_path):
     ids = tables["fact_document"]["document_id"].to_pylist()
     dq = pa.Table.from_pylist([
         {"check_name": "income_equals_expenditure", "document_id": ids[0], "row_ref": None, "severity": "error",
-         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0},
+         "passed": True, "observed": "1", "expected": "1", "message": "ok", "run_id": "r1", "checked_at": T0,
+         "result_no": 1},
     ], schema=SCHEMAS["dq_result"])
     write_lake(tmp_path, {**tables, "dq_result": dq})
     write_lake(tmp_path, {**tables, "dq_result": dq})  # same documents again: nothing new
@@ -285,3 +288,43 @@ def test_dq_results_of_new_documents_are_appended(tmp_path):
 def test_reading_an_empty_lake_gives_empty_tables(tmp_path):
     for name in TABLES:
         assert read_lake(tmp_path / "none", name).schema.equals(SCHEMAS[name])
+
+
+def test_an_unpublished_snapshot_of_a_live_writer_is_neither_removed_nor_renumbered(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    mine = write_lake(tmp_path, batch(synthetic(2, start=10)), publish=False)
+    # Another writer (here: another process, which cannot see this one's claim in memory) comes by.
+    other = subprocess.run([sys.executable, "-c", OTHER_WRITER, str(tmp_path)], capture_output=True, text=True,
+                           cwd=os.path.dirname(__file__), timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert mine.is_dir() and other.stdout.strip() != mine.name  # kept, and its number not reused
+    with pytest.raises(LakeError, match="another writer published in between"):
+        publish(mine)  # publishing it now would hide the other writer's documents
+    assert read_lake(tmp_path, "fact_document").num_rows == 3
+
+
+def test_a_dead_writers_snapshot_is_never_seen_and_its_files_go_once_stale(tmp_path):
+    write_lake(tmp_path, batch(synthetic(2)))
+    dead = subprocess.run([sys.executable, "-c", OTHER_WRITER, str(tmp_path), "unpublished"],
+                          capture_output=True, text=True, cwd=os.path.dirname(__file__), timeout=120)
+    assert dead.returncode == 0, dead.stderr
+    orphan = dead.stdout.strip()
+    assert current_snapshot(tmp_path).name != orphan
+    write_lake(tmp_path, batch(synthetic(1, start=90)))
+    write_lake(tmp_path, batch(synthetic(1, start=91)))
+    assert not list(tmp_path.glob(f"*/**/part-{orphan}-*.parquet"))
+    ids = set(read_lake(tmp_path, "fact_document")["document_id"].to_pylist())
+    dead_ids = set(batch(synthetic(1, start=70))["fact_document"]["document_id"].to_pylist())
+    assert len(ids) == 4 and not dead_ids & ids
+
+
+OTHER_WRITER = """
+import sys
+from datetime import datetime, timezone
+from factories import synthetic
+from pifu.lake import write_lake
+from pifu.normalize import normalize
+snap = write_lake(sys.argv[1], normalize(synthetic(1, start=70), datetime(2025, 3, 2, tzinfo=timezone.utc)),
+                  publish=len(sys.argv) < 3)
+print(snap.name)
+"""

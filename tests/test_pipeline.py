@@ -1,11 +1,6 @@
 """`pifu run` end to end: files -> Dagster job -> lake -> warehouse, on DuckDB and on PostgreSQL."""
 import io
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 from decimal import Decimal as D
 
 import pytest
@@ -130,40 +125,4 @@ def test_every_generated_document_lands_with_its_figures(env, tmp_path):
     assert scalar(url, "select count(*) from dq_result where not passed") == 0
 
 
-PAUSING_RUN = [sys.executable, "-m", "pifu.cli", "run"]
-
-
-def test_a_run_killed_in_the_warehouse_load_leaves_warehouse_and_lake_as_they_were(env, tmp_path, sample_path):
-    first = tmp_path / "first"
-    generate(5, first, seed=1)
-    assert run(first)[0] == 0
-    before, current = dump(env["url"]), lake.current_snapshot(env["lake"])
-    second = tmp_path / "second"
-    generate(40, second, seed=2)
-
-    child = subprocess.Popen(PAUSING_RUN + [str(first), str(second)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                             env={**os.environ, "PIFU_TEST_PAUSE_IN_LOAD": "1"})
-    watchdog = threading.Timer(300, child.kill)  # against a hung test only, never for synchronization
-    watchdog.start()
-    try:
-        lines = []
-        for line in child.stdout:
-            lines.append(line)
-            if line.strip() == "LOADING":
-                break
-        assert lines and lines[-1].strip() == "LOADING", "".join(lines) + child.stderr.read()
-        os.killpg(child.pid, signal.SIGKILL)  # the run and its parse workers
-        child.wait()
-    finally:
-        watchdog.cancel()
-        for f in (child.stdout, child.stderr, child.stdin):
-            f.close()
-
-    assert dump(env["url"]) == before
-    assert lake.current_snapshot(env["lake"]) == current
-    code, out = run(first, second)
-    assert code == 0, out
-    assert "40 new" in out
-    assert scalar(env["url"], "select count(*) from fact_document") == 45
-    assert lake.read_lake(env["lake"], "fact_document").num_rows == 45
+# Runs killed at parse, lake write, load and publish, and runs at the same time: tests/test_run_safety.py.

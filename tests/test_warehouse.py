@@ -160,9 +160,10 @@ def test_dq_results_follow_their_documents(engine):
     dq = pa.Table.from_pylist([
         {"check_name": "income_equals_expenditure", "document_id": ids[0], "row_ref": None, "severity": "error",
          "passed": False, "observed": "1.00", "expected": "2.00", "message": "差额", "run_id": "r1",
-         "checked_at": T0},
+         "checked_at": T0, "result_no": 1},
         {"check_name": "funding_shares_sum_to_100", "document_id": ids[1], "row_ref": "income", "severity": "warning",
-         "passed": True, "observed": "100", "expected": "100", "message": "", "run_id": "r1", "checked_at": T0},
+         "passed": True, "observed": "100", "expected": "100", "message": "", "run_id": "r1", "checked_at": T0,
+         "result_no": 2},
     ], schema=SCHEMAS["dq_result"])
     assert load(engine, {**tables, "dq_result": dq})["dq_result"] == 2
     assert load(engine, {**tables, "dq_result": dq})["dq_result"] == 0

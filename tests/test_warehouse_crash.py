@@ -2,7 +2,7 @@
 
 The child loads a batch big enough for DuckDB to write row groups to the file before commit
 (152,000 indicator rows > one 122,880-row group). It stops at load()'s test hook, after every insert
-and before the commit, and says LOADING: the kill is synchronized on that marker, not on a timer.
+and before the commit, and says PAUSED load: the kill is synchronized on that marker, not on a timer.
 """
 import os
 import signal
@@ -65,13 +65,13 @@ def test_a_killed_load_changes_nothing_and_a_rerun_completes(warehouse_url):
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent)), warehouse_url, "100", str(BATCH)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PIFU_TEST_PAUSE_IN_LOAD": "1"},
+        env={**os.environ, "PIFU_TEST_PAUSE_AT": "load"},
     )
     watchdog = threading.Timer(300, child.kill)  # only against a hung test, never for synchronization
     watchdog.start()
     try:
         marker = child.stdout.readline().strip()
-        assert marker == "LOADING", (marker, child.stderr.read() if child.poll() is not None else "")
+        assert marker == "PAUSED load", (marker, child.stderr.read() if child.poll() is not None else "")
         if warehouse_url.startswith("postgresql"):
             assert other_backends_holding_fact_document(warehouse_url) == 1  # mid-transaction, really
         child.send_signal(signal.SIGKILL)

@@ -37,3 +37,23 @@ def engine_for(engine_or_url: sa.Engine | str | sa.URL | None) -> Iterator[sa.En
 
 def is_duckdb(engine: sa.Engine) -> bool:
     return engine.dialect.name == "duckdb"
+
+
+def check_reachable(url: str | sa.URL) -> None:
+    """Connect once at run start, so a warehouse that cannot be reached (server down, wrong URL, a DuckDB
+    file another program holds open) fails the run in one line before any file is parsed."""
+    from pifu.faults import WarehouseError
+
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        with engine_for(url) as engine, engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (sa.exc.SQLAlchemyError, OSError) as e:
+        raise WarehouseError(shown, f"cannot connect: {first_line(e)}; check that it runs and that the URL "
+                                    "(--warehouse / PIFU_WAREHOUSE_URL) is right") from None
+
+
+def first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None) or e
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return next((line for line in lines if not line.startswith("(")), lines[0] if lines else type(orig).__name__)

@@ -14,35 +14,45 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 
+from pifu.faults import WarehouseError, pause_at
 from pifu.schema import SCHEMAS
-from warehouse.engine import engine_for, is_duckdb
-from warehouse.schema import PRIMARY_KEYS, TABLES, create_all
+from warehouse.engine import first_line, engine_for, is_duckdb
+from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
 
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
 _CSV = pcsv.WriteOptions(include_header=False)
-# Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses.
-NEWEST_FIRST = "loaded_at DESC, source_path DESC, document_id DESC"
+# Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses
+# (the later run, then the later file modification time, unknown last, then path, then document_id).
+NEWEST_FIRST = "loaded_at DESC, source_mtime DESC NULLS LAST, source_path DESC, document_id DESC"
 
 
-def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None) -> dict:
+def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None,
+         lake_snapshot: str | None = None) -> dict:
     """Load `tables` (any subset of SCHEMAS' warehouse tables) and return what changed:
     {"run_id", "documents_loaded", "documents_skipped", then rows inserted per fact table and quarantine}.
+    `lake_snapshot`: the unpublished lake snapshot holding the same rows, recorded in the same
+    transaction so that the commit decides for both (see `committed_snapshot`).
     """
     tables = _conform(tables)
     with engine_for(engine_or_url) as engine:
-        create_all(engine)
-        with engine.begin() as conn:
-            result = _load(conn, is_duckdb(engine), tables)
-            _pause_if_testing_a_crash()
+        try:
+            create_all(engine)
+            with engine.begin() as conn:
+                result = _load(conn, is_duckdb(engine), tables)
+                if lake_snapshot:
+                    _record_snapshot(conn, lake_snapshot, run_id)
+                pause_at("load")
+        except sa.exc.OperationalError as e:  # connection lost, file locked, disk full: rolled back
+            raise WarehouseError(engine.url.render_as_string(hide_password=True),
+                                 f"the load was rolled back: {first_line(e)}; run again once it is fixed") from e
     return {"run_id": run_id, **result}
 
 
@@ -67,7 +77,9 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
     try:
         for name in DIMENSIONS:
             _upsert(conn, raw, duck, name, tables[name], staged)
-        new_docs = _insert_new(conn, raw, duck, "fact_document", tables["fact_document"], staged)
+        # Inserted as not current: _mark_current then sets is_current and current_key together, in an
+        # order the unique key on current_key accepts.
+        new_docs = _insert_new(conn, raw, duck, "fact_document", _not_current(tables["fact_document"]), staged)
         new_ids = pa.array(new_docs, pa.string())
         rows = {"fact_document": len(new_docs)}
         for name in FACTS:
@@ -80,7 +92,7 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
     finally:
         if duck:
             for name in staged:
-                raw.unregister(name)
+                _unregister(raw, name)
     offered = len(set(tables["fact_document"]["document_id"].to_pylist()))
     return {"documents_loaded": len(new_docs), "documents_skipped": offered - len(new_docs), **rows}
 
@@ -156,7 +168,14 @@ def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
     try:
         conn.exec_driver_sql(f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {stage}")
     finally:
-        raw.unregister(stage)
+        _unregister(raw, stage)
+
+
+def _unregister(raw, name: str) -> None:
+    try:
+        raw.unregister(name)
+    except Exception:  # an aborted transaction refuses it; the error that aborted it is the one to raise
+        pass
 
 
 def _copy(raw, target: str, table: pa.Table) -> None:
@@ -168,30 +187,50 @@ def _copy(raw, target: str, table: pa.Table) -> None:
             copy.write(buf.getbuffer())
 
 
+def _not_current(fact_document: pa.Table) -> pa.Table:
+    i = fact_document.schema.get_field_index("is_current")
+    return fact_document.set_column(i, "is_current", pa.array([False] * fact_document.num_rows, pa.bool_()))
+
+
 def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
-    """Recompute is_current for every (department, fiscal year) this load touched."""
-    conn.exec_driver_sql(f"""
-        UPDATE fact_document SET is_current = (ranked.rn = 1)
-        FROM (
+    """Recompute is_current (and current_key) for every (department, fiscal year) this load touched.
+    The versions that lose are cleared first: PostgreSQL checks a unique index row by row, so a winner
+    set before its predecessor was cleared would collide with it."""
+    ranked = f"""(
             SELECT d.document_id,
                 ROW_NUMBER() OVER (PARTITION BY d.department_id, d.fiscal_year ORDER BY {NEWEST_FIRST}) AS rn
             FROM fact_document d
             JOIN (SELECT DISTINCT department_id, fiscal_year FROM {staged_docs}) touched
                 ON touched.department_id = d.department_id AND touched.fiscal_year = d.fiscal_year
-        ) ranked
-        WHERE fact_document.document_id = ranked.document_id
-            AND fact_document.is_current IS DISTINCT FROM (ranked.rn = 1)
-    """)
+        ) ranked"""
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = FALSE, current_key = NULL
+        FROM {ranked}
+        WHERE fact_document.document_id = ranked.document_id AND ranked.rn > 1
+            AND (fact_document.is_current OR fact_document.current_key IS NOT NULL)""")
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = TRUE,
+            current_key = fact_document.department_id || '/' || CAST(fact_document.fiscal_year AS TEXT)
+        FROM {ranked}
+        WHERE fact_document.document_id = ranked.document_id AND ranked.rn = 1
+            AND fact_document.current_key IS NULL""")
 
 
-def _pause_if_testing_a_crash() -> None:
-    """With PIFU_TEST_PAUSE_IN_LOAD=1: rows are inserted, nothing is committed; say so and wait.
+def _record_snapshot(conn: sa.Connection, snapshot: str, run_id: str | None) -> None:
+    lake_dir, name = os.path.split(os.path.realpath(snapshot))
+    conn.execute(lake_publish.delete().where(lake_publish.c.lake_dir == lake_dir))
+    conn.execute(lake_publish.insert().values(lake_dir=lake_dir, snapshot=name, run_id=run_id))
 
-    The crash test kills the process here, on this marker rather than on a timer.
-    """
-    if os.environ.get("PIFU_TEST_PAUSE_IN_LOAD") == "1":
-        print("LOADING", flush=True)
-        sys.stdin.readline()
+
+def committed_snapshot(engine_or_url, lake_dir) -> str | None:
+    """The lake snapshot the warehouse's last load committed for `lake_dir` (None when unknown): if the
+    lake has not published it, the run that loaded it died in between and it is to be published now."""
+    real = os.path.realpath(lake_dir)
+    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+        if "pifu_lake_publish" not in set(sa.inspect(conn).get_table_names()):
+            return None
+        name = conn.execute(sa.select(lake_publish.c.snapshot).where(lake_publish.c.lake_dir == real)).scalar()
+    return os.path.join(real, name) if name else None
 
 
 def known_sha256(engine_or_url) -> set[str]:

@@ -50,8 +50,8 @@ def _sql_type(t: pa.DataType) -> sa.types.TypeEngine:
     raise TypeError(f"no SQL type for {t}")
 
 
-# Natural keys. fact_indicator_value has none: its year is null for long-term targets, and a
-# document may state the same indicator twice (both rows are kept, told apart by `line`).
+# Natural keys. fact_indicator_value's natural grain has no key (its year is null for long-term targets,
+# and a document may state the same indicator twice): value_no numbers its rows per document instead.
 PRIMARY_KEYS = {
     "dim_department": ("department_id",),
     "dim_indicator": ("indicator_id",),
@@ -62,11 +62,24 @@ PRIMARY_KEYS = {
     "quarantine": ("sha256",),
     "fact_duty_target": ("document_id", "row_no"),
 }
+# Keys added after tables existed: unique indexes, which (unlike a primary key) can be created on a
+# warehouse that already has rows. fact_document.current_key is department/fiscal_year while the row
+# is the current version and NULL otherwise (NULLs never collide): one current version per
+# department and year, enforced by the database.
+UNIQUE_KEYS = {
+    "fact_document": ("current_key",),
+    "fact_indicator_value": ("document_id", "value_no"),
+    "dq_result": ("run_id", "result_no"),
+}
+# Warehouse-only columns (not in the lake): kept by warehouse.load.
+EXTRA_COLUMNS = {"fact_document": [("current_key", sa.Text())]}
+CHECKS = {"fact_document": "is_current = (current_key IS NOT NULL)"}
 NOT_NULL = {
     "fact_document": ("department_id", "fiscal_year", "source_path", "sha256", "is_current", "loaded_at"),
     "fact_funding": ("department_id", "fiscal_year", "amount"),
-    "fact_indicator_value": ("document_id", "department_id", "fiscal_year", "indicator_id", "horizon", "raw"),
-    "dq_result": ("check_name", "passed", "run_id", "checked_at"),
+    "fact_indicator_value": ("document_id", "department_id", "fiscal_year", "indicator_id", "horizon", "raw",
+                             "value_no"),
+    "dq_result": ("check_name", "passed", "run_id", "checked_at", "result_no"),
     "quarantine": ("source_path", "reason", "quarantined_at"),
 }
 INDEXES = {
@@ -91,11 +104,28 @@ def _table(name: str) -> sa.Table:
         sa.Column(f.name, _sql_type(f.type), primary_key=f.name in keys, nullable=f.name not in required)
         for f in SCHEMAS[name]
     ]
+    columns += [sa.Column(c, t, nullable=True) for c, t in EXTRA_COLUMNS.get(name, ())]
     indexes = [sa.Index(f"ix_{name}_{'_'.join(cols)}", *cols) for cols in INDEXES.get(name, ())]
-    return sa.Table(name, metadata, *columns, *indexes)
+    if name in UNIQUE_KEYS:
+        indexes.append(sa.Index(_unique_name(name), *UNIQUE_KEYS[name], unique=True))
+    checks = [sa.CheckConstraint(CHECKS[name], name=f"ck_{name}_current")] if name in CHECKS else []
+    return sa.Table(name, metadata, *columns, *indexes, *checks)
+
+
+def _unique_name(name: str) -> str:
+    return f"ux_{name}_{'_'.join(UNIQUE_KEYS[name])}"
 
 
 tables: dict[str, sa.Table] = {name: _table(name) for name in TABLES}
+
+# Which lake snapshot holds the same documents as this warehouse, written in the load's transaction:
+# a run killed after the commit and before the lake's publish is rolled forward by the next run.
+lake_publish = sa.Table(
+    "pifu_lake_publish", metadata,
+    sa.Column("lake_dir", sa.Text(), primary_key=True),
+    sa.Column("snapshot", sa.Text(), nullable=False),
+    sa.Column("run_id", sa.Text()),
+)
 
 
 def create_all(engine: sa.Engine, replace_views: bool = False) -> None:
@@ -103,7 +133,50 @@ def create_all(engine: sa.Engine, replace_views: bool = False) -> None:
     from warehouse.views import create_views
 
     metadata.create_all(engine, checkfirst=True)
+    _upgrade(engine)
     create_views(engine, replace=replace_views)
+
+
+def _upgrade(engine: sa.Engine) -> None:
+    """Bring a warehouse created by an earlier pifu up to these tables: add missing columns (NULL in old
+    rows), mark its current versions in current_key, create the unique keys. A no-op when up to date."""
+    with engine.begin() as conn:
+        have: dict[str, set[str]] = {}
+        # information_schema, not SQLAlchemy's inspector: duckdb-engine's column reflection fails on DuckDB 2.
+        for table_name, column_name in conn.exec_driver_sql(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"):
+            have.setdefault(table_name, set()).add(column_name)
+        added = set()
+        for name, table in tables.items():
+            if name not in have:
+                continue
+            for column in table.columns:
+                if column.name not in have[name]:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}')
+                    added.add((name, column.name))
+        if ("fact_document", "current_key") in added:
+            _mark_all_current(conn)
+    # A transaction of its own: DuckDB cannot create an index with updates outstanding.
+    with engine.begin() as conn:
+        for name in UNIQUE_KEYS:
+            cols = ", ".join(f'"{c}"' for c in UNIQUE_KEYS[name])
+            conn.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {_unique_name(name)} ON {name} ({cols})")
+
+
+def _mark_all_current(conn: sa.Connection) -> None:
+    """One current version per department and year, by the loader's order, before the key enforces it."""
+    from warehouse.load import NEWEST_FIRST
+
+    conn.exec_driver_sql(f"""
+        UPDATE fact_document SET is_current = (ranked.rn = 1),
+            current_key = CASE WHEN ranked.rn = 1 THEN fact_document.department_id || '/' ||
+                CAST(fact_document.fiscal_year AS TEXT) END
+        FROM (SELECT document_id, ROW_NUMBER() OVER (PARTITION BY department_id, fiscal_year
+                                                     ORDER BY {NEWEST_FIRST}) AS rn
+              FROM fact_document) ranked
+        WHERE fact_document.document_id = ranked.document_id""")
 
 
 def drop_all(engine: sa.Engine) -> None:
