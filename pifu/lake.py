@@ -204,40 +204,159 @@ def write_lake(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], run_id:
     Rows of documents already in the lake are skipped, so writing the same batch twice adds nothing.
     With `publish=False` the files are written but not committed until `publish(snapshot)`: the pipeline
     publishes only after the warehouse committed the same rows. Raises LakeError (one line: disk full,
-    not writable) when the storage refuses.
+    not writable) when the storage refuses. A run too big to hold at once writes through `RunWriter`.
     """
-    unknown = set(tables) - set(REWRITTEN) - set(APPENDED)
-    if unknown:
-        raise ValueError(f"not lake tables: {sorted(unknown)}")
-    root = root_of(lake_dir)
-    try:
-        if not root.remote:
-            os.makedirs(root.path, exist_ok=True)
-        with _writer_lock(root):
-            _remove_leftovers(root)
-            head = _head(root)
-            base = head["version"] if head else 0
-            name = f"v{base + 1:06d}-{uuid.uuid4().hex[:8]}"
-            run_id = run_id or name
-            cast = {k: v.select(SCHEMAS[k].names).cast(SCHEMAS[k]) for k, v in tables.items()}
-            manifest = {"snapshot": name, "run_id": run_id, "base": base, "tables": {}}
-            _claim(root, name)
-            try:
-                _put_json(root, _pending_path(root, name), manifest)  # first: a kill mid-write leaves a trace
-                manifest["tables"] = _build(root, head, cast, run_id, name)
-                _put_json(root, _pending_path(root, name), manifest)
-            except BaseException:
-                _delete_named(root, f"part-{name}-")
-                _delete(root, _pending_path(root, name))
-                _release(root, name)
-                raise
-            snapshot = Snapshot(f"{_display(lake_dir)}/{name}")
-            if publish:
-                _publish(root, name)
-    except OSError as e:
-        raise os_fault(LakeError, str(lake_dir), e, "cannot write the lake's next snapshot") from e
-    pause_at("lake")
+    with RunWriter(lake_dir, run_id) as writer:
+        writer.add(tables)
+        snapshot = writer.finish(publish=publish)
     return snapshot
+
+
+class RunWriter:
+    """One run's rows, written chunk by chunk into one pending snapshot (memory bounded by the chunk).
+
+        with lake.RunWriter(lake_dir, run_id) as w:
+            for chunk in chunks:
+                w.add(chunk)            # the fact rows of the chunk's new documents: files written now
+            snapshot = w.finish()       # documents, dimensions, quarantine; the manifest; not published
+
+    Fact tables get one file per chunk and fiscal year. fact_document is rewritten only in the fiscal
+    years the run touches (is_current is decided per department and year), the dimensions whole (they
+    are small), quarantine appended. Leaving the block by an exception removes what was written.
+    """
+
+    def __init__(self, lake_dir: str | os.PathLike, run_id: str | None = None):
+        self.lake_dir, self.root = lake_dir, root_of(lake_dir)
+        root = self.root
+        with self._faults("cannot write the lake's next snapshot"):
+            if not root.remote:
+                os.makedirs(root.path, exist_ok=True)
+            with _writer_lock(root):
+                _remove_leftovers(root)
+                self.head = _head(root)
+                self.base = self.head["version"] if self.head else 0
+                self.name = f"v{self.base + 1:06d}-{uuid.uuid4().hex[:8]}"
+                self.run_id = run_id or self.name
+                _claim(root, self.name)
+                try:
+                    _put_json(root, _pending_path(root, self.name),  # first: a kill mid-write leaves a trace
+                              {"snapshot": self.name, "run_id": self.run_id, "base": self.base, "tables": {}})
+                except BaseException:
+                    _release(root, self.name)
+                    raise
+        self.versions = json.loads(self.head["tables"]) if self.head else {}
+        self.plans: dict[str, dict] = {}
+        self.chunks = 0
+        self._ids_by_year: dict[int, set] = {}  # documents in the lake (head) and in this run, by year
+        self._fresh_docs: list[pa.Table] = []
+        self._small: dict[str, list[pa.Table]] = {t: [] for t in REWRITTEN if t != "fact_document"}
+        self._quarantined: set | None = None
+        self.done = False
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None and not self.done:
+            self.abort()
+
+    @contextmanager
+    def _faults(self, doing: str):
+        try:
+            yield
+        except OSError as e:
+            raise os_fault(LakeError, str(self.lake_dir), e, doing) from e
+
+    def _current(self, t: str, fiscal_years=None, columns=None) -> pa.Table:
+        v = self.versions.get(t)
+        if v is None:
+            return SCHEMAS[t].empty_table() if columns is None else SCHEMAS[t].empty_table().select(columns)
+        return _read(self.root, t, v, fiscal_years, columns)
+
+    def _known_ids(self, year: int) -> set:
+        if year not in self._ids_by_year:
+            ids = self._current("fact_document", [year], ["document_id"])["document_id"].to_pylist()
+            self._ids_by_year[year] = set(ids)
+        return self._ids_by_year[year]
+
+    def add(self, tables: dict[str, pa.Table]) -> None:
+        """The chunk's rows: fact rows of its documents not in the lake (nor earlier in this run) are
+        written now; its documents, dimension rows and quarantine records are kept for `finish`."""
+        unknown = set(tables) - set(REWRITTEN) - set(APPENDED)
+        if unknown:
+            raise ValueError(f"not lake tables: {sorted(unknown)}")
+        tables = {k: v.select(SCHEMAS[k].names).cast(SCHEMAS[k]) for k, v in tables.items()}
+        self.chunks += 1
+        incoming = tables.get("fact_document", SCHEMAS["fact_document"].empty_table())
+        keep = []
+        for i, (doc, year) in enumerate(zip(incoming["document_id"].to_pylist(), incoming[YEAR].to_pylist())):
+            known = self._known_ids(year)
+            if doc not in known:
+                known.add(doc)
+                keep.append(i)
+        fresh = incoming.take(pa.array(keep, pa.int64())) if len(keep) < incoming.num_rows else incoming
+        if fresh.num_rows:
+            self._fresh_docs.append(fresh)
+        for t in self._small:
+            if tables.get(t) is not None and tables[t].num_rows:
+                self._small[t].append(tables[t])
+        fresh_ids = fresh["document_id"].combine_chunks()
+        years = dict(zip(fresh["document_id"].to_pylist(), fresh[YEAR].to_pylist()))
+        with self._faults("cannot write the lake's next snapshot"):
+            for t in APPENDED:
+                rows = tables.get(t)
+                if rows is None or rows.num_rows == 0 or len(fresh_ids) == 0:
+                    continue
+                mine = pc.is_in(rows["document_id"], fresh_ids)
+                if t == "dq_result":  # batch-level results (no document) belong to a run that added documents
+                    mine = pc.or_kleene(mine, pc.is_null(rows["document_id"]))
+                mine = pc.fill_null(mine, False)
+                adds = _write(self.root, t, rows if pc.all(mine).as_py() else rows.filter(mine),
+                              f"{self.name}-{self.chunks}", years)
+                if adds:
+                    self.plans.setdefault(t, {"mode": "append", "adds": []})["adds"].extend(adds)
+
+    def finish(self, publish: bool = False) -> Snapshot:
+        """Write the documents, dimensions and quarantine, then the manifest; publish if asked."""
+        root, tag = self.root, f"{self.name}-0"
+        with self._faults("cannot write the lake's next snapshot"):
+            fresh = pa.concat_tables(self._fresh_docs) if self._fresh_docs else None
+            if fresh is not None:
+                touched = sorted(set(fresh[YEAR].to_pylist()))
+                merged = mark_current(first_by_key(pa.concat_tables([self._current("fact_document", touched),
+                                                                     fresh]), "document_id"))
+                years = dict(zip(merged["document_id"].to_pylist(), merged[YEAR].to_pylist()))
+                self.plans["fact_document"] = {"mode": "overwrite", "adds": _write(root, "fact_document", merged,
+                                                                                   tag, years),
+                                               "years": touched}
+            for t in NEWEST_WINS:
+                if self._small[t]:
+                    merged = first_by_key(pa.concat_tables([*self._small[t], self._current(t)]), KEYS[t])
+                    self.plans[t] = {"mode": "overwrite", "adds": _write(root, t, merged, tag, {})}
+            if self._small["quarantine"]:
+                if self._quarantined is None:
+                    self._quarantined = set(self._current("quarantine", columns=["sha256"])["sha256"].to_pylist())
+                new = first_by_key(pa.concat_tables(self._small["quarantine"]), "sha256")
+                mine = pc.invert(pc.is_in(new["sha256"], pa.array(list(self._quarantined), pa.string())))
+                new = new.filter(mine)
+                if new.num_rows:
+                    self.plans["quarantine"] = {"mode": "append", "adds": _write(root, "quarantine", new, tag, {})}
+            manifest = {"snapshot": self.name, "run_id": self.run_id, "base": self.base, "tables": self.plans}
+            _put_json(root, _pending_path(root, self.name), manifest)
+            self.done = True
+            snapshot = Snapshot(f"{_display(self.lake_dir)}/{self.name}")
+            if publish:
+                with _writer_lock(root):
+                    _publish(root, self.name)
+        pause_at("lake")
+        return snapshot
+
+    def abort(self) -> None:
+        """Remove what this writer wrote (its snapshot was never published)."""
+        self.done = True
+        _delete_named(self.root, f"part-{self.name}-")
+        _delete(self.root, _pending_path(self.root, self.name))
+        _release(self.root, self.name)
 
 
 def publish(snapshot: str | os.PathLike) -> None:
@@ -301,8 +420,9 @@ def _publish(root: Root, name: str) -> None:
         dt = DeltaTable(uri, storage_options=opts)
         done = _committed_version(dt, name)  # a publish killed after this table's commit, before the log's
         if done is None:
+            filters = [(YEAR, "in", [str(y) for y in plan["years"]])] if plan.get("years") else None
             dt.create_write_transaction(adds, plan["mode"], schema, partition_by=partition_by,
-                                        commit_properties=props)
+                                        partition_filters=filters, commit_properties=props)
             dt.update_incremental()
             done = dt.version()
         versions[table] = done
@@ -381,17 +501,19 @@ def read_lake(lake_dir: str | os.PathLike, table: str, fiscal_years: list[int] |
     return _read(root, table, version, fiscal_years)
 
 
-def _read(root: Root, table: str, version: int, fiscal_years: list[int] | None = None) -> pa.Table:
+def _read(root: Root, table: str, version: int, fiscal_years: list[int] | None = None,
+          columns: list[str] | None = None) -> pa.Table:
     from deltalake import DeltaTable
 
-    schema = SCHEMAS[table]
+    schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
     dt = DeltaTable(root.table_uri(table), version=version, storage_options=root.storage_options())
     partitions = None
     if fiscal_years is not None and table in PARTITIONED:
         if not fiscal_years:
             return schema.empty_table()
         partitions = [(YEAR, "in", [str(y) for y in fiscal_years])]
-    data = dt.to_pyarrow_dataset(file_pruning_predicate=partitions).to_table()
+    dataset = dt.to_pyarrow_dataset(file_pruning_predicate=partitions)
+    data = dataset.to_table(columns=[c for c in schema.names if c in dataset.schema.names])
     columns = [data[n].cast(f.type) if n in data.column_names else pa.nulls(data.num_rows, f.type)
                for n, f in zip(schema.names, schema)]
     return pa.Table.from_arrays(columns, schema=schema)
@@ -440,47 +562,6 @@ def _delta_schema(table: str):
     from deltalake import Schema
 
     return Schema.from_arrow(_table_schema(table))
-
-
-def _build(root: Root, head: dict | None, tables: dict[str, pa.Table], run_id: str, name: str) -> dict:
-    versions = json.loads(head["tables"]) if head else {}
-
-    def current(t: str) -> pa.Table:
-        v = versions.get(t)
-        return SCHEMAS[t].empty_table() if v is None else _read(root, t, v)
-
-    old_docs = current("fact_document")
-    incoming = tables.get("fact_document", SCHEMAS["fact_document"].empty_table())
-    old_ids = pa.array(set(old_docs["document_id"].to_pylist()), pa.string())
-    fresh_docs = first_by_key(incoming.filter(pc.invert(pc.is_in(incoming["document_id"], old_ids))), "document_id")
-    fresh_ids = fresh_docs["document_id"].combine_chunks()
-    years = dict(zip(old_docs["document_id"].to_pylist(), old_docs[YEAR].to_pylist()))
-    years.update(zip(fresh_docs["document_id"].to_pylist(), fresh_docs[YEAR].to_pylist()))
-    plans: dict[str, dict] = {}
-
-    for t in REWRITTEN:
-        new = fresh_docs if t == "fact_document" else tables.get(t)
-        if new is None or new.num_rows == 0:
-            continue
-        old = old_docs if t == "fact_document" else current(t)
-        parts = [new, old] if t in NEWEST_WINS else [old, new]
-        merged = first_by_key(pa.concat_tables(parts), KEYS[t])
-        if t == "fact_document":
-            merged = mark_current(merged)
-        plans[t] = {"mode": "overwrite", "adds": _write(root, t, merged, name, years)}
-
-    for t in APPENDED:
-        rows = tables.get(t)
-        if rows is None or rows.num_rows == 0 or len(fresh_ids) == 0:
-            continue
-        mine = pc.is_in(rows["document_id"], fresh_ids)
-        if t == "dq_result":  # batch-level results (no document) belong to a run that added documents
-            mine = pc.or_kleene(mine, pc.is_null(rows["document_id"]))
-        mine = pc.fill_null(mine, False)
-        adds = _write(root, t, rows if pc.all(mine).as_py() else rows.filter(mine), name, years)
-        if adds:
-            plans[t] = {"mode": "append", "adds": adds}
-    return plans
 
 
 def _write(root: Root, t: str, table: pa.Table, name: str, years: dict[str, int]) -> list[dict]:

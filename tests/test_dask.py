@@ -65,7 +65,7 @@ def test_a_dask_worker_killed_mid_run_loses_no_file(client, files, tmp_path):
     parts = run(files, ingest.DaskExecutor(client=client), limits=limits)
     assert (tmp_path / "died").exists()  # a worker did die, in a task
     assert outcome(parts) == outcome(run(files, ingest.LocalExecutor(1)))  # its batch ran again elsewhere
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(1, timeout=120)
 
 
 def test_a_file_that_kills_every_dask_worker_is_quarantined_alone(client, files):
@@ -77,7 +77,6 @@ def test_a_file_that_kills_every_dask_worker_is_quarantined_alone(client, files)
     accounted = {d[0] for p in parts for d in p.documents} | {q["source_path"] for p in parts for q in p.quarantined}
     assert accounted == {f.path for f in files}  # every file in exactly one place
     assert sum(len(p.documents) + len(p.quarantined) for p in parts) == len(files)
-    client.wait_for_workers(2, timeout=60)
 
 
 def test_executor_from_the_environment(monkeypatch):

@@ -328,3 +328,30 @@ snap = write_lake(sys.argv[1], normalize(synthetic(1, start=70), datetime(2025, 
                   publish=len(sys.argv) < 3)
 print(snap.name)
 """
+
+
+def test_a_run_written_in_chunks_equals_one_written_at_once(tmp_path):
+    write_lake(tmp_path / "a", batch(synthetic(2, start=500, fiscal_year=2024)))
+    write_lake(tmp_path / "b", batch(synthetic(2, start=500, fiscal_year=2024)))
+    docs = synthetic(7)
+    write_lake(tmp_path / "a", batch(docs), run_id="r")
+    with lake.RunWriter(tmp_path / "b", run_id="r") as w:
+        for k in range(0, 7, 3):
+            w.add(batch(docs[k:k + 3]))
+        w.add(batch(docs[:2]))  # documents seen earlier in the run: nothing more
+        w.finish(publish=True)
+    for name in TABLES:
+        assert rows(read_lake(tmp_path / "a", name)) == rows(read_lake(tmp_path / "b", name)), name
+    assert read_lake(tmp_path / "b", "fact_document", fiscal_years=[2024]).num_rows == 2  # other years kept
+    assert read_lake(tmp_path / "b", "fact_document").num_rows == 9
+
+
+def test_a_run_writer_left_by_an_exception_leaves_nothing(tmp_path):
+    write_lake(tmp_path, batch(synthetic(1)))
+    with pytest.raises(RuntimeError):
+        with lake.RunWriter(tmp_path) as w:
+            w.add(batch(synthetic(3, start=10)))
+            raise RuntimeError("the checks failed")
+    assert not list(tmp_path.glob(f"*/**/part-{w.name}-*"))
+    assert not list((tmp_path / lake.PENDING).glob("*.json"))
+    assert read_lake(tmp_path, "fact_document").num_rows == 1
