@@ -6,6 +6,7 @@ errors that block the warehouse load.
 """
 
 import json
+from collections import Counter
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from assets.metadata import md_table
 from expectations import CHECKS, run_checks
 from pifu import lake, staging
 from assets.ingest import parsed_documents
+from pifu.progress import Progress
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, RunLockResource
 
@@ -34,35 +36,69 @@ CHECK_SPECS = [
 def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_lock: RunLockResource):
     stage = stage_dir(context, settings)
     parsed = json.loads((stage / "parsed.json").read_text(encoding="utf-8"))
-    tables = staging.read(stage)
-    started = time.perf_counter()
-    reference = lake.earlier_documents(settings.lake_path(), tables)
     checked_at, validations = datetime.now(timezone.utc), []
-    dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
-                    validations=validations)
-    checks_seconds = time.perf_counter() - started
+    tally, rows, years, checks_seconds = Tally(), Counter(), set(), 0.0
+    progress = Progress("checked and written to the lake", parsed["parsed"], log=context.log.info, unit="documents")
+    # Chunk by chunk (staging.chunks): the checks and the lake's files never hold the whole run.
+    with lake.RunWriter(settings.lake_path(), run_id=context.run_id) as writer:
+        for dirs, tables in staging.chunks(stage, CHUNK_DOCUMENTS, with_dirs=True):
+            started = time.perf_counter()
+            reference = _reference(settings, stage, dirs, tables)
+            dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
+                            validations=validations)
+            checks_seconds += time.perf_counter() - started
+            staging.write(dirs[0], {"dq_result": dq})  # the warehouse step reads it with the chunk's rows
+            tables["dq_result"] = dq
+            writer.add(tables)
+            tally.add(dq)
+            rows.update({k: v.num_rows for k, v in tables.items()})
+            years.update(tables["fact_document"].column("fiscal_year").to_pylist())
+            progress.update(rows["fact_document"])
+        snapshot = writer.finish()
     docs = _data_docs(context, settings, validations, checked_at)
-    staging.write(stage, {"dq_result": dq})
-    tables["dq_result"] = dq
-    snapshot = lake.write_lake(settings.lake_path(), tables, run_id=context.run_id, publish=False)
     (stage / "snapshot.json").write_text(json.dumps({"snapshot": str(snapshot)}), encoding="utf-8")
-    years = sorted(set(tables["fact_document"].column("fiscal_year").to_pylist()))
     yield dg.MaterializeResult(metadata={
         "snapshot": str(snapshot),
-        "fiscal_years": ", ".join(map(str, years)),
-        "documents": tables["fact_document"].num_rows,
-        "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
-        "dq_findings": int(dq.num_rows - sum(dq.column("passed").to_pylist() or [])),
+        "fiscal_years": ", ".join(map(str, sorted(years))),
+        "documents": rows["fact_document"],
+        "rows": md_table(sorted(rows.items()), ["table", "rows"]),
+        "dq_findings": tally.findings,
         "checks_seconds": dg.MetadataValue.float(round(checks_seconds, 3)),
         **_docs_metadata(docs),
     })
-    yield from check_results(dq, docs)
-    in_tables = tables["fact_document"].num_rows + tables["quarantine"].num_rows
+    yield from check_results(tally, docs)
+    in_tables = rows["fact_document"] + rows["quarantine"]
     yield dg.AssetCheckResult(
         check_name=ACCOUNTED, passed=in_tables == parsed["inputs"] == parsed["parsed"] + parsed["quarantined"],
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"inputs": parsed["inputs"], "documents": tables["fact_document"].num_rows,
-                  "quarantined": tables["quarantine"].num_rows})
+        metadata={"inputs": parsed["inputs"], "documents": rows["fact_document"],
+                  "quarantined": rows["quarantine"]})
+
+
+CHUNK_DOCUMENTS = 5000  # documents checked and written per chunk: memory is bounded by this, not the run
+
+
+def _reference(settings: PifuSettings, stage, dirs, tables) -> dict:
+    """What the chunk's documents look back on: the lake's documents, and the run's earlier chunks'
+    (staged, memory-mapped; only the chunk's departments are kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    reference = lake.earlier_documents(settings.lake_path(), tables)
+    first = dirs[0].name
+    earlier = [b for b in staging.batches(stage) if b.name < first]
+    if not earlier:
+        return reference
+    departments = pc.unique(tables["fact_document"]["department_id"])
+    out = {}
+    for name in ("fact_document", "fact_funding"):
+        parts = [reference[name]]
+        for b in earlier:
+            part = staging.read(b, [name]).get(name)
+            if part is not None and part.num_rows:
+                parts.append(part.filter(pc.is_in(part["department_id"], departments)))
+        out[name] = pa.concat_tables(parts)
+    return out
 
 
 def _data_docs(context, settings: PifuSettings, validations: list, checked_at: datetime):
@@ -85,28 +121,58 @@ def _docs_metadata(docs) -> dict:
             "data_docs_seconds": dg.MetadataValue.float(round(docs.seconds, 3))}
 
 
+class Tally:
+    """Check results over a run's chunks: per check, documents checked and failing (a document is in one
+    chunk, so counts add up), and the first failures for the step's metadata."""
+
+    LIMIT = 30
+
+    def __init__(self):
+        self.checked, self.failing, self.failures = Counter(), Counter(), defaultdict(list)
+        self.findings = 0
+
+    def add(self, dq) -> None:
+        import pyarrow.compute as pc
+
+        self.findings += int(dq.num_rows - pc.sum(dq["passed"]).as_py() if dq.num_rows else 0)
+        small = dq.select(["check_name", "document_id", "passed"]).to_pydict()
+        docs, bad = defaultdict(set), defaultdict(set)
+        failed_rows = []
+        for i, (name, doc, ok) in enumerate(zip(small["check_name"], small["document_id"], small["passed"])):
+            docs[name].add(doc)
+            if ok is False:
+                bad[name].add(doc)
+                if len(self.failures[name]) + sum(1 for r in failed_rows if r[0] == name) < self.LIMIT:
+                    failed_rows.append((name, i))
+        for name in docs:
+            self.checked[name] += len(docs[name])
+            self.failing[name] += len(bad[name])
+        if failed_rows:
+            picked = dq.take([i for _, i in failed_rows]).select(
+                ["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message", "source_path",
+                 "source_cell", "attribution", "problem_code"]).to_pylist()
+            for r in picked:
+                self.failures[r["check_name"]].append(r)
+
+
 def check_results(dq, docs=None):
     """One AssetCheckResult per check: pass rate over documents, and what is off, by how much; a link to
-    the GX Data Docs page of the check's suite for this run."""
-    rows = dq.select(["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message",
-                      "source_path", "source_cell", "attribution", "problem_code"]).to_pylist()
-    by_check = defaultdict(list)
-    for row in rows:
-        by_check[row["check_name"]].append(row)
+    the GX Data Docs page of the check's suite for this run. `dq`: the run's dq_result table or a Tally."""
+    tally = dq
+    if not isinstance(dq, Tally):
+        tally = Tally()
+        tally.add(dq)
     for name, spec in CHECKS.items():
-        results = by_check.get(name, [])
-        failed = [r for r in results if r["passed"] is False]
-        documents = {r["document_id"] for r in results}
-        bad_documents = {r["document_id"] for r in failed}
+        failed = tally.failures.get(name, [])
+        checked, failing = tally.checked.get(name, 0), tally.failing.get(name, 0)
         yield dg.AssetCheckResult(
             check_name=name,
-            passed=not failed,
+            passed=failing == 0,
             severity=dg.AssetCheckSeverity.ERROR if name in _ERROR else dg.AssetCheckSeverity.WARN,
             metadata={
-                "documents_checked": len(documents),
-                "documents_failing": len(bad_documents),
-                "pass_rate": dg.MetadataValue.float(
-                    round(1 - len(bad_documents) / len(documents), 4) if documents else 1.0),
+                "documents_checked": checked,
+                "documents_failing": failing,
+                "pass_rate": dg.MetadataValue.float(round(1 - failing / checked, 4) if checked else 1.0),
                 "failures": md_table([(r["document_id"], r["row_ref"], r["source_path"], r["source_cell"],
                                        " ".join(filter(None, (r["attribution"], r["problem_code"]))),
                                        r["observed"], r["expected"], r["message"]) for r in failed],
