@@ -47,6 +47,7 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
             dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
                             validations=validations)
             checks_seconds += time.perf_counter() - started
+            dq = _numbered_after(dq, rows["dq_result"])  # result_no runs on over the run's chunks
             staging.write(dirs[0], {"dq_result": dq})  # the warehouse step reads it with the chunk's rows
             tables["dq_result"] = dq
             writer.add(tables)
@@ -73,6 +74,16 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"inputs": parsed["inputs"], "documents": rows["fact_document"],
                   "quarantined": rows["quarantine"]})
+
+
+def _numbered_after(dq, offset: int):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not offset or "result_no" not in dq.column_names:
+        return dq
+    i = dq.schema.get_field_index("result_no")
+    return dq.set_column(i, dq.schema.field(i), pc.add(dq["result_no"], pa.scalar(offset, dq.schema.field(i).type)))
 
 
 CHUNK_DOCUMENTS = 5000  # documents checked and written per chunk: memory is bounded by this, not the run

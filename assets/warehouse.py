@@ -7,7 +7,8 @@ import dagster as dg
 from assets.metadata import md_table
 from pifu import lake, staging
 from pifu.faults import pause_at
-from assets.lake import CHUNK_DOCUMENTS, lake_tables
+import assets.lake
+from assets.lake import lake_tables
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
 
@@ -21,7 +22,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
     stage = stage_dir(context, settings)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
     # Chunk by chunk, in one transaction: memory is bounded by the chunk, not the run.
-    chunks = staging.chunks(stage, CHUNK_DOCUMENTS) if staging.batches(stage) else staging.read(stage)
+    chunks = staging.chunks(stage, assets.lake.CHUNK_DOCUMENTS) if staging.batches(stage) else staging.read(stage)
     with warehouse.engine() as engine:
         stats = load(engine, chunks, run_id=context.run_id, lake_snapshot=snapshot)
         totals = table_counts(engine)

@@ -323,7 +323,7 @@ def _worker_main(conn, state, limits: Limits) -> None:
             os._exit(70)
 
 
-def parse_files(items: list[InputFile], workers: int | None = None, batch: int = 250,
+def parse_files(items: list[InputFile], workers: int | None = None, batch: int | None = None,
                 progress: Callable[[int, int], None] | None = None, limits: Limits | None = None,
                 executor: "Executor | None" = None) -> Parsed:
     """Parse and normalize `items`, all at once: the batches of `parse_stream` combined (for small runs
@@ -335,7 +335,7 @@ def parse_files(items: list[InputFile], workers: int | None = None, batch: int =
     return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
 
 
-def parse_stream(items: list[InputFile], workers: int | None = None, batch: int = 250,
+def parse_stream(items: list[InputFile], workers: int | None = None, batch: int | None = None,
                  progress: Callable[[int, int], None] | None = None, limits: Limits | None = None,
                  executor: "Executor | None" = None, loaded_at: datetime | None = None) -> Iterator[Parsed]:
     """Each batch of `items` parsed and normalized, yielded as it is done (in completion order): the
@@ -346,6 +346,7 @@ def parse_stream(items: list[InputFile], workers: int | None = None, batch: int 
     batch's documents or quarantine records, whatever dies on the way.
     """
     limits = limits or Limits.from_env()
+    batch = batch or int(os.environ.get("PIFU_PARSE_BATCH") or 0) or 250
     executor = executor or LocalExecutor(workers)
     loaded_at = loaded_at or datetime.now(timezone.utc)
     batches = [items[i:i + batch] for i in range(0, len(items), batch)]
