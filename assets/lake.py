@@ -39,10 +39,12 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
     checked_at, validations = datetime.now(timezone.utc), []
     tally, rows, years, checks_seconds = Tally(), Counter(), set(), 0.0
     progress = Progress("checked and written to the lake", parsed["parsed"], log=context.log.info, unit="documents")
+    current = _current_across_the_run(stage)
     # Chunk by chunk (staging.chunks): the checks and the lake's files never hold the whole run.
     with lake.RunWriter(settings.lake_path(), run_id=context.run_id) as writer:
         for dirs, tables in staging.chunks(stage, CHUNK_DOCUMENTS, with_dirs=True):
             started = time.perf_counter()
+            tables["fact_document"] = _with_current(tables["fact_document"], current)
             reference = _reference(settings, stage, dirs, tables)
             dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
                             validations=validations)
@@ -74,6 +76,28 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"inputs": parsed["inputs"], "documents": rows["fact_document"],
                   "quarantined": rows["quarantine"]})
+
+
+def _current_across_the_run(stage):
+    """The run's current versions (per department and fiscal year), decided over all its batches: each
+    parse batch could only decide among its own documents. fact_document is small: read whole."""
+    import pyarrow as pa
+
+    from pifu.normalize import mark_current
+
+    docs = staging.read(stage, ["fact_document"]).get("fact_document")
+    if docs is None or docs.num_rows == 0:
+        return pa.array([], pa.string())
+    marked = mark_current(docs)
+    return marked.filter(marked["is_current"])["document_id"]
+
+
+def _with_current(fact_document, current):
+    import pyarrow.compute as pc
+
+    i = fact_document.schema.get_field_index("is_current")
+    flags = pc.is_in(fact_document["document_id"], value_set=current)
+    return fact_document.set_column(i, fact_document.schema.field(i), flags)
 
 
 def _numbered_after(dq, offset: int):
