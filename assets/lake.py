@@ -110,7 +110,7 @@ def _numbered_after(dq, offset: int):
     return dq.set_column(i, dq.schema.field(i), pc.add(dq["result_no"], pa.scalar(offset, dq.schema.field(i).type)))
 
 
-CHUNK_DOCUMENTS = 5000  # documents checked and written per chunk: memory is bounded by this, not the run
+CHUNK_DOCUMENTS = 2000  # documents checked and written per chunk: memory is bounded by this, not the run
 
 
 def _reference(settings: PifuSettings, stage, dirs, tables) -> dict:
@@ -125,13 +125,20 @@ def _reference(settings: PifuSettings, stage, dirs, tables) -> dict:
     if not earlier:
         return reference
     departments = pc.unique(tables["fact_document"]["department_id"])
+    funding = tables["fact_funding"]
+    # the years the chunk's history rows look back on (as lake.earlier_documents prunes the lake's)
+    back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"])
     out = {}
     for name in ("fact_document", "fact_funding"):
         parts = [reference[name]]
         for b in earlier:
             part = staging.read(b, [name]).get(name)
-            if part is not None and part.num_rows:
-                parts.append(part.filter(pc.is_in(part["department_id"], departments)))
+            if part is None or part.num_rows == 0:
+                continue
+            keep = pc.and_(pc.is_in(part["department_id"], departments), pc.is_in(part["fiscal_year"], back))
+            if name == "fact_funding":  # a document's own year is what later documents look back on
+                keep = pc.and_(keep, pc.equal(part["year"], part["fiscal_year"]))
+            parts.append(part.filter(keep))
         out[name] = pa.concat_tables(parts)
     return out
 
