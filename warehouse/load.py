@@ -48,8 +48,6 @@ def load(engine_or_url, tables, run_id: str | None = None,
         try:
             create_all(engine)
             with engine.begin() as conn:
-                if is_duckdb(engine):  # bounded: DuckDB otherwise caches a long run's whole load (80% of RAM)
-                    conn.exec_driver_sql(f"SET memory_limit = '{os.environ.get('PIFU_DUCKDB_MEMORY_LIMIT') or '512MB'}'")
                 result = None
                 for chunk in chunks:
                     part = _load(conn, is_duckdb(engine), _conform(chunk))
