@@ -7,15 +7,20 @@ run's staging folder, not pickled outputs.
 import json
 import os
 import time
+from collections import Counter
 
 import dagster as dg
 
 from assets.metadata import counts, md_table, record_seconds, release_memory
 from pifu import ingest, lake, staging
 from pifu.faults import pause_at
+from pifu.progress import Progress
 from pifu.normalize import quarantine_table, with_source_mtime
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
+
+
+_PREVIEW = 1000  # documents listed in the step's metadata
 
 
 class SourcesConfig(dg.Config):
@@ -95,47 +100,46 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     stage = stage_dir(context, settings)
     files = [ingest.InputFile(**f) for f in json.loads((stage / "files.json").read_text(encoding="utf-8"))]
 
-    def progress(done: int, total: int) -> None:
-        context.log.info(f"parsed {done}/{total} files")
-
+    progress = Progress("parsed", len(files), log=context.log.info)
+    mtimes = {f.path: f.mtime_ns for f in files}
+    docs, quarantined, problems, rows = [], [], Counter(), Counter()
     # GX is not imported by the run (expectations.fast decides the checks; Data Docs build elsewhere).
-    started = time.perf_counter()
-    parsed = ingest.parse_files(files, workers=settings.workers or None, progress=_every_tenth(progress))
-    parse_seconds = time.perf_counter() - started
-    release_memory()  # the batches' tables, combined and dropped inside parse_files
+    # Batches are staged as they come back, so memory is bounded by the batch, not the run.
+    executor = ingest.executor_from(None, settings.workers or None)  # PIFU_DASK_SCHEDULER: a Dask cluster
+    started, staging_seconds = time.perf_counter(), 0.0
+    for number, part in enumerate(ingest.parse_stream(files, executor=executor,
+                                                      progress=lambda done, total: progress.update(done)), 1):
+        staged = time.perf_counter()
+        tables = dict(part.tables)
+        tables["fact_document"] = with_source_mtime(tables["fact_document"], mtimes)
+        tables["quarantine"] = quarantine_table(part.quarantined)
+        staging.write_batch(stage, number, tables)
+        rows.update({k: v.num_rows for k, v in tables.items()})
+        problems.update(code for d in part.documents for code in d[5])
+        docs.extend(part.documents[:max(0, _PREVIEW - len(docs))])
+        quarantined.extend(part.quarantined)
+        staging_seconds += time.perf_counter() - staged
+    parse_seconds = time.perf_counter() - started - staging_seconds
+    release_memory()  # the batches' tables, staged and dropped
     pause_at("parse")
-    tables = dict(parsed.tables)
-    tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in files})
-    tables["quarantine"] = quarantine_table(parsed.quarantined)
-    staging.write(stage, tables)
-    docs, quarantined = parsed.documents, parsed.quarantined
-    summary = {"inputs": len(files), "parsed": len(docs), "quarantined": len(quarantined)}
+    parsed = rows.get("fact_document", 0)
+    summary = {"inputs": len(files), "parsed": parsed, "quarantined": len(quarantined)}
     (stage / "parsed.json").write_text(json.dumps(summary), encoding="utf-8")
     # parse: the workers, who normalize each batch too; normalize: joining the batches' tables and staging them
-    seconds = {"parse": parse_seconds, "normalize": time.perf_counter() - started - parse_seconds}
+    seconds = {"parse": parse_seconds, "normalize": staging_seconds}
     return dg.MaterializeResult(metadata={
         **record_seconds(stage, seconds),
         "files_in": len(files),
-        "documents_parsed": len(docs),
+        "documents_parsed": parsed,
         "files_quarantined": len(quarantined),
         "quarantine": md_table([(q["source_path"], q["reason"], q["detail"]) for q in quarantined],
                                ["file", "reason", "detail"], limit=50),
         "quarantine_records": dg.MetadataValue.json(
             [{k: q[k] for k in ("source_path", "reason", "detail")} for q in quarantined[:1000]]),
-        "problems_by_code": counts(code for d in docs for code in d[5]),
-        "rows": md_table(sorted((k, v.num_rows) for k, v in tables.items()), ["table", "rows"]),
+        "problems_by_code": counts(problems.elements()),
+        "rows": md_table(sorted(rows.items()), ["table", "rows"]),
         "preview": md_table([(dep, year, path, f, i, len(codes)) for path, dep, year, f, i, codes in docs],
                             ["department", "fiscal_year", "file", "funding rows", "indicator rows", "problems"]),
         "stage": str(stage),
     })
 
-
-def _every_tenth(progress):
-    """Progress in steps of a tenth: each log line is an event written to the run's event log."""
-    said = [0]
-
-    def report(done: int, total: int) -> None:
-        if done >= total or done * 10 // max(total, 1) > said[0]:
-            said[0] = done * 10 // max(total, 1)
-            progress(done, total)
-    return report

@@ -8,6 +8,7 @@ import dagster as dg
 from assets.metadata import STAGES, md_table, record_seconds, release_memory, run_seconds
 from pifu import lake, staging
 from pifu.faults import pause_at
+import assets.lake
 from assets.lake import lake_tables
 from pipelines.partitions import PARTITIONED, stage_dir
 from pipelines.resources import PifuSettings, RunLockResource, WarehouseResource
@@ -22,10 +23,11 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
     started = time.perf_counter()
     release_memory()  # what the lake step freed
     stage = stage_dir(context, settings)
-    tables = staging.read(stage)
     snapshot = json.loads((stage / "snapshot.json").read_text(encoding="utf-8"))["snapshot"]
+    # Chunk by chunk, in one transaction: memory is bounded by the chunk, not the run.
+    chunks = staging.chunks(stage, assets.lake.CHUNK_DOCUMENTS) if staging.batches(stage) else staging.read(stage)
     with warehouse.engine() as engine:
-        stats = load(engine, tables, run_id=context.run_id, lake_snapshot=snapshot)
+        stats = load(engine, chunks, run_id=context.run_id, lake_snapshot=snapshot)
         totals = table_counts(engine)
     pause_at("publish")
     lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too

@@ -29,8 +29,14 @@ INCREMENT_GOAL = 3.0  # seconds for ten new files, CLI from process start
 MEMORY_GOAL_MB = 800
 
 
+SCALE_DOCS = 50_000  # from this many documents on (PIFU_BENCH_DOCS=100000), `make bench` is the scale run
+
+
 def main() -> None:
     n = int(os.environ.get("PIFU_BENCH_DOCS", "10000"))
+    if n >= SCALE_DOCS:
+        scale(n)
+        return
     from pifu.generate import generate
 
     with tempfile.TemporaryDirectory(prefix="pifu-bench-") as tmp:
@@ -41,6 +47,7 @@ def main() -> None:
         print(f"generated {n} + 10 documents in {time.perf_counter() - t:.1f} s")
         bench_parse(root / "inbox", min(n, 3000))
         bench_formats(root)
+        bench_executors(root / "inbox", min(n, 2000))
         schema = f"pifu_bench_{uuid.uuid4().hex[:8]}"
         targets = [("duckdb", f"duckdb:///{root / 'bench.duckdb'}"),
                    ("postgresql", f"{PG_URL}?options=-csearch_path%3D{schema}")]
@@ -226,6 +233,75 @@ def _pg(sql: str) -> None:
             conn.exec_driver_sql(sql)
     finally:
         engine.dispose()
+
+
+def bench_executors(inbox: Path, n: int, workers: int = 2) -> dict[str, float]:
+    """Parse + normalize throughput of the two executors on the same files: the local pool of `workers`
+    processes, and a Dask LocalCluster of `workers` worker processes (one thread each)."""
+    from pifu import ingest
+
+    paths = sorted(str(p) for p in inbox.iterdir() if not p.name.endswith(ingest.SKIP_SUFFIXES))[:n]
+    by_year, _ = ingest.plan(paths, set())  # the first n files only: planning 100,000 takes minutes
+    files = sorted((f for fs in by_year.values() for f in fs), key=lambda f: f.path)
+    rates = {}
+    t = time.perf_counter()
+    docs = sum(len(p.documents) for p in ingest.parse_stream(files, executor=ingest.LocalExecutor(workers)))
+    rates["local"] = docs / (time.perf_counter() - t)
+    print(f"executor local pool ({workers} processes): {rates['local']:,.0f} documents/s over {docs} documents")
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        print("executor dask: distributed not installed")
+        return rates
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=50) as cluster, Client(cluster) as client:
+        client.submit(sum, [1]).result()  # the workers are up before the clock starts
+        t = time.perf_counter()
+        docs = sum(len(p.documents) for p in ingest.parse_stream(files, executor=ingest.DaskExecutor(client=client)))
+        rates["dask"] = docs / (time.perf_counter() - t)
+    print(f"executor dask LocalCluster ({workers} workers x 1 thread): {rates['dask']:,.0f} documents/s over {docs} "
+          "documents")
+    return rates
+
+
+def scale(n: int) -> None:
+    """The scale run (PIFU_BENCH_DOCS=100000 make bench): `pifu run` over n generated documents into DuckDB
+    and the lake, one run; per-stage time (the Dagster steps), peak memory of the largest process, documents/s.
+    Goal: 100,000 documents with peak memory < 1.5 GB on this 2-core machine."""
+    from pifu.generate import generate
+
+    with tempfile.TemporaryDirectory(prefix="pifu-scale-") as tmp:
+        root = Path(tmp)
+        t = time.perf_counter()
+        generate(n, root / "inbox", seed=1)
+        print(f"generated {n} documents in {time.perf_counter() - t:.1f} s")
+        bench_executors(root / "inbox", min(n, 2000))
+        env = {**os.environ, "PIFU_DATA_DIR": str(root / "data"), "DAGSTER_HOME": str(root / "dagster"),
+               "PIFU_LAKE_DIR": str(root / "lake")}
+        wall, peak, out = _timed_run([str(root / "inbox")], f"duckdb:///{root / 'scale.duckdb'}", env)
+        loaded = re.search(r"loaded: ([\d,]+) documents", out)
+        docs = int(loaded.group(1).replace(",", "")) if loaded else n
+        print(f"scale run: {docs:,} documents in {wall:.1f} s ({docs / wall:,.0f} documents/s), peak memory "
+              f"{peak:.0f} MB (goal < 1,536 MB: {'met' if peak < 1536 else 'NOT met'}); {_checks(out)}")
+        for step, seconds in _step_seconds(root / "dagster").items():
+            print(f"  stage {step}: {seconds:.1f} s ({docs / seconds:,.0f} documents/s)" if seconds else
+                  f"  stage {step}: {seconds:.1f} s")
+        lake_bytes = sum(f.stat().st_size for f in (root / "lake").rglob("*") if f.is_file())
+        db_bytes = (root / "scale.duckdb").stat().st_size
+        print(f"  lake {lake_bytes / 1e6:,.0f} MB, DuckDB warehouse {db_bytes / 1e6:,.0f} MB")
+
+
+def _step_seconds(dagster_home: Path) -> dict[str, float]:
+    """Each step's wall time in the instance's last run."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return {}
+        stats = instance.get_run_step_stats(runs[0].run_id)
+    return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in sorted(stats, key=lambda s: s.start_time or 0)}
 
 
 if __name__ == "__main__":

@@ -78,8 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the pipeline (the Dagster job the UI runs) over files and folders")
     run.add_argument("sources", nargs="*", help="files or folders (default: $PIFU_INBOX)")
     run.add_argument("--warehouse", help="SQLAlchemy URL (default: $PIFU_WAREHOUSE_URL or a DuckDB file)")
-    run.add_argument("--lake", help="lake directory (default: $PIFU_LAKE_DIR or data/lake)")
+    run.add_argument("--lake", help="lake directory or s3://bucket/prefix (default: $PIFU_LAKE_DIR or data/lake)")
     run.add_argument("--workers", type=int, default=None, help="parse processes (default: CPU count)")
+    run.add_argument("--dask", metavar="ADDRESS",
+                     help="parse on this Dask scheduler, e.g. tcp://scheduler:8786 (default: $PIFU_DASK_SCHEDULER; "
+                          "unset: the local process pool)")
     run.add_argument("--no-wait", action="store_true",
                      help="exit 3 at once when another run holds the lake or the warehouse (default: wait for it)")
     run.set_defaults(func=_cmd_run)
@@ -134,6 +137,9 @@ def _cmd_run(args) -> int:
     if not sources:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
+    if args.dask:
+        os.environ["PIFU_DASK_SCHEDULER"] = args.dask
+    os.environ.setdefault("PIFU_PROGRESS", "1")  # long runs print a progress line (rate, ETA) on stderr
     return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers,
                         wait=not args.no_wait)
 

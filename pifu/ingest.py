@@ -14,12 +14,13 @@ import re
 import signal
 import stat
 import time
+import uuid
 from collections import deque
 from multiprocessing.connection import wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -263,6 +264,8 @@ class Limits:
     crash_on: str = ""
     hang_on: str = ""
     hang_in_c_on: str = ""
+    dask_die_once: str = ""  # a marker path: the first Dask task kills its Dask worker (and creates it)
+    dask_die_on: str = ""  # a Dask task holding a file whose name contains this kills its Dask worker
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -370,32 +373,154 @@ def _worker_main(conn, state, limits: Limits) -> None:
             os._exit(70)
 
 
-def parse_files(items: list[InputFile], workers: int | None = None, batch: int = 250,
-                progress: Callable[[int, int], None] | None = None, limits: Limits | None = None) -> Parsed:
-    """Parse and normalize in batches across long-lived worker processes (no process per file): the
+def parse_files(items: list[InputFile], workers: int | None = None, batch: int | None = None,
+                progress: Callable[[int, int], None] | None = None, limits: Limits | None = None,
+                executor: "Executor | None" = None) -> Parsed:
+    """Parse and normalize `items`, all at once: the batches of `parse_stream` combined (for small runs
+    and tests; a long run consumes `parse_stream` batch by batch instead, so its memory stays bounded)."""
+    loaded_at = datetime.now(timezone.utc)
+    parts = list(parse_stream(items, workers=workers, batch=batch, progress=progress, limits=limits,
+                              executor=executor, loaded_at=loaded_at))
+    tables = combine([p.tables for p in parts]) if parts else normalize([], loaded_at)
+    return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
+
+
+def parse_stream(items: list[InputFile], workers: int | None = None, batch: int | None = None,
+                 progress: Callable[[int, int], None] | None = None, limits: Limits | None = None,
+                 executor: "Executor | None" = None, loaded_at: datetime | None = None) -> Iterator[Parsed]:
+    """Each batch of `items` parsed and normalized, yielded as it is done (in completion order): the
     workers hand back Arrow tables, not document objects, so memory stays bounded and pickling cheap.
 
-    Isolation: a file that raises, times out or runs out of memory is quarantined by its worker; a worker
-    that dies or hangs is replaced by the parent, the file it was on quarantined (`worker_crashed`,
-    `timeout`) and the rest of its batch parsed again. Even one batch runs in a child process, so the
-    same limits hold for a one-file run (and a crash never takes the caller, e.g. the Dagster step, down).
+    `executor` decides where batches run: the local process pool (the default, `LocalExecutor`) or a
+    Dask cluster (`DaskExecutor`, see `executor_from`). Either way every file ends up in exactly one
+    batch's documents or quarantine records, whatever dies on the way.
     """
     limits = limits or Limits.from_env()
-    workers = workers or int(os.environ.get("PIFU_WORKERS") or 0) or os.cpu_count() or 1
-    loaded_at = datetime.now(timezone.utc)
-    batches = deque(items[i:i + batch] for i in range(0, len(items), batch))
-    parts: list[Parsed] = []
-    lost: list[dict] = []  # files whose worker died or hung on them
-    if batches:
-        with _Pool(min(workers, len(batches)), limits, loaded_at) as pool:
-            done = 0
-            for part in pool.run(batches, lost):
-                parts.append(part)
-                done += len(part.documents) + len(part.quarantined)
-                if progress:
-                    progress(done, len(items))
-    tables = combine([p.tables for p in parts]) if parts else normalize([], loaded_at)
-    return Parsed(tables, [q for p in parts for q in p.quarantined] + lost, [d for p in parts for d in p.documents])
+    batch = batch or int(os.environ.get("PIFU_PARSE_BATCH") or 0) or 250
+    executor = executor or LocalExecutor(workers)
+    loaded_at = loaded_at or datetime.now(timezone.utc)
+    batches = [items[i:i + batch] for i in range(0, len(items), batch)]
+    done = 0
+    for part in executor.run(batches, loaded_at, limits):
+        done += len(part.documents) + len(part.quarantined)
+        if progress:
+            progress(done, len(items))
+        yield part
+
+
+class Executor:
+    """Where parse batches run. `run` yields one Parsed per batch (or per piece of a batch it had to
+    split), as each completes; every file of every batch is in exactly one of them."""
+
+    def run(self, batches: list[list[InputFile]], loaded_at: datetime, limits: Limits) -> Iterator[Parsed]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Long-lived forkserver worker processes on this machine (no process per file). Isolation: a file
+    that raises, times out or runs out of memory is quarantined by its worker; a worker that dies or
+    hangs is replaced by the parent, the file it was on quarantined (`worker_crashed`, `timeout`) and the
+    rest of its batch parsed again. Even one batch runs in a child process, so the same limits hold for a
+    one-file run (and a crash never takes the caller, e.g. the Dagster step, down)."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or int(os.environ.get("PIFU_WORKERS") or 0) or os.cpu_count() or 1
+
+    def run(self, batches: list[list[InputFile]], loaded_at: datetime, limits: Limits) -> Iterator[Parsed]:
+        if not batches:
+            return
+        lost: list[dict] = []  # files whose worker died or hung on them
+        with _Pool(min(self.workers, len(batches)), limits, loaded_at) as pool:
+            for part in pool.run(deque(batches), lost):
+                if lost:
+                    part, lost = _with_lost(part, lost), []
+                yield part
+        if lost:
+            yield _with_lost(Parsed(normalize([], loaded_at), [], []), lost)
+
+
+def _with_lost(part: Parsed, lost: list[dict]) -> Parsed:
+    return Parsed(part.tables, part.quarantined + lost, part.documents)
+
+
+class DaskExecutor(Executor):
+    """Batches as tasks on a Dask cluster (`--dask tcp://scheduler:8786` or PIFU_DASK_SCHEDULER).
+
+    Each task runs its batch through a one-worker `LocalExecutor` inside the Dask worker, so the per-file
+    isolation (memory limit, alarm, a crash or hang costing one file) is the same as on one machine.
+    A Dask worker that dies mid-task is the scheduler's to handle: it reruns the task elsewhere (up to
+    `distributed.scheduler.allowed-failures`); a batch that still fails is split into single files and,
+    if one file alone keeps failing, that file is quarantined (`worker_crashed`). At most `in_flight`
+    batches are out at once, and results are yielded as they complete, so memory stays bounded here too.
+    """
+
+    def __init__(self, address: str | None = None, client=None, in_flight: int | None = None):
+        self.address, self.client, self.in_flight = address, client, in_flight
+
+    def run(self, batches: list[list[InputFile]], loaded_at: datetime, limits: Limits) -> Iterator[Parsed]:
+        from distributed import Client, as_completed
+
+        client = self.client or Client(self.address, set_as_default=False)
+        try:
+            in_flight = self.in_flight or max(2, 2 * sum(w.get("nthreads", 1) for w in
+                                                         client.scheduler_info()["workers"].values()))
+            todo = deque(batches)
+            pending = as_completed()
+            owner: dict = {}
+
+            def submit() -> None:
+                while todo and len(owner) < in_flight:
+                    items = todo.popleft()
+                    future = client.submit(_dask_parse_batch, items, loaded_at, limits, pure=False,
+                                           key=f"pifu-parse-{uuid.uuid4().hex}")
+                    owner[future] = items
+                    pending.add(future)
+
+            submit()
+            while owner:
+                future = next(pending)
+                items = owner.pop(future)
+                try:
+                    part = future.result()
+                except Exception as e:  # noqa: BLE001  KilledWorker, a lost connection: not a file's fault yet
+                    future.release()
+                    if len(items) > 1:
+                        todo.extendleft([f] for f in reversed(items))
+                    else:
+                        yield Parsed(normalize([], loaded_at), [_quarantine(
+                            items[0], "worker_crashed", f"the Dask worker parsing it died every time "
+                            f"({type(e).__name__}: {e})", loaded_at)], [])
+                    submit()
+                    continue
+                future.release()
+                submit()
+                yield part
+        finally:
+            if self.client is None:
+                client.close()
+
+
+def _dask_parse_batch(items: list[InputFile], loaded_at: datetime, limits: Limits) -> Parsed:
+    """In a Dask worker: the batch through a one-worker local pool (full isolation)."""
+    import multiprocessing as mp
+
+    me = mp.current_process()
+    if me.daemon:  # Dask runs its workers as daemons, and daemons may not start processes: ours are
+        me._config["daemon"] = False  # waited for or killed by the pool itself, never orphaned
+    if limits.dask_die_once and not os.path.exists(limits.dask_die_once):  # tests only
+        open(limits.dask_die_once, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if limits.dask_die_on and any(limits.dask_die_on in os.path.basename(f.path) for f in items):
+        os.kill(os.getpid(), signal.SIGKILL)
+    parts = list(LocalExecutor(1).run([items], loaded_at, limits))
+    tables = combine([p.tables for p in parts]) if len(parts) > 1 else parts[0].tables
+    return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
+
+
+def executor_from(dask: str | None = None, workers: int | None = None) -> Executor:
+    """`--dask ADDRESS` or PIFU_DASK_SCHEDULER: a DaskExecutor; else the local pool."""
+    address = dask or os.environ.get("PIFU_DASK_SCHEDULER")
+    return DaskExecutor(address) if address else LocalExecutor(workers)
 
 
 class _Worker:

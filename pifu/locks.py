@@ -1,7 +1,7 @@
 """One writer at a time per lake and per warehouse: advisory locks a run holds from before it plans
 which files are new until after the warehouse commit and the lake publish.
 
-    lake       flock on <lake>/.run.lock
+    lake       flock on <lake>/.run.lock (an s3:// lake: <data dir>/locks/lake-<hash of the URL>.run.lock)
     DuckDB     flock on <file>.duckdb.run.lock, beside the database file
     PostgreSQL pg_advisory_lock on a session kept open for the run, keyed by database and search_path
 
@@ -56,6 +56,18 @@ def run_lock(lake_dir: str | os.PathLike, warehouse_url: str, wait: bool = True,
 
 @contextmanager
 def lake_lock(lake_dir, wait: bool = True, info: dict | None = None, notify: Notify | None = None):
+    from pifu import lake as lake_module
+
+    if lake_module.is_remote(lake_dir):  # an object-store lake: its lock file in the data dir, keyed by URL
+        lake = lake_module.root_of(lake_dir).uri
+        path = lake_module.lock_path(lake).with_suffix(LAKE_LOCK)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_fault(LakeError, str(path.parent), e, "cannot create the lock directory") from None
+        with _file_lock(path, f"the lake {lake}", LakeError, wait, info or _holder_info(None), notify):
+            yield
+        return
     lake = Path(lake_dir).resolve()
     try:
         lake.mkdir(parents=True, exist_ok=True)

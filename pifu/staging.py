@@ -2,12 +2,17 @@
 
 Steps of one run hand each other a directory, not pickled objects: any step can be re-executed from
 the UI, and a killed run leaves only a staging folder that the next run removes.
+
+A long run is staged batch by batch (`write_batch`: batches/000001/<table>.arrow as the parse hands them
+back) and read back in chunks of documents (`chunks`), memory-mapped: no step holds the whole run.
+`read` still gives whole tables (top-level files, else every batch's concatenated).
 """
 from __future__ import annotations
 
 import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -34,9 +39,57 @@ def read(stage: Path, names=None) -> dict[str, pa.Table]:
     for name in names or SCHEMAS:
         path = stage / f"{name}.arrow"
         if path.exists():
-            with pa.memory_map(str(path)) as source:
-                out[name] = ipc.open_file(source).read_all()
+            out[name] = _read_file(path)
+    batched = batches(stage)
+    if batched:
+        for name in names or SCHEMAS:
+            if name not in out:
+                parts = [_read_file(b / f"{name}.arrow") for b in batched if (b / f"{name}.arrow").exists()]
+                if parts:
+                    out[name] = pa.concat_tables(parts)
     return out
+
+
+def _read_file(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_file(source).read_all()
+
+
+BATCHES = "batches"
+
+
+def write_batch(stage: Path, number: int, tables: dict[str, pa.Table]) -> None:
+    """One batch of the run's tables, beside the others (number them from 1)."""
+    write(stage / BATCHES / f"{number:06d}", tables)
+
+
+def batches(stage: Path) -> list[Path]:
+    folder = stage / BATCHES
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def chunks(stage: Path, documents: int = 5000, names=None, with_dirs: bool = False) -> Iterator:
+    """The staged batches, grouped into chunks of about `documents` documents (a batch is never split,
+    so a document's rows are all in one chunk); memory-mapped, so a chunk costs what its rows cost.
+    With `with_dirs`, (the chunk's batch folders, its tables)."""
+    group: list[dict[str, pa.Table]] = []
+    dirs: list[Path] = []
+    count = 0
+    for b in batches(stage):
+        tables = {name: _read_file(b / f"{name}.arrow") for name in names or SCHEMAS if (b / f"{name}.arrow").exists()}
+        group.append(tables)
+        dirs.append(b)
+        count += tables["fact_document"].num_rows if "fact_document" in tables else 0
+        if count >= documents:
+            yield (dirs, _concat(group)) if with_dirs else _concat(group)
+            group, dirs, count = [], [], 0
+    if group:
+        yield (dirs, _concat(group)) if with_dirs else _concat(group)
+
+
+def _concat(group: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    names = {n for g in group for n in g}
+    return {n: pa.concat_tables([g[n] for g in group if n in g]) for n in names}
 
 
 def prune(root: Path, older_than_s: float = 24 * 3600) -> None:

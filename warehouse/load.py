@@ -34,19 +34,26 @@ _CSV = pcsv.WriteOptions(include_header=False)
 NEWEST_FIRST = "loaded_at DESC, source_mtime DESC NULLS LAST, source_path DESC, document_id DESC"
 
 
-def load(engine_or_url, tables: dict[str, pa.Table], run_id: str | None = None,
+def load(engine_or_url, tables, run_id: str | None = None,
          lake_snapshot: str | None = None) -> dict:
     """Load `tables` (any subset of SCHEMAS' warehouse tables) and return what changed:
     {"run_id", "documents_loaded", "documents_skipped", then rows inserted per fact table and quarantine}.
+    `tables` may also be an iterable of such dicts (a long run's chunks, e.g. pifu.staging.chunks): all
+    are loaded in the one transaction, one chunk in memory at a time.
     `lake_snapshot`: the unpublished lake snapshot holding the same rows, recorded in the same
     transaction so that the commit decides for both (see `committed_snapshot`).
     """
-    tables = _conform(tables)
+    chunks = [tables] if isinstance(tables, dict) else tables
     with engine_for(engine_or_url) as engine:
         try:
             create_all(engine)
             with engine.begin() as conn:
-                result = _load(conn, is_duckdb(engine), tables)
+                result = None
+                for chunk in chunks:
+                    part = _load(conn, is_duckdb(engine), _conform(chunk))
+                    result = part if result is None else {k: result[k] + part[k] for k in part}
+                if result is None:
+                    result = _load(conn, is_duckdb(engine), _conform({}))
                 if lake_snapshot:
                     _record_snapshot(conn, lake_snapshot, run_id)
                 pause_at("load")
@@ -89,6 +96,9 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
         rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"], staged))
         if new_docs:
             _mark_current(conn, staged_docs=_stage_name("fact_document"))
+        if not duck:  # the next chunk of the same transaction stages under the same names
+            for name in (*DIMENSIONS, "fact_document", "quarantine"):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_name(name)}")
     finally:
         if duck:
             for name in staged:
