@@ -326,7 +326,11 @@ from pifu.lake import write_lake
 from pifu.normalize import normalize
 snap = write_lake(sys.argv[1], normalize(synthetic(1, start=70), datetime(2025, 3, 2, tzinfo=timezone.utc)),
                   publish=len(sys.argv) < 3)
-print(snap.name)
+print(snap.name, flush=True)
+# Leave as `pifu` does (pifu.cli.entry): delta-rs' runtime threads can abort interpreter teardown
+# ("terminate called without an active exception") after the work is done.
+import os
+os._exit(0)
 """
 
 
