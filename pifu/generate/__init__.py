@@ -1194,7 +1194,7 @@ def _draw_hunan2023(rng, department, year, ag, ctx, tree, truth, damage):
 
 
 def _draw_fujian2019(rng, department, year, ag, ctx, tree, truth, damage):
-    from pifu.generate.form import Cell, build_form_fujian2019
+    from pifu.generate.form import build_form_fujian2019
 
     truth["agency_code"] = f"{rng.randint(100, 999)}{rng.randint(1, 99):03d}"
     exp = _draw_funding(department, year)["expenditure"]

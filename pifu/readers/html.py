@@ -93,7 +93,6 @@ _BLOCK = frozenset(("p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", 
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _MAX_DEPTH = 256  # libxml2's limit without huge_tree
 _WS = re.compile(r"[ \t\n\r\f\v]+")
-_LINES = re.compile(r"\n+")
 
 
 def _parse(text: str, path: str):
@@ -218,10 +217,6 @@ def _text_of(el, nested: list | None = None) -> str:
     return _clean("".join(out))
 
 
-def _section_key(text: str) -> str | None:
-    return section_of(text) if text and len(text) <= 40 else None
-
-
 # Column headers that only a form's tables have: a table holding two of them continues the form.
 _FORM_HEADERS = frozenset(("一级指标", "二级指标", "三级指标", "指标值确定依据", "指标分类", "近两年指标值",
                            "预期当年实现值", "总体资金情况", "当年金额", "近两年收支金额"))
@@ -266,11 +261,6 @@ class _Table:
 
 _SPAN = re.compile(r"\s*\+?(\d+)")
 MAX_COLSPAN, MAX_ROWSPAN = 1000, 65534  # the HTML standard's limits
-
-
-def _span(el, name: str, limit: int) -> int:
-    value = el.get(name)
-    return 1 if value is None else _span_of(value, limit)
 
 
 def _span_of(value: str, limit: int) -> int:
@@ -318,7 +308,7 @@ class _Page:
                 rowspan, colspan = td.get("rowspan"), td.get("colspan")
                 row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
                                  1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
-                key = section_of(text) if text and len(text) <= 40 else None  # _section_key, inlined
+                key = section_of(text) if text and len(text) <= 40 else None  # a section label is short
                 if key:
                     table.labels.add(key)
                     table.first = table.first or key

@@ -122,7 +122,7 @@ class _Page:
             body.append("<noscript><table><tr><td>部门总体资金情况</td><td>请开启脚本</td></tr></table></noscript>")
             body.append("<!-- 年度绩效指标 <table><tr><td>年度绩效指标</td></tr></table> -->")
         if nav:
-            body.append(f'<div class="position">当前位置：<a href="/">首页</a> &gt; <a href="#">政务公开</a> &gt; '
+            body.append('<div class="position">当前位置：<a href="/">首页</a> &gt; <a href="#">政务公开</a> &gt; '
                         '<a href="#">预决算公开</a></div>')
         extra_where = rng.choice(("above", "below")) if extra else None
         if extra_where == "above":
