@@ -88,3 +88,25 @@ def synthetic(n: int, seed: int = 0, start: int = 0, fiscal_year: int = 2025,
             problems=[Problem("label_completed", "info", "line 9", "补全")] if k % 3 == 0 else [],
         ))
     return docs
+
+
+def byte_flip_outcomes(good: bytes, name: str, seed: int, tries: int = 60) -> set[str]:
+    """Read `good` with 1–8 random bytes changed, `tries` times: "read" or the DocumentError reason of each.
+    Any other exception escapes, failing the caller's test."""
+    import random
+
+    from pifu.model import DocumentError
+    from pifu.readers import read
+
+    rng = random.Random(seed)
+    outcomes = set()
+    for _ in range(tries):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        try:
+            read(bytes(data), name)
+            outcomes.add("read")
+        except DocumentError as e:
+            outcomes.add(e.reason)
+    return outcomes

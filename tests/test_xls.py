@@ -244,18 +244,9 @@ def test_a_damaged_ole2_file_is_unreadable_never_a_traceback(damage, sample_path
 
 def test_every_byte_flip_fails_cleanly_or_reads(sample_path):
     """Random damage inside a real workbook: a DocumentError or a grid, never another exception."""
-    good = xls_from_text(sample_path.read_text(encoding="utf-8"))
-    rng = random.Random(7)
-    outcomes = set()
-    for _ in range(60):
-        data = bytearray(good)
-        for _ in range(rng.randint(1, 8)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        try:
-            read(bytes(data), "flip.xls")
-            outcomes.add("read")
-        except DocumentError as e:
-            outcomes.add(e.reason)
+    from factories import byte_flip_outcomes
+
+    outcomes = byte_flip_outcomes(xls_from_text(sample_path.read_text(encoding="utf-8")), "flip.xls", seed=7)
     assert outcomes <= {"read", "unreadable", "unsupported_format", "encrypted", "too_large"}
 
 
