@@ -68,3 +68,28 @@ def engine(warehouse_url):
     eng = make_engine(warehouse_url)
     yield eng
     eng.dispose()
+
+
+def dump_warehouse(url: str, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every warehouse table's rows, sorted, as reprs: two dumps compare equal when nothing changed."""
+    from warehouse.engine import make_engine
+    from warehouse.schema import TABLES, tables
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
+                    for name in TABLES if name not in skip}
+    finally:
+        engine.dispose()  # DuckDB: release the file for the next process
+
+
+def run_in_process(*sources) -> tuple[int, str]:
+    """`pifu run` in this process (the Dagster job, the configured instance): exit code and summary."""
+    import io
+
+    from pipelines.run import run_pipeline
+
+    out = io.StringIO()
+    code = run_pipeline([str(s) for s in sources], out=out)
+    return code, out.getvalue()

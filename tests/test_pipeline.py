@@ -1,5 +1,4 @@
 """`pifu run` end to end: files -> Dagster job -> lake -> warehouse, on DuckDB and on PostgreSQL."""
-import io
 import shutil
 from decimal import Decimal as D
 
@@ -9,9 +8,8 @@ import sqlalchemy as sa
 import pifu
 from pifu import lake
 from pifu.generate import generate
-from storage_fixtures import _drop_session_schemas, warehouse_url  # noqa: F401  (fixtures)
+from storage_fixtures import _drop_session_schemas, dump_warehouse, run_in_process, warehouse_url  # noqa: F401
 from warehouse.engine import make_engine
-from warehouse.schema import TABLES, tables
 
 BAD = {
     "empty.txt": b"",
@@ -42,21 +40,11 @@ def env(tmp_path, monkeypatch, warehouse_url):
 
 
 def run(*sources) -> tuple[int, str]:
-    from pipelines.run import run_pipeline
-
-    out = io.StringIO()
-    code = run_pipeline([str(s) for s in sources], out=out)
-    return code, out.getvalue()
+    return run_in_process(*sources)
 
 
 def dump(url: str) -> dict[str, list[tuple]]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
-                    for name in TABLES if name != "dq_result"}  # dq rows carry their run's id
-    finally:
-        engine.dispose()
+    return dump_warehouse(url, skip=("dq_result",))  # dq rows carry their run's id
 
 
 def scalar(url: str, sql: str):

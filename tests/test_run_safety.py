@@ -2,7 +2,6 @@
 PostgreSQL. Runs are real subprocesses; they are stopped on the markers PIFU_TEST_PAUSE_AT prints
 (and on the "waiting for" line a blocked run prints), never on a timer."""
 import errno
-import io
 import os
 import signal
 import subprocess
@@ -16,9 +15,8 @@ import sqlalchemy as sa
 
 from pifu import lake
 from pifu.generate import generate
-from storage_fixtures import _drop_session_schemas, warehouse_url  # noqa: F401  (fixtures)
+from storage_fixtures import _drop_session_schemas, dump_warehouse, run_in_process, warehouse_url  # noqa: F401
 from warehouse.engine import make_engine
-from warehouse.schema import TABLES, tables
 
 PIFU_RUN = [sys.executable, "-m", "pifu.cli", "run"]
 
@@ -40,24 +38,6 @@ def env(home, monkeypatch, warehouse_url):
     """`home` on each warehouse: DuckDB and PostgreSQL."""
     monkeypatch.setenv("PIFU_WAREHOUSE_URL", warehouse_url)
     return {**home, "url": warehouse_url}
-
-
-def run_in_process(*sources) -> tuple[int, str]:
-    from pipelines.run import run_pipeline
-
-    out = io.StringIO()
-    code = run_pipeline([str(s) for s in sources], out=out)
-    return code, out.getvalue()
-
-
-def dump(url: str) -> dict[str, list[tuple]]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
-                    for name in TABLES}
-    finally:
-        engine.dispose()  # DuckDB: release the file for the next process
 
 
 def warehouse_documents(url: str) -> set[str]:
@@ -128,7 +108,7 @@ def test_a_run_killed_at_any_point_leaves_a_state_the_next_run_completes(env, tm
     generate(5, first, seed=1)
     generate(40, second, seed=2)
     assert run_in_process(first)[0] == 0
-    before, current = dump(env["url"]), lake.current_snapshot(env["lake"])
+    before, current = dump_warehouse(env["url"]), lake.current_snapshot(env["lake"])
 
     child = start(first, second, pause=point)
     with watched(child):
@@ -143,7 +123,7 @@ def test_a_run_killed_at_any_point_leaves_a_state_the_next_run_completes(env, tm
         # the warehouse recorded in that commit before it plans anything.
         assert len(warehouse_documents(env["url"])) == 45
     else:
-        assert dump(env["url"]) == before
+        assert dump_warehouse(env["url"]) == before
     code, out = run_in_process(first, second)
     assert code == 0, out
     assert ("0 new" in out and "nothing to do" in out) if point == "publish" else "40 new" in out, out

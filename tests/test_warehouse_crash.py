@@ -12,14 +12,12 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sqlalchemy as sa
 
 from factories import synthetic
 from pifu.normalize import normalize
-from storage_fixtures import _drop_session_schemas, warehouse_url  # noqa: F401  (fixtures)
+from storage_fixtures import _drop_session_schemas, dump_warehouse, warehouse_url  # noqa: F401
 from warehouse.engine import make_engine
 from warehouse.load import load, table_counts
-from warehouse.schema import TABLES, tables
 
 BATCH = 1000
 CHILD = """
@@ -32,16 +30,6 @@ from warehouse.load import load
 url, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print(load(url, normalize(synthetic(count, start=start), datetime.now(timezone.utc)))["documents_loaded"], flush=True)
 """
-
-
-def dump(url: str) -> dict[str, list[tuple]]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(tables[name])))
-                    for name in TABLES}
-    finally:
-        engine.dispose()  # DuckDB: release the file for the child
 
 
 def other_backends_holding_fact_document(url: str) -> int:
@@ -60,7 +48,7 @@ def test_a_killed_load_changes_nothing_and_a_rerun_completes(warehouse_url):
     baseline = make_engine(warehouse_url)
     load(baseline, normalize(synthetic(20), datetime.now(timezone.utc)))
     baseline.dispose()
-    before = dump(warehouse_url)
+    before = dump_warehouse(warehouse_url)
 
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent)), warehouse_url, "100", str(BATCH)],
@@ -82,7 +70,7 @@ def test_a_killed_load_changes_nothing_and_a_rerun_completes(warehouse_url):
         child.stderr.close()
         child.stdin.close()
 
-    assert dump(warehouse_url) == before
+    assert dump_warehouse(warehouse_url) == before
 
     rerun = subprocess.run(
         [sys.executable, "-c", CHILD.format(tests=str(Path(__file__).parent)), warehouse_url, "100", str(BATCH)],
