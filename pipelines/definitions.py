@@ -11,7 +11,9 @@ from pipelines.sqlite_sync import install as _sqlite_sync
 
 _sqlite_sync()  # runs the daemon or the UI launch write their events as `pifu run` does (PIFU_DAGSTER_SQLITE_SYNC)
 
-_settings, _warehouse = PifuSettings(), WarehouseResource()
+# Configured at launch, so a run's settings (its region above all) reach the resources that nest them.
+_settings = PifuSettings.configure_at_launch()
+_warehouse = WarehouseResource(settings=_settings)
 
 pifu_job = dg.define_asset_job(
     "pifu_job",

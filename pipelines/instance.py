@@ -25,6 +25,16 @@ def inbox() -> Path:
     return Path(os.environ.get("PIFU_INBOX") or data_dir() / "inbox")
 
 
+def region() -> str:
+    """The region runs of this process load (PIFU_REGION, `pifu run --region`): "" for none."""
+    return os.environ.get("PIFU_REGION", "").strip()
+
+
+def inbox_regions() -> bool:
+    """PIFU_INBOX_REGIONS=1: the inbox holds one folder per region (inbox/<region>/...)."""
+    return os.environ.get("PIFU_INBOX_REGIONS", "").strip().lower() in ("1", "true", "yes")
+
+
 def ensure_dagster_home() -> Path:
     """Point DAGSTER_HOME at data/dagster unless set, and give it the project's dagster.yaml."""
     _pin_dagster_pg_driver()

@@ -1,30 +1,48 @@
 """Each outside system behind a resource: the settings (paths), the lake, the warehouse."""
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster must see the nested resources' types to resolve
+# a resource configured at launch (PifuSettings) inside the resources that nest it.
 
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
+from pifu.regions import REGIONS
 from pipelines import instance
 
 
 class PifuSettings(dg.ConfigurableResource):
-    """Paths a run works with. Defaults come from PIFU_DATA_DIR / PIFU_INBOX / PIFU_LAKE_DIR."""
+    """Paths a run works with. Defaults come from PIFU_DATA_DIR / PIFU_INBOX / PIFU_LAKE_DIR / PIFU_REGION.
+    With a region (pifu.regions) the lake, the warehouse and the run's own files are the region's."""
 
     data_dir: str = ""
     inbox: str = ""
     lake_dir: str = ""
     workers: int = 0
+    region: str = ""
+
+    def region_slug(self) -> str:
+        from pifu.regions import slug
+
+        name = self.region or instance.region()
+        return slug(name) if name else ""
 
     def data_path(self) -> Path:
-        return Path(self.data_dir or instance.data_dir())
+        base = Path(self.data_dir or instance.data_dir())
+        region = self.region_slug()
+        return base / REGIONS / region if region else base
 
     def inbox_path(self) -> Path:
-        return Path(self.inbox or instance.inbox())
+        base = Path(self.inbox or instance.inbox())
+        region = self.region or instance.region()
+        return base / region if region and instance.inbox_regions() else base
 
     def lake_path(self) -> Path:
-        return Path(self.lake_dir or instance.lake_dir())
+        from pifu.regions import lake
+
+        base = self.lake_dir or instance.lake_dir()
+        region = self.region_slug()
+        return Path(lake(base, region)) if region else Path(base)
 
     def staging_root(self) -> Path:
         return self.data_path() / "staging"
@@ -34,9 +52,14 @@ class WarehouseResource(dg.ConfigurableResource):
     """The SQL warehouse: DuckDB file by default, PostgreSQL in production (PIFU_WAREHOUSE_URL)."""
 
     url: str = ""
+    settings: PifuSettings  # its region: a region's runs load the region's warehouse
 
     def resolved_url(self) -> str:
-        return self.url or instance.warehouse_url()
+        from pifu.regions import warehouse_url
+
+        url = self.url or instance.warehouse_url()
+        region = self.settings.region_slug()
+        return warehouse_url(url, region) if region else url
 
     @contextmanager
     def engine(self):
@@ -69,6 +92,11 @@ class RunLockResource(dg.ConfigurableResource):
         run = context.dagster_run
         holder = {"trigger": run.tags.get("pifu/trigger", "dagster") if run else "dagster",
                   "run_id": run.run_id if run else None}
-        with run_lock(self.settings.lake_path(), self.warehouse.resolved_url(), holder=holder,
+        url = self.warehouse.resolved_url()
+        with run_lock(self.settings.lake_path(), url, holder=holder,
                       notify=context.log.warning if context.log else None):
+            if self.settings.region_slug():
+                from pifu.regions import ensure_schema
+
+                ensure_schema(url)
             yield self

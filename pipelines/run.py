@@ -11,40 +11,49 @@ HASH_CACHE = "cache/sha256.json"  # under the data directory (pifu.ingest.HashCa
 
 
 def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir: str | None = None,
-                 workers: int | None = None, force: bool = False, wait: bool = True, out=sys.stdout) -> int:
+                 workers: int | None = None, force: bool = False, wait: bool = True, out=sys.stdout,
+                 region: str | None = None) -> int:
     """Run the job over `sources`; the exit status. Holds the lake's and the warehouse's run locks from
-    before it decides which files are new until the end (`wait=False`: LockBusy when another run has them)."""
+    before it decides which files are new until the end (`wait=False`: LockBusy when another run has them).
+    With a region, the region's lake, warehouse and locks (pifu.regions)."""
     # Flags become the environment the resources read, so a UI started the same way sees the same paths.
     if warehouse_url:
         os.environ["PIFU_WAREHOUSE_URL"] = warehouse_url
     if lake_dir:
         os.environ["PIFU_LAKE_DIR"] = lake_dir
+    if region:
+        os.environ["PIFU_REGION"] = region
     from pifu.locks import run_lock
-    from pipelines.instance import ensure_dagster_home, lake_dir as lake_path, warehouse_url as resolved_url
+    from pifu.regions import ensure_schema
+    from pipelines.instance import ensure_dagster_home
+    from pipelines.resources import PifuSettings, WarehouseResource
     from pipelines.sqlite_sync import install
 
+    settings = PifuSettings()  # what the job's resources resolve too: the region from PIFU_REGION
+    url = WarehouseResource(settings=settings).resolved_url()
     install()  # before the instance opens its storages
     ensure_dagster_home()
-    with run_lock(lake_path(), resolved_url(), wait=wait, holder={"trigger": "cli"}, notify=_say):
-        return _run(sources, workers, force, out)
+    with run_lock(settings.lake_path(), url, wait=wait, holder={"trigger": "cli"}, notify=_say):
+        if settings.region_slug():
+            ensure_schema(url)
+        return _run(sources, settings, url, workers, force, out)
 
 
 def _say(message: str) -> None:
     print(f"pifu: {message}", file=sys.stderr, flush=True)
 
 
-def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
+def _run(sources: list[str], settings, url: str, workers: int | None, force: bool, out) -> int:
     from pifu import ingest, lake
     from pipelines.definitions import defs
-    from pipelines.instance import data_dir, lake_dir as lake_path, open_instance
+    from pipelines.instance import open_instance
     from pipelines.partitions import range_tags
-    from pipelines.resources import WarehouseResource
-    from pipelines.sensors import run_config
+    from pipelines.sensors import REGION_TAG, run_config
     from pipelines.summary import summarize
     from warehouse.engine import check_reachable
     from warehouse.load import committed_snapshot, known_sha256
 
-    url = WarehouseResource().resolved_url()
+    lake_path = settings.lake_path
     check_reachable(url)
     # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
     lake.roll_forward(lake_path(), committed_snapshot(url, lake_path()))
@@ -53,7 +62,7 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     started = time.perf_counter()
     known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
     seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
-    hashes = ingest.HashCache(data_dir() / HASH_CACHE)  # files unchanged since a run saw them are not read again
+    hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # files unchanged since a run saw them are not read again
     by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
     hashes.save()
     new = sum(map(len, by_year.values()))
@@ -72,6 +81,8 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
         config["resources"] = {"settings": {"config": {"workers": workers}}}
     with open_instance() as instance:
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
+        if settings.region_slug():
+            tags[REGION_TAG] = settings.region_slug()
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
