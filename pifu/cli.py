@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dask", metavar="ADDRESS",
                      help="parse on this Dask scheduler, e.g. tcp://scheduler:8786 (default: $PIFU_DASK_SCHEDULER; "
                           "unset: the local process pool)")
+    run.add_argument("--region", help="load into this region's lake, warehouse and run locks, beside the other "
+                                      "regions' runs (default: $PIFU_REGION; docs/scaling.md)")
     run.add_argument("--no-wait", action="store_true",
                      help="exit 3 at once when another run holds the lake or the warehouse (default: wait for it)")
     run.set_defaults(func=_cmd_run)
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write one static HTML page of the warehouse: charts and findings")
     report.add_argument("--warehouse", help="SQLAlchemy URL (default: $PIFU_WAREHOUSE_URL or a DuckDB file)")
     report.add_argument("--out", help="directory for report.html (default: $PIFU_DATA_DIR/report)")
+    report.add_argument("--region", help="the region's warehouse (default: $PIFU_REGION)")
     report.set_defaults(func=_cmd_report)
 
     ui = sub.add_parser("ui", help="open the Dagster UI on the instance `pifu run` records into")
@@ -131,9 +134,13 @@ def _cmd_parse(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from pipelines.resources import PifuSettings
     from pipelines.run import run_pipeline
 
-    sources = args.sources or [s for s in [os.environ.get("PIFU_INBOX")] if s]
+    if args.region:
+        os.environ["PIFU_REGION"] = args.region
+    # $PIFU_INBOX, or with PIFU_INBOX_REGIONS=1 the region's folder of it
+    sources = args.sources or ([str(PifuSettings().inbox_path())] if os.environ.get("PIFU_INBOX") else [])
     if not sources:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
@@ -146,9 +153,11 @@ def _cmd_run(args) -> int:
 
 def _cmd_report(args) -> int:
     from pifu.report import build_report
-    from pipelines import instance
+    from pipelines.resources import PifuSettings, WarehouseResource
 
-    built = build_report(args.warehouse or instance.warehouse_url(), args.out or instance.data_dir() / "report")
+    settings = PifuSettings(region=args.region or "")  # as the run's report step places it
+    url = WarehouseResource(url=args.warehouse or "", settings=settings).resolved_url()
+    built = build_report(url, args.out or settings.data_path() / "report")
     print(f"report: {built.path} ({built.documents} department-years, {built.findings} findings, "
           f"{built.seconds:.1f} s)")
     return 0
