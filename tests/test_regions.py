@@ -47,11 +47,11 @@ def stop_if_waiting(child: subprocess.Popen) -> list[str]:
     return lines
 
 
-def source_paths(url: str) -> list[str]:
+def column(url: str, sql: str) -> list:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return list(conn.exec_driver_sql("SELECT source_path FROM fact_document").scalars())
+            return list(conn.exec_driver_sql(sql).scalars())
     finally:
         engine.dispose()
 
@@ -86,7 +86,7 @@ def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its
             documents = warehouse_documents(urls[region])
             assert len(documents) == count
             assert lake_documents(home / "lake" / "regions" / region) == documents
-            assert all(p.startswith(str(folder)) for p in source_paths(urls[region]))
+            assert all(p.startswith(str(folder)) for p in column(urls[region], "SELECT source_path FROM fact_document"))
         assert not warehouse_documents(urls["hubei"]) & warehouse_documents(urls["hunan"])
         assert lake.current_snapshot(home / "lake") is None  # nothing of theirs outside the regions
 
@@ -94,6 +94,9 @@ def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its
         assert national.column_names[0] == "region"
         by_region = duckdb.sql("SELECT region, list(document_id) FROM national GROUP BY region").fetchall()
         assert {r: set(ids) for r, ids in by_region} == {r: warehouse_documents(u) for r, u in urls.items()}
+        funding = regions.national(home / "lake", "fact_funding")  # docs/scaling.md's query, exact decimals
+        totals = duckdb.sql("SELECT region, sum(amount) FROM funding GROUP BY ALL").fetchall()
+        assert dict(totals) == {r: column(u, "SELECT sum(amount) FROM fact_funding")[0] for r, u in urls.items()}
 
         with dg.DagsterInstance.get() as instance:  # the runs are tagged for the queue's per-region limit
             tagged = {run.tags.get("pifu/region") for run in instance.get_runs()}
