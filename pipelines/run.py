@@ -29,7 +29,7 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
     from pipelines.resources import PifuSettings, WarehouseResource
     from pipelines.sqlite_sync import install
 
-    settings = PifuSettings()  # what the job's resources resolve too: the region from PIFU_REGION
+    settings = PifuSettings()  # as the job's resources resolve them: the region from PIFU_REGION
     url = WarehouseResource(settings=settings).resolved_url()
     install()  # before the instance opens its storages
     ensure_dagster_home()
@@ -53,16 +53,16 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     from warehouse.engine import check_reachable
     from warehouse.load import committed_snapshot, known_sha256
 
-    lake_path = settings.lake_path
+    lake_dir = settings.lake_path()
     check_reachable(url)
     # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
-    lake.roll_forward(lake_path(), committed_snapshot(url, lake_path()))
+    lake.roll_forward(lake_dir, committed_snapshot(url, lake_dir))
     sources = [os.path.abspath(s) for s in sources]
     # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
     started = time.perf_counter()
-    known = set() if force else known_sha256(url) & lake.known_sha256(lake_path())
+    known = set() if force else known_sha256(url) & lake.known_sha256(lake_dir)
     seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
-    hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # files unchanged since a run saw them are not read again
+    hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
     by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
     hashes.save()
     new = sum(map(len, by_year.values()))
