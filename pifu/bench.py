@@ -61,6 +61,44 @@ def main() -> None:
                     _pg(f"DROP SCHEMA IF EXISTS {schema}_floor CASCADE")
         finally:
             _pg(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        bench_regions(root, min(n, 200))
+
+
+def bench_regions(root: Path, n: int, rounds: int = 2) -> None:
+    """Two regions of n documents each into PostgreSQL, by `pifu run --region`: one run after the other,
+    then both at once (pifu.regions: no shared lock), alternately, each pair into fresh regions.
+    `python -m pifu.bench regions` runs only this."""
+    from pifu.generate import generate
+
+    boxes = [root / "regions" / name for name in ("a", "b")]
+    for seed, box in enumerate(boxes):
+        generate(n, box, seed=100 + seed)
+    schema = f"pifu_bench_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PIFU_DATA_DIR": str(root / "data-regions"), "DAGSTER_HOME": str(root / "dagster-regions"),
+           "PIFU_LAKE_DIR": str(root / "lake-regions"),
+           "PIFU_WAREHOUSE_URL": f"{PG_URL}?options=-csearch_path%3D{schema}"}
+    made = []
+    try:
+        for k in range(rounds):
+            for together in (False, True):
+                names = [f"{'together' if together else 'serial'}{k}_{box.name}" for box in boxes]
+                made += names
+                runs = [[sys.executable, "-m", "pifu.cli", "run", "--region", name, str(box)]
+                        for name, box in zip(names, boxes)]
+                before, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+                if together:
+                    started = [subprocess.Popen(r, env=env, stdout=subprocess.DEVNULL) for r in runs]
+                    codes = [p.wait() for p in started]
+                else:
+                    codes = [subprocess.run(r, env=env, stdout=subprocess.DEVNULL).returncode for r in runs]
+                wall, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                print(f"regions {'at once' if together else 'one after the other'}: 2 x {n} documents in "
+                      f"{wall:.1f} s, {cpu:.1f} CPU s (exit {codes}); load {load}")
+    finally:
+        for name in made:
+            _pg(f"DROP SCHEMA IF EXISTS {schema}_{name} CASCADE")
 
 
 def bench_parse(inbox: Path, n: int) -> None:
@@ -305,4 +343,8 @@ def _step_seconds(dagster_home: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["regions"]:
+        with tempfile.TemporaryDirectory(prefix="pifu-bench-") as tmp:
+            bench_regions(Path(tmp), int(os.environ.get("PIFU_BENCH_DOCS", "200")))
+    else:
+        main()
