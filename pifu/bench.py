@@ -75,7 +75,7 @@ def bench_regions(root: Path, n: int, rounds: int = 2) -> None:
         generate(n, box, seed=100 + seed)
     schema = f"pifu_bench_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PIFU_DATA_DIR": str(root / "data-regions"), "DAGSTER_HOME": str(root / "dagster-regions"),
-           "PIFU_LAKE_DIR": str(root / "lake-regions"),
+           "PIFU_LAKE_DIR": str(root / "lake-regions"), "PIFU_PROGRESS": "0",
            "PIFU_WAREHOUSE_URL": f"{PG_URL}?options=-csearch_path%3D{schema}"}
     made = []
     try:

@@ -15,19 +15,16 @@ import sqlalchemy as sa
 from pifu import lake, regions
 from pifu.generate import generate
 from storage_fixtures import SESSION, _drop_session_schemas, drop_pg_schema, pg_url_for, run_in_process  # noqa: F401
-from test_run_safety import PIFU_RUN, lake_documents, read_until, start, warehouse_documents, watched
+from test_run_safety import (PIFU_RUN, home, lake_documents, read_until, start,  # noqa: F401
+                             warehouse_documents, watched)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIFU_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    monkeypatch.setenv("PIFU_LAKE_DIR", str(tmp_path / "lake"))
-    monkeypatch.setenv("PIFU_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
-    monkeypatch.setenv("PIFU_WORKERS", "1")
-    for name in ("PIFU_REGION", "PIFU_INBOX_REGIONS", "PIFU_TEST_PAUSE_AT"):
+def root(home, tmp_path, monkeypatch):
+    """test_run_safety's `home` (data, instance, lake and a DuckDB warehouse in tmp_path), no region."""
+    for name in ("PIFU_REGION", "PIFU_INBOX_REGIONS"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -56,10 +53,10 @@ def column(url: str, sql: str) -> list:
         engine.dispose()
 
 
-def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its_own(home, monkeypatch):
+def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its_own(root, monkeypatch):
     base = f"{SESSION}_regions_{os.getpid()}"  # this test's schema prefix: <base>_<region>
     monkeypatch.setenv("PIFU_WAREHOUSE_URL", pg_url_for(base))
-    hubei, hunan = home / "in" / "hubei", home / "in" / "hunan"
+    hubei, hunan = root / "in" / "hubei", root / "in" / "hunan"
     generate(3, hubei, seed=21)
     generate(2, hunan, seed=22)
     try:
@@ -85,16 +82,16 @@ def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its
         for region, folder, count in (("hubei", hubei, 3), ("hunan", hunan, 2)):
             documents = warehouse_documents(urls[region])
             assert len(documents) == count
-            assert lake_documents(home / "lake" / "regions" / region) == documents
+            assert lake_documents(root / "lake" / "regions" / region) == documents
             assert all(p.startswith(str(folder)) for p in column(urls[region], "SELECT source_path FROM fact_document"))
         assert not warehouse_documents(urls["hubei"]) & warehouse_documents(urls["hunan"])
-        assert lake.current_snapshot(home / "lake") is None  # nothing of theirs outside the regions
+        assert lake.current_snapshot(root / "lake") is None  # nothing of theirs outside the regions
 
-        national = regions.national(home / "lake", "fact_document")
+        national = regions.national(root / "lake", "fact_document")
         assert national.column_names[0] == "region"
         by_region = duckdb.sql("SELECT region, list(document_id) FROM national GROUP BY region").fetchall()
         assert {r: set(ids) for r, ids in by_region} == {r: warehouse_documents(u) for r, u in urls.items()}
-        funding = regions.national(home / "lake", "fact_funding")  # docs/scaling.md's query, exact decimals
+        funding = regions.national(root / "lake", "fact_funding")  # docs/scaling.md's query, exact decimals
         totals = duckdb.sql("SELECT region, sum(amount) FROM funding GROUP BY ALL").fetchall()
         assert dict(totals) == {r: column(u, "SELECT sum(amount) FROM fact_funding")[0] for r, u in urls.items()}
 
@@ -110,16 +107,16 @@ def test_two_regions_runs_at_once_on_postgresql_neither_waits_and_each_keeps_its
             drop_pg_schema(f"{base}_{region}")
 
 
-def test_without_a_region_nothing_moves_and_a_region_on_duckdb_sits_beside(home):
-    box, hubei = home / "box", home / "hubei"
+def test_without_a_region_nothing_moves_and_a_region_on_duckdb_sits_beside(root):
+    box, hubei = root / "box", root / "hubei"
     generate(2, box, seed=31)
     generate(1, hubei, seed=32)
     code, out = run_in_process(box)
     assert code == 0, out
     url = os.environ["PIFU_WAREHOUSE_URL"]
-    assert len(warehouse_documents(url)) == 2 == len(lake_documents(home / "lake"))
-    assert not (home / "lake" / "regions").exists() and not (home / "data" / "regions").exists()
-    assert regions.national(home / "lake", "fact_document").num_rows == 0  # no region lake yet
+    assert len(warehouse_documents(url)) == 2 == len(lake_documents(root / "lake"))
+    assert not (root / "lake" / "regions").exists() and not (root / "data" / "regions").exists()
+    assert regions.national(root / "lake", "fact_document").num_rows == 0  # no region lake yet
 
     from pipelines.run import run_pipeline
 
@@ -127,19 +124,19 @@ def test_without_a_region_nothing_moves_and_a_region_on_duckdb_sits_beside(home)
         assert run_pipeline([str(hubei)], region="Hubei", out=open(os.devnull, "w")) == 0
     finally:
         os.environ.pop("PIFU_REGION", None)  # run_pipeline sets it, as the CLI flag does
-    regional = f"duckdb:///{home / 'warehouse_hubei.duckdb'}"
-    assert len(warehouse_documents(regional)) == 1 == len(lake_documents(home / "lake" / "regions" / "hubei"))
-    assert len(warehouse_documents(url)) == 2 == len(lake_documents(home / "lake"))  # untouched
-    assert (home / "data" / "regions" / "hubei" / "report" / "report.html").exists()
-    national = regions.national(home / "lake", "fact_document")
+    regional = f"duckdb:///{root / 'warehouse_hubei.duckdb'}"
+    assert len(warehouse_documents(regional)) == 1 == len(lake_documents(root / "lake" / "regions" / "hubei"))
+    assert len(warehouse_documents(url)) == 2 == len(lake_documents(root / "lake"))  # untouched
+    assert (root / "data" / "regions" / "hubei" / "report" / "report.html").exists()
+    national = regions.national(root / "lake", "fact_document")
     assert set(national["region"].to_pylist()) == {"hubei"} and national.num_rows == 1
 
 
-def test_the_sensor_starts_one_run_per_region_folder_that_loads_that_region(home, monkeypatch):
+def test_the_sensor_starts_one_run_per_region_folder_that_loads_that_region(root, monkeypatch):
     from pipelines.definitions import defs
     from pipelines.sensors import inbox_sensor
 
-    inbox = home / "inbox"
+    inbox = root / "inbox"
     monkeypatch.setenv("PIFU_INBOX", str(inbox))
     monkeypatch.setenv("PIFU_INBOX_REGIONS", "1")
     generate(1, inbox / "Hubei", seed=41)
@@ -158,9 +155,9 @@ def test_the_sensor_starts_one_run_per_region_folder_that_loads_that_region(home
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=requests["湖南"].run_config, instance=instance, tags=requests["湖南"].tags)
         assert result.success
-    assert len(warehouse_documents(f"duckdb:///{home / 'warehouse_湖南.duckdb'}")) == 1
-    assert len(lake_documents(home / "lake" / "regions" / "湖南")) == 1
-    assert not (home / "warehouse.duckdb").exists() and lake.current_snapshot(home / "lake") is None
+    assert len(warehouse_documents(f"duckdb:///{root / 'warehouse_湖南.duckdb'}")) == 1
+    assert len(lake_documents(root / "lake" / "regions" / "湖南")) == 1
+    assert not (root / "warehouse.duckdb").exists() and lake.current_snapshot(root / "lake") is None
 
 
 def test_region_names_become_safe_slugs_or_are_refused():
