@@ -159,6 +159,18 @@ def test_the_sensor_starts_one_run_per_region_folder_that_loads_that_region(root
     assert len(lake_documents(root / "lake" / "regions" / "湖南")) == 1
     assert not (root / "warehouse.duckdb").exists() and lake.current_snapshot(root / "lake") is None
 
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from pipelines.sensors import daily_inbox_run
+
+    when = datetime(2026, 3, 2, 6, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with dg.instance_for_test() as instance:
+        daily = daily_inbox_run.evaluate_tick(dg.build_schedule_context(instance=instance,
+                                                                         scheduled_execution_time=when))
+    assert {r.run_key: r.run_config["ops"]["raw_files"]["config"]["sources"] for r in daily.run_requests} == {
+        "daily-2026-03-02-hubei": [str(inbox / "Hubei")], "daily-2026-03-02-湖南": [str(inbox / "湖南")]}
+
 
 def test_region_names_become_safe_slugs_or_are_refused():
     assert regions.slug(" Hubei ") == "hubei" and regions.slug("hu-bei east") == "hu_bei_east"
