@@ -10,6 +10,7 @@ back) and read back in chunks of documents (`chunks`), memory-mapped: no step ho
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -93,13 +94,38 @@ def _concat(group: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
 
 
 def prune(root: Path, older_than_s: float = 24 * 3600) -> None:
-    """Remove staging folders left by runs that died (a run removes its own when it has loaded)."""
+    """Remove staging folders left by runs that died (a run removes its own when it has loaded), and
+    folders a run discarded but did not finish removing, whatever their age."""
     if root.exists():
         cutoff = time.time() - older_than_s
         for d in root.iterdir():
-            if d.is_dir() and d.stat().st_mtime < cutoff:
+            if d.is_dir() and (d.name.startswith(_DISCARDED) or d.stat().st_mtime < cutoff):
                 shutil.rmtree(d, ignore_errors=True)
 
 
 def remove(stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
+
+
+_DISCARDED = ".discarded-"
+_removals: list[threading.Thread] = []
+
+
+def discard(stage: Path) -> None:
+    """Remove `stage` in the background: renamed away at once (nothing reads it after), deleted by a
+    thread while the run goes on (unlinking a 10,000-document run's files took ~1 s). `wait_discarded`
+    lets a process finish the job before it exits; what a killed process leaves, `prune` removes."""
+    target = stage.with_name(f"{_DISCARDED}{stage.name}")
+    try:
+        stage.rename(target)
+    except OSError:
+        remove(stage)
+        return
+    thread = threading.Thread(target=remove, args=(target,), name="pifu-staging-removal", daemon=True)
+    thread.start()
+    _removals.append(thread)
+
+
+def wait_discarded() -> None:
+    while _removals:
+        _removals.pop().join()

@@ -34,7 +34,7 @@ def _say(message: str) -> None:
 
 
 def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
-    from pifu import ingest, lake
+    from pifu import ingest, lake, staging
     from pipelines.definitions import defs
     from pipelines.instance import data_dir, lake_dir as lake_path, open_instance
     from pipelines.partitions import range_tags
@@ -62,6 +62,8 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
     if not new:
         print("nothing to do", file=out)
         return 0
+    if not os.environ.get("PIFU_DASK_SCHEDULER"):
+        ingest.start_workers_early()
     config = run_config(sources, force=force)
     # raw_files takes this plan instead of reading and hashing every file again
     config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
@@ -75,7 +77,9 @@ def _run(sources: list[str], workers: int | None, force: bool, out) -> int:
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
-        return summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
+        status = summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
+    staging.wait_discarded()  # the CLI exits without teardown: finish removing the run's staging first
+    return status
 
 
 def write_plan(sources: list[str], force: bool, by_year: dict, stats: dict, seconds: dict) -> str:
