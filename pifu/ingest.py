@@ -575,6 +575,9 @@ class _Pool:
             for w in busy:
                 if w.conn in ready or w.process.sentinel in ready:
                     part = self._collect(w, batches, lost)
+                    # The worker's next batch before the caller gets this one: whatever the caller does
+                    # with it (staging it: tens of ms a batch) would otherwise leave the worker idle.
+                    self._feed(batches)
                     if part is not None:
                         yield part
                 elif self._overdue(w):
