@@ -105,16 +105,22 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     docs, quarantined, problems, rows = [], [], Counter(), Counter()
     # GX is not imported by the run (expectations.fast decides the checks; Data Docs build elsewhere).
     # Batches are staged as they come back, so memory is bounded by the batch, not the run.
-    executor = ingest.executor_from(None, settings.workers or None)  # PIFU_DASK_SCHEDULER: a Dask cluster
+    # PIFU_DASK_SCHEDULER: a Dask cluster. Local workers write their batches' tables under the stage.
+    executor = ingest.executor_from(None, settings.workers or None, spill=stage / staging.SPILL)
     started, staging_seconds = time.perf_counter(), 0.0
     for number, part in enumerate(ingest.parse_stream(files, executor=executor,
                                                       progress=lambda done, total: progress.update(done)), 1):
         staged = time.perf_counter()
-        tables = dict(part.tables)
-        tables["fact_document"] = with_source_mtime(tables["fact_document"], mtimes)
-        tables["quarantine"] = quarantine_table(part.quarantined)
-        staging.write_batch(stage, number, tables)
-        rows.update({k: v.num_rows for k, v in tables.items()})
+        quarantine = quarantine_table(part.quarantined)
+        if part.staged:
+            staging.adopt_batch(stage, number, part.staged, {"quarantine": quarantine})
+            rows.update(part.rows)
+        else:
+            tables = dict(part.tables)
+            tables["fact_document"] = with_source_mtime(tables["fact_document"], mtimes)
+            rows.update({k: v.num_rows for k, v in tables.items()})
+            staging.write_batch(stage, number, {**tables, "quarantine": quarantine})
+        rows["quarantine"] += quarantine.num_rows
         problems.update(code for d in part.documents for code in d[5])
         docs.extend(part.documents[:max(0, _PREVIEW - len(docs))])
         quarantined.extend(part.quarantined)

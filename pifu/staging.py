@@ -64,6 +64,21 @@ def write_batch(stage: Path, number: int, tables: dict[str, pa.Table]) -> None:
     write(stage / BATCHES / f"{number:06d}", tables)
 
 
+SPILL = "spill"  # where parse workers write their batches' files before the run adopts them
+
+
+def adopt_batch(stage: Path, number: int, folder: str | Path, tables: dict[str, pa.Table]) -> None:
+    """A batch a parse worker wrote under `stage/SPILL` becomes batch `number` (a rename), with `tables`
+    (the quarantine rows) added beside its own."""
+    target = stage / BATCHES / f"{number:06d}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Path(folder).rename(target)
+    except OSError as e:
+        raise os_fault(EnvironmentFault, str(target), e, "cannot write the run's staging files") from e
+    write(target, tables)
+
+
 def batches(stage: Path) -> list[Path]:
     folder = stage / BATCHES
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
