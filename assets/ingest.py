@@ -131,7 +131,8 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     parsed = rows.get("fact_document", 0)
     summary = {"inputs": len(files), "parsed": parsed, "quarantined": len(quarantined)}
     (stage / "parsed.json").write_text(json.dumps(summary), encoding="utf-8")
-    # parse: the workers, who normalize each batch too; normalize: joining the batches' tables and staging them
+    # parse: the workers, who normalize and stage each batch too; normalize: adopting the staged batches
+    # (or staging the tables a Dask worker sent back) and their quarantine rows
     seconds = {"parse": parse_seconds, "normalize": staging_seconds}
     return dg.MaterializeResult(metadata={
         **record_seconds(stage, seconds),
