@@ -71,6 +71,8 @@ def adopt_batch(stage: Path, number: int, folder: str | Path, tables: dict[str, 
     """A batch a parse worker wrote under `stage/SPILL` becomes batch `number` (a rename), with `tables`
     (the quarantine rows) added beside its own."""
     target = stage / BATCHES / f"{number:06d}"
+    if target.exists():  # a re-execution of the step parses into the stage its first attempt used
+        remove(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         Path(folder).rename(target)

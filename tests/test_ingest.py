@@ -65,3 +65,14 @@ def test_the_title_year_is_found_in_full_width_digits_beside_full_width_amounts(
         (tmp_path / name).write_text(text, encoding="utf-8")
     years = {name: ingest.sniff_year(tmp_path / name) for name in texts}
     assert years == {"wide.txt": "2024", "mixed.txt": "2023", "ascii.txt": "2022", "none.txt": ingest.UNKNOWN_YEAR}
+
+
+def test_a_batch_adopted_again_replaces_the_one_a_first_attempt_staged(tmp_path):
+    import pyarrow as pa
+
+    stage = tmp_path / "stage"
+    for rows in (3, 1):  # a re-executed step stages batch 1 again
+        folder = stage / staging.SPILL / f"w{rows}"
+        staging.write(folder, {"dim_department": pa.table({"department_id": [str(i) for i in range(rows)]})})
+        staging.adopt_batch(stage, 1, folder, {})
+    assert staging.read(stage, ["dim_department"])["dim_department"].num_rows == 1
