@@ -689,7 +689,7 @@ def start_workers_early() -> None:
 
         _pool_context()
         forkserver.ensure_running()
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 (the pool starts it again and reports what is wrong)
         pass
 
 
