@@ -105,16 +105,22 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     docs, quarantined, problems, rows = [], [], Counter(), Counter()
     # GX is not imported by the run (expectations.fast decides the checks; Data Docs build elsewhere).
     # Batches are staged as they come back, so memory is bounded by the batch, not the run.
-    executor = ingest.executor_from(None, settings.workers or None)  # PIFU_DASK_SCHEDULER: a Dask cluster
+    # PIFU_DASK_SCHEDULER: a Dask cluster. Local workers write their batches' tables under the stage.
+    executor = ingest.executor_from(None, settings.workers or None, spill=stage / staging.SPILL)
     started, staging_seconds = time.perf_counter(), 0.0
     for number, part in enumerate(ingest.parse_stream(files, executor=executor,
                                                       progress=lambda done, total: progress.update(done)), 1):
         staged = time.perf_counter()
-        tables = dict(part.tables)
-        tables["fact_document"] = with_source_mtime(tables["fact_document"], mtimes)
-        tables["quarantine"] = quarantine_table(part.quarantined)
-        staging.write_batch(stage, number, tables)
-        rows.update({k: v.num_rows for k, v in tables.items()})
+        quarantine = quarantine_table(part.quarantined)
+        if part.staged:
+            staging.adopt_batch(stage, number, part.staged, {"quarantine": quarantine})
+            rows.update(part.rows)
+        else:
+            tables = dict(part.tables)
+            tables["fact_document"] = with_source_mtime(tables["fact_document"], mtimes)
+            rows.update({k: v.num_rows for k, v in tables.items()})
+            staging.write_batch(stage, number, {**tables, "quarantine": quarantine})
+        rows["quarantine"] += quarantine.num_rows
         problems.update(code for d in part.documents for code in d[5])
         docs.extend(part.documents[:max(0, _PREVIEW - len(docs))])
         quarantined.extend(part.quarantined)
@@ -125,7 +131,8 @@ def parsed_documents(context: dg.AssetExecutionContext, settings: PifuSettings,
     parsed = rows.get("fact_document", 0)
     summary = {"inputs": len(files), "parsed": parsed, "quarantined": len(quarantined)}
     (stage / "parsed.json").write_text(json.dumps(summary), encoding="utf-8")
-    # parse: the workers, who normalize each batch too; normalize: joining the batches' tables and staging them
+    # parse: the workers, who normalize and stage each batch too; normalize: adopting the staged batches
+    # (or staging the tables a Dask worker sent back) and their quarantine rows
     seconds = {"parse": parse_seconds, "normalize": staging_seconds}
     return dg.MaterializeResult(metadata={
         **record_seconds(stage, seconds),

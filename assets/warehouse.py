@@ -33,7 +33,7 @@ def warehouse_tables(context: dg.AssetExecutionContext, settings: PifuSettings,
     lake.publish(snapshot)  # after the commit: a run killed in the load leaves the lake as it was too
     seconds_meta = record_seconds(stage, {"warehouse": time.perf_counter() - started})
     stages = run_seconds(stage)
-    staging.remove(stage)
+    staging.discard(stage)  # removed while bi_views and report run
     _tag_run(context, stages)
     context.log.info(f"loaded into {warehouse.display_url()}: {stats}")
     return dg.MaterializeResult(metadata={
@@ -56,19 +56,24 @@ def _tag_run(context, stages: dict) -> None:
         context.log.warning(f"stage seconds not tagged: {e}")
 
 
+# Views whose rows are counted in the step's metadata. The indicator views are left out: each count
+# evaluates its window over every indicator value of the warehouse (~1.2 CPU s at 10,000 documents,
+# most of a small run's own work), so their size would grow every run's time with the warehouse.
+COUNTED_VIEWS = ("v_funding_by_department", "v_funding_by_region", "v_funding_items", "v_findings")
+
+
 @dg.asset(group_name="pifu", deps=[warehouse_tables], description="Views BI tools query: v_funding_by_department, "
           "v_funding_by_region, v_indicator_targets, v_indicator_usage.")
 def bi_views(warehouse: WarehouseResource) -> dg.MaterializeResult:
     from sqlalchemy import text
 
     from warehouse.schema import create_all
-    from warehouse.views import VIEWS
 
     meta = {}
     with warehouse.engine() as engine:
         create_all(engine)
         with engine.connect() as conn:
-            for name in VIEWS:
+            for name in COUNTED_VIEWS:
                 n = conn.execute(text(f"select count(*) from {name}")).scalar()
                 meta[f"{name}_rows"] = dg.MetadataValue.int(n)
             rows = conn.execute(text("select * from v_funding_by_region order by region, year limit 20")).all()

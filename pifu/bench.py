@@ -316,7 +316,7 @@ def scale(n: int) -> None:
         bench_executors(root / "inbox", min(n, 2000))
         env = {**os.environ, "PIFU_DATA_DIR": str(root / "data"), "DAGSTER_HOME": str(root / "dagster"),
                "PIFU_LAKE_DIR": str(root / "lake")}
-        wall, peak, out = _timed_run([str(root / "inbox")], f"duckdb:///{root / 'scale.duckdb'}", env)
+        wall, peak, out, _cpu, _load = _timed_run([str(root / "inbox")], f"duckdb:///{root / 'scale.duckdb'}", env)
         loaded = re.search(r"loaded: ([\d,]+) documents", out)
         docs = int(loaded.group(1).replace(",", "")) if loaded else n
         print(f"scale run: {docs:,} documents in {wall:.1f} s ({docs / wall:,.0f} documents/s), peak memory "

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from multiprocessing.connection import wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -27,12 +27,13 @@ import pyarrow as pa
 from pifu import safety
 from pifu.api import exception_detail, parse
 from pifu.model import Document, DocumentError, PifuError
-from pifu.normalize import combine, normalize, unfit_reason
+from pifu.normalize import combine, normalize, unfit_reason, with_source_mtime
 from pifu.readers import MAX_BYTES
 
 SKIP_SUFFIXES = (".truth.json",)  # the generator's answers, written beside its documents
 UNKNOWN_YEAR = "unknown"  # the partition of files whose title names no fiscal year
-_TITLE_YEAR = re.compile(r"((?:19|20)\d{2})\s*年(?:度)?[^\n]{0,20}?部门整体绩效目标")
+# The year may be written in full-width digits (２０２４): matched as written (\d is Unicode), folded after.
+_TITLE_YEAR = re.compile(r"((?:[1１][9９]|[2２][0０])\d{2})\s*年(?:度)?[^\n]{0,20}?部门整体绩效目标")
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,13 @@ def _decoded(head: bytes) -> str:
 
 
 def _year_in_text(text: str) -> str:
-    if _WIDE_DIGIT.search(text):  # str.translate is slow; most files have no full-width digit to fold
-        text = text.translate(_WIDE_DIGITS)
+    # Folding only the match, not the whole head: amounts and shares in full-width digits (１００％)
+    # are common, and str.translate of 4 KB cost more than the rest of routing a file.
     m = _TITLE_YEAR.search(text)
-    return m.group(1) if m else UNKNOWN_YEAR
+    return m.group(1).translate(_WIDE_DIGITS) if m else UNKNOWN_YEAR
 
 
 _WIDE_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)})
-_WIDE_DIGIT = re.compile("[\uff10-\uff19]")
 _HEAD_BYTES = 4096  # the title is on the first lines of a text export
 _HTML_HEAD_BYTES = 256 * 1024  # a page's title comes before its form, after whatever the portal puts first
 _HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<", re.ASCII)
@@ -306,6 +306,10 @@ class Parsed:
     tables: dict[str, pa.Table]
     quarantined: list[dict]
     documents: list[tuple[str, str, int, int, int, tuple[str, ...]]]
+    # Staged by the worker (see `LocalExecutor`): the folder of its tables' Arrow files, with their
+    # source_mtime set, and their row counts; `tables` is then empty.
+    staged: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 def _parse_batch(items: list[InputFile], loaded_at: datetime, limits: Limits, state=None) -> Parsed:
@@ -321,7 +325,7 @@ def _parse_batch(items: list[InputFile], loaded_at: datetime, limits: Limits, st
         state[0], state[1] = len(items), time.monotonic()  # normalizing: a death now is the batch's
     lines = [(d.source.path, d.department, d.fiscal_year, len(d.funding), len(d.indicators),
               tuple(f"{p.code} ({p.severity})" for p in d.problems)) for d in docs]
-    return Parsed(normalize(docs, loaded_at), quarantined, lines)
+    return Parsed(normalize(docs, loaded_at, checked=True), quarantined, lines)  # _parse_one checked each
 
 
 def _parse_guarded(item: InputFile, when: datetime, limits: Limits) -> Document | dict:
@@ -366,11 +370,30 @@ def _worker_main(conn, state, limits: Limits) -> None:
             return
         if task is None:
             return
-        items, loaded_at = task
+        items, loaded_at, spill = task
         try:
-            conn.send(_parse_batch(items, loaded_at, limits, state))
+            part = _parse_batch(items, loaded_at, limits, state)
+            conn.send(_staged(part, items, spill) if spill else part)
         except BaseException:  # e.g. MemoryError normalizing: the parent retries the files one by one
             os._exit(70)
+
+
+def _staged(part: Parsed, items: list[InputFile], spill: str) -> Parsed:
+    """In a worker: the batch's tables written as Arrow files under `spill` (a folder of their own), so
+    only their name and counts go back through the pipe, not the tables pickled and written again by
+    the parent. The parent adopts the folder (`staging.adopt_batch`); one a worker wrote before dying is
+    never adopted. If the files cannot be written the tables go back as before, and the parent's write
+    reports what the disk says."""
+    from pifu import staging
+
+    tables = dict(part.tables)
+    tables["fact_document"] = with_source_mtime(tables["fact_document"], {f.path: f.mtime_ns for f in items})
+    folder = Path(spill) / uuid.uuid4().hex
+    try:
+        staging.write(folder, tables)
+    except PifuError:
+        return part
+    return replace(part, tables={}, staged=str(folder), rows={k: v.num_rows for k, v in tables.items()})
 
 
 def parse_files(items: list[InputFile], workers: int | None = None, batch: int | None = None,
@@ -423,14 +446,16 @@ class LocalExecutor(Executor):
     rest of its batch parsed again. Even one batch runs in a child process, so the same limits hold for a
     one-file run (and a crash never takes the caller, e.g. the Dagster step, down)."""
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, spill: str | os.PathLike | None = None):
+        """`spill`: a folder where workers stage each batch's tables themselves (`Parsed.staged`)."""
         self.workers = workers or int(os.environ.get("PIFU_WORKERS") or 0) or os.cpu_count() or 1
+        self.spill = str(spill) if spill else ""
 
     def run(self, batches: list[list[InputFile]], loaded_at: datetime, limits: Limits) -> Iterator[Parsed]:
         if not batches:
             return
         lost: list[dict] = []  # files whose worker died or hung on them
-        with _Pool(min(self.workers, len(batches)), limits, loaded_at) as pool:
+        with _Pool(min(self.workers, len(batches)), limits, loaded_at, self.spill) as pool:
             for part in pool.run(deque(batches), lost):
                 if lost:
                     part, lost = _with_lost(part, lost), []
@@ -440,7 +465,7 @@ class LocalExecutor(Executor):
 
 
 def _with_lost(part: Parsed, lost: list[dict]) -> Parsed:
-    return Parsed(part.tables, part.quarantined + lost, part.documents)
+    return replace(part, quarantined=part.quarantined + lost)
 
 
 class DaskExecutor(Executor):
@@ -517,10 +542,12 @@ def _dask_parse_batch(items: list[InputFile], loaded_at: datetime, limits: Limit
     return Parsed(tables, [q for p in parts for q in p.quarantined], [d for p in parts for d in p.documents])
 
 
-def executor_from(dask: str | None = None, workers: int | None = None) -> Executor:
-    """`--dask ADDRESS` or PIFU_DASK_SCHEDULER: a DaskExecutor; else the local pool."""
+def executor_from(dask: str | None = None, workers: int | None = None,
+                  spill: str | os.PathLike | None = None) -> Executor:
+    """`--dask ADDRESS` or PIFU_DASK_SCHEDULER: a DaskExecutor; else the local pool (its workers stage
+    their tables under `spill` when given; Dask workers may be on other machines and hand them back)."""
     address = dask or os.environ.get("PIFU_DASK_SCHEDULER")
-    return DaskExecutor(address) if address else LocalExecutor(workers)
+    return DaskExecutor(address) if address else LocalExecutor(workers, spill)
 
 
 class _Worker:
@@ -533,10 +560,10 @@ class _Worker:
         child.close()
         self.batch: list[InputFile] | None = None
 
-    def give(self, batch: list[InputFile], loaded_at: datetime) -> None:
+    def give(self, batch: list[InputFile], loaded_at: datetime, spill: str = "") -> None:
         self.batch = batch
         self.state[0], self.state[1] = -1.0, time.monotonic()
-        self.conn.send((batch, loaded_at))
+        self.conn.send((batch, loaded_at, spill))
 
     def stop(self) -> None:
         try:
@@ -553,8 +580,9 @@ class _Worker:
 class _Pool:
     """A few workers and a watchdog; `run` yields each batch's Parsed as it arrives."""
 
-    def __init__(self, size: int, limits: Limits, loaded_at: datetime):
+    def __init__(self, size: int, limits: Limits, loaded_at: datetime, spill: str = ""):
         self.ctx, self.size, self.limits, self.loaded_at = _pool_context(), size, limits, loaded_at
+        self.spill = spill
         self.workers: list[_Worker] = []
         self._start_failures = 0
 
@@ -575,6 +603,9 @@ class _Pool:
             for w in busy:
                 if w.conn in ready or w.process.sentinel in ready:
                     part = self._collect(w, batches, lost)
+                    # The worker's next batch before the caller gets this one: whatever the caller does
+                    # with it (staging it: tens of ms a batch) would otherwise leave the worker idle.
+                    self._feed(batches)
                     if part is not None:
                         yield part
                 elif self._overdue(w):
@@ -589,7 +620,7 @@ class _Pool:
             if batches and w.batch is None:
                 batch = batches.popleft()
                 try:
-                    w.give(batch, self.loaded_at)
+                    w.give(batch, self.loaded_at, self.spill)
                 except OSError:  # it died while idle: the batch waits for a fresh worker
                     w.batch = None
                     batches.appendleft(batch)
@@ -647,6 +678,19 @@ def _exit_text(process) -> str:
         name = signal.Signals(-code).name
         return f"killed by {name}" + (" — out of memory?" if name == "SIGKILL" else "")
     return f"exit status {code}"
+
+
+def start_workers_early() -> None:
+    """Start the workers' fork server now: it imports the parser (pifu.ingest and what it needs, ~0.5 s)
+    while the caller goes on (planning, Dagster's run creation), instead of when the first batch waits
+    for it. Best effort: the pool starts it anyway when it is not running."""
+    try:
+        import multiprocessing.forkserver as forkserver
+
+        _pool_context()
+        forkserver.ensure_running()
+    except Exception:  # noqa: BLE001 (the pool starts it again and reports what is wrong)
+        pass
 
 
 def _pool_context():

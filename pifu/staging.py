@@ -10,6 +10,7 @@ back) and read back in chunks of documents (`chunks`), memory-mapped: no step ho
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -63,6 +64,23 @@ def write_batch(stage: Path, number: int, tables: dict[str, pa.Table]) -> None:
     write(stage / BATCHES / f"{number:06d}", tables)
 
 
+SPILL = "spill"  # where parse workers write their batches' files before the run adopts them
+
+
+def adopt_batch(stage: Path, number: int, folder: str | Path, tables: dict[str, pa.Table]) -> None:
+    """A batch a parse worker wrote under `stage/SPILL` becomes batch `number` (a rename), with `tables`
+    (the quarantine rows) added beside its own."""
+    target = stage / BATCHES / f"{number:06d}"
+    if target.exists():  # a re-execution of the step parses into the stage its first attempt used
+        remove(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Path(folder).rename(target)
+    except OSError as e:
+        raise os_fault(EnvironmentFault, str(target), e, "cannot write the run's staging files") from e
+    write(target, tables)
+
+
 def batches(stage: Path) -> list[Path]:
     folder = stage / BATCHES
     return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
@@ -93,13 +111,38 @@ def _concat(group: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
 
 
 def prune(root: Path, older_than_s: float = 24 * 3600) -> None:
-    """Remove staging folders left by runs that died (a run removes its own when it has loaded)."""
+    """Remove staging folders left by runs that died (a run removes its own when it has loaded), and
+    folders a run discarded but did not finish removing, whatever their age."""
     if root.exists():
         cutoff = time.time() - older_than_s
         for d in root.iterdir():
-            if d.is_dir() and d.stat().st_mtime < cutoff:
+            if d.is_dir() and (d.name.startswith(_DISCARDED) or d.stat().st_mtime < cutoff):
                 shutil.rmtree(d, ignore_errors=True)
 
 
 def remove(stage: Path) -> None:
     shutil.rmtree(stage, ignore_errors=True)
+
+
+_DISCARDED = ".discarded-"
+_removals: list[threading.Thread] = []
+
+
+def discard(stage: Path) -> None:
+    """Remove `stage` in the background: renamed away at once (nothing reads it after), deleted by a
+    thread while the run goes on (unlinking a 10,000-document run's files took ~1 s). `wait_discarded`
+    lets a process finish the job before it exits; what a killed process leaves, `prune` removes."""
+    target = stage.with_name(f"{_DISCARDED}{stage.name}")
+    try:
+        stage.rename(target)
+    except OSError:
+        remove(stage)
+        return
+    thread = threading.Thread(target=remove, args=(target,), name="pifu-staging-removal", daemon=True)
+    thread.start()
+    _removals.append(thread)
+
+
+def wait_discarded() -> None:
+    while _removals:
+        _removals.pop().join()

@@ -44,7 +44,7 @@ def _say(message: str) -> None:
 
 
 def _run(sources: list[str], settings, url: str, workers: int | None, force: bool, out) -> int:
-    from pifu import ingest, lake
+    from pifu import ingest, lake, staging
     from pipelines.definitions import defs
     from pipelines.instance import open_instance
     from pipelines.partitions import range_tags
@@ -71,6 +71,8 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     if not new:
         print("nothing to do", file=out)
         return 0
+    if not os.environ.get("PIFU_DASK_SCHEDULER"):
+        ingest.start_workers_early()
     config = run_config(sources, force=force)
     # raw_files takes this plan instead of reading and hashing every file again
     config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
@@ -86,7 +88,9 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
-        return summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
+        status = summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
+    staging.wait_discarded()  # the CLI exits without teardown: finish removing the run's staging first
+    return status
 
 
 def write_plan(sources: list[str], force: bool, by_year: dict, stats: dict, seconds: dict) -> str:

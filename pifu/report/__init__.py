@@ -113,11 +113,10 @@ def _bars(data: ReportData, by: str, flow: str) -> list[dict]:
     on the year before like for like: over the departments that have a current document both years (a
     sum over a different set of departments would mostly show who filed)."""
     deps_of_year: dict[int, list[str]] = {}
+    deps_of_region_year: dict[tuple, list[str]] = {}  # one pass, not one scan of a year's departments per bar
     for dep, year in data.by_department:
         deps_of_year.setdefault(year, []).append(dep)
-
-    def region_of(dep: str) -> str | None:
-        return data.departments.get(dep, {}).get("region")
+        deps_of_region_year.setdefault((data.departments.get(dep, {}).get("region"), year), []).append(dep)
 
     def change(year: int, deps) -> tuple[float | None, int]:
         now = before = Decimal(0)
@@ -139,7 +138,7 @@ def _bars(data: ReportData, by: str, flow: str) -> list[dict]:
         source = data.by_region
         keys = sorted(source, key=lambda k: (k[0] or "", k[1]))
         label = lambda k: f"{k[0] or '(no region)'} {k[1]}"  # noqa: E731
-        members = lambda k: [d for d in deps_of_year.get(k[1], []) if region_of(d) == k[0]]  # noqa: E731
+        members = lambda k: deps_of_region_year.get(k, [])  # noqa: E731
     else:
         source = data.by_department
         latest: dict[str, int] = {}

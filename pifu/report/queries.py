@@ -76,13 +76,16 @@ def _indicators(conn: sa.Connection) -> list[dict]:
     ids = sa.bindparam("ids", expanding=True)
     rows = conn.execute(sa.text("SELECT indicator_id, unit, value FROM v_indicator_targets "
                                 "WHERE value IS NOT NULL AND indicator_id IN :ids").bindparams(ids),
-                        {"ids": sorted({t["indicator_id"] for t in top})}).mappings()
-    for r in rows:
-        values[r["indicator_id"], r["unit"]].append(r["value"])
+                        {"ids": sorted({t["indicator_id"] for t in top})}).all()
+    for indicator, unit, value in rows:
+        values[indicator, unit].append(value)
     for t in top:
         t["values"] = sorted(values[t["indicator_id"], t["unit"]])
     return top
 
 
 def _rows(conn: sa.Connection, sql: str, **params) -> list[dict]:
-    return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+    # all() fetches in one call: row by row, DuckDB's fetchone cost ~15 us a row (70,000 funding rows)
+    result = conn.execute(sa.text(sql), params)
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result.all()]
