@@ -1,7 +1,7 @@
 """Normalized Arrow tables -> the warehouse, in one transaction, through the bulk path of each engine.
 
-DuckDB: each statement reads the Arrow table as a relation bound to that statement alone, on the raw
-connection under SQLAlchemy's transaction (INSERT … SELECT). Not `register`: a view unregistered
+DuckDB: each statement reads the Arrow table by a Python variable's name (DuckDB's replacement scan), for
+that statement alone, on the raw connection under SQLAlchemy's transaction (INSERT … SELECT). Not `register`: a view unregistered
 inside a transaction stays in the catalog, holding its Arrow table, until the commit, so a long run's
 load kept every chunk it had read (4 GB at 100,000 documents). PostgreSQL: rows are streamed as CSV
 written by Arrow's C++ writer (decimals digit for digit) through COPY.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -30,6 +31,8 @@ from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
+# DuckDB's memory during a load (see _limit_memory): PIFU_DUCKDB_MEMORY_MB.
+DUCKDB_MEMORY_MB = int(os.environ.get("PIFU_DUCKDB_MEMORY_MB", "768"))
 _CSV = pcsv.WriteOptions(include_header=False)
 # Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses
 # (the later run, then the later file modification time, unknown last, then path, then document_id).
@@ -49,6 +52,8 @@ def load(engine_or_url, tables, run_id: str | None = None,
     with engine_for(engine_or_url) as engine:
         try:
             create_all(engine)
+            if is_duckdb(engine):
+                _limit_memory(engine)
             with engine.begin() as conn:
                 result = None
                 for chunk in chunks:
@@ -63,6 +68,16 @@ def load(engine_or_url, tables, run_id: str | None = None,
             raise WarehouseError(engine.url.render_as_string(hide_password=True),
                                  f"the load was rolled back: {first_line(e)}; run again once it is fixed") from e
     return {"run_id": run_id, **result}
+
+
+def _limit_memory(engine: sa.Engine) -> None:
+    """DuckDB's buffer pool would otherwise keep every block the load's transaction writes, up to 80 % of
+    the machine's memory (2.5 GB more at 100,000 documents); under the limit it writes them out and
+    drops them. The limit must still hold what cannot be dropped before the commit, the keys' new index
+    entries: 768 MB loads 100,000 documents, 512 MB does not (docs/scaling.md). A setting of the
+    database, which all of the engine's connections share."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
 
 
 def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -170,12 +185,19 @@ def _stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table) -> 
 
 
 def _from_stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table, sql: str) -> list:
-    """Run `sql`, which reads _stage_<name>; returns its rows. On DuckDB that name is `table`, bound to
-    this one statement (not registered: see the module's docstring)."""
-    if duck:
-        return raw.from_arrow(table).query(_stage_name(name), sql).fetchall()
-    result = conn.exec_driver_sql(sql)
-    return result.fetchall() if result.returns_rows else []
+    """Run `sql`, which reads _stage_<name>; returns its rows. On DuckDB that name is `table` itself, found
+    by DuckDB's scan of the calling frame's variables for this one statement: not registered (see the
+    module's docstring), and not a relation's `query`, which reports any error (a duplicate key) as
+    "transaction is aborted"."""
+    if not duck:
+        result = conn.exec_driver_sql(sql)
+        return result.fetchall() if result.returns_rows else []
+    pifu_arrow_stage = table  # noqa: F841 (read by name by the statement below)
+    sql = sql.replace(_stage_name(name), "pifu_arrow_stage")
+    try:
+        return raw.execute(sql).fetchall()  # the connection's own method: this frame is the calling one
+    except duckdb.ConstraintException as e:  # what SQLAlchemy raises for it on any other path
+        raise sa.exc.IntegrityError(sql, None, e) from e
 
 
 def _copy(raw, target: str, table: pa.Table) -> None:
