@@ -284,6 +284,10 @@ def scale(n: int) -> None:
         for step, seconds in _step_seconds(root / "dagster").items():
             print(f"  stage {step}: {seconds:.1f} s ({docs / seconds:,.0f} documents/s)" if seconds else
                   f"  stage {step}: {seconds:.1f} s")
+        from warehouse.load import table_counts
+
+        counts = table_counts(f"duckdb:///{root / 'scale.duckdb'}")
+        print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         lake_bytes = sum(f.stat().st_size for f in (root / "lake").rglob("*") if f.is_file())
         db_bytes = (root / "scale.duckdb").stat().st_size
         print(f"  lake {lake_bytes / 1e6:,.0f} MB, DuckDB warehouse {db_bytes / 1e6:,.0f} MB")
