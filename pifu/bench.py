@@ -8,7 +8,8 @@ files on top of those < 3 s end to end (CLI, from process start); peak memory < 
 line is followed by its seconds per stage (discover, hash, parse, normalize, expectations, lake,
 warehouse, other) as `pifu run` prints them. The machine is shared: the load average is printed with
 each figure, and CPU seconds (user + system, parse workers included) beside the wall time.
-PIFU_BENCH_DOCS=2000 make bench for a quick look.
+PIFU_BENCH_DOCS=2000 make bench for a quick look; PIFU_BENCH_DOCS=100000 PIFU_BENCH_CACHE=dir make bench for
+the scale run, keeping its generated documents in dir for the next one.
 """
 from __future__ import annotations
 
