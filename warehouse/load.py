@@ -1,10 +1,11 @@
 """Normalized Arrow tables -> the warehouse, in one transaction, through the bulk path of each engine.
 
 DuckDB: each statement reads the Arrow table by a Python variable's name (DuckDB's replacement scan), for
-that statement alone, on the raw connection under SQLAlchemy's transaction (INSERT … SELECT). Not `register`: a view unregistered
-inside a transaction stays in the catalog, holding its Arrow table, until the commit, so a long run's
-load kept every chunk it had read (4 GB at 100,000 documents). PostgreSQL: rows are streamed as CSV
-written by Arrow's C++ writer (decimals digit for digit) through COPY.
+that statement alone, on the raw connection under SQLAlchemy's transaction (INSERT … SELECT). Not
+`register`: a view unregistered inside a transaction stays in the catalog, holding its Arrow table,
+until the commit, so a long run's load kept every chunk it had read (4 GB at 100,000 documents).
+PostgreSQL: rows are streamed as CSV written by Arrow's C++ writer (decimals digit for digit) through
+COPY.
 
 Idempotent: a document whose document_id is stored is skipped with all its rows, so loading the same
 file twice changes nothing. Dimensions are upserted (the newest spelling wins), quarantine is keyed
