@@ -1,8 +1,11 @@
 """Normalized Arrow tables -> the warehouse, in one transaction, through the bulk path of each engine.
 
-DuckDB: the Arrow table is registered on the raw connection under SQLAlchemy's transaction and
-copied with INSERT … SELECT. PostgreSQL: rows are streamed as CSV written by Arrow's C++ writer
-(decimals digit for digit) through COPY.
+DuckDB: each statement reads the Arrow table by a Python variable's name (DuckDB's replacement scan), for
+that statement alone, on the raw connection under SQLAlchemy's transaction (INSERT … SELECT). Not
+`register`: a view unregistered inside a transaction stays in the catalog, holding its Arrow table,
+until the commit, so a long run's load kept every chunk it had read (4 GB at 100,000 documents).
+PostgreSQL: rows are streamed as CSV written by Arrow's C++ writer (decimals digit for digit) through
+COPY.
 
 Idempotent: a document whose document_id is stored is skipped with all its rows, so loading the same
 file twice changes nothing. Dimensions are upserted (the newest spelling wins), quarantine is keyed
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -28,6 +32,8 @@ from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
+# DuckDB's memory during a load (see _limit_memory): PIFU_DUCKDB_MEMORY_MB.
+DUCKDB_MEMORY_MB = int(os.environ.get("PIFU_DUCKDB_MEMORY_MB", "768"))
 _CSV = pcsv.WriteOptions(include_header=False)
 # Versions of one department and fiscal year, newest first: the order `pifu.normalize.mark_current` uses
 # (the later run, then the later file modification time, unknown last, then path, then document_id).
@@ -47,6 +53,8 @@ def load(engine_or_url, tables, run_id: str | None = None,
     with engine_for(engine_or_url) as engine:
         try:
             create_all(engine)
+            if is_duckdb(engine):
+                _limit_memory(engine)
             with engine.begin() as conn:
                 result = None
                 for chunk in chunks:
@@ -61,6 +69,16 @@ def load(engine_or_url, tables, run_id: str | None = None,
             raise WarehouseError(engine.url.render_as_string(hide_password=True),
                                  f"the load was rolled back: {first_line(e)}; run again once it is fixed") from e
     return {"run_id": run_id, **result}
+
+
+def _limit_memory(engine: sa.Engine) -> None:
+    """DuckDB's buffer pool would otherwise keep every block the load's transaction writes, up to 80 % of
+    the machine's memory (2.5 GB more at 100,000 documents); under the limit it writes them out and
+    drops them. The limit must still hold what cannot be dropped before the commit, the keys' new index
+    entries: 768 MB loads 100,000 documents, 512 MB does not (docs/scaling.md). A setting of the
+    database, which all of the engine's connections share."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
 
 
 def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -80,29 +98,24 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
         # Serializes loaders (readers are not blocked): the set of new documents and the is_current
         # decision are then made on a table no one else is changing.
         conn.exec_driver_sql("LOCK TABLE fact_document IN SHARE ROW EXCLUSIVE MODE")
-    staged: list[str] = []
-    try:
-        for name in DIMENSIONS:
-            _upsert(conn, raw, duck, name, tables[name], staged)
-        # Inserted as not current: _mark_current then sets is_current and current_key together, in an
-        # order the unique key on current_key accepts.
-        new_docs = _insert_new(conn, raw, duck, "fact_document", _not_current(tables["fact_document"]), staged)
-        new_ids = pa.array(new_docs, pa.string())
-        rows = {"fact_document": len(new_docs)}
-        for name in FACTS:
-            mine = _rows_of(tables[name], new_ids, batch_level=name == "dq_result")
-            _append(conn, raw, duck, name, mine)
-            rows[name] = mine.num_rows
-        rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"], staged))
-        if new_docs:
-            _mark_current(conn, staged_docs=_stage_name("fact_document"))
-        if not duck:  # the next chunk of the same transaction stages under the same names
-            for name in (*DIMENSIONS, "fact_document", "quarantine"):
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_name(name)}")
-    finally:
-        if duck:
-            for name in staged:
-                _unregister(raw, name)
+    for name in DIMENSIONS:
+        _upsert(conn, raw, duck, name, tables[name])
+    # Inserted as not current: _mark_current then sets is_current and current_key together, in an
+    # order the unique key on current_key accepts.
+    documents = _not_current(tables["fact_document"])
+    new_docs = _insert_new(conn, raw, duck, "fact_document", documents)
+    new_ids = pa.array(new_docs, pa.string())
+    rows = {"fact_document": len(new_docs)}
+    for name in FACTS:
+        mine = _rows_of(tables[name], new_ids, batch_level=name == "dq_result")
+        _append(conn, raw, duck, name, mine)
+        rows[name] = mine.num_rows
+    rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"]))
+    if new_docs:
+        _mark_current(conn, raw, duck, documents)
+    if not duck:  # the next chunk of the same transaction stages under the same names
+        for name in (*DIMENSIONS, "fact_document", "quarantine"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_name(name)}")
     offered = len(set(tables["fact_document"]["document_id"].to_pylist()))
     return {"documents_loaded": len(new_docs), "documents_skipped": offered - len(new_docs), **rows}
 
@@ -127,44 +140,31 @@ def _columns(table: pa.Table) -> str:
     return ", ".join(f'"{c}"' for c in table.column_names)
 
 
-def _stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> str:
-    stage = _stage_name(name)
-    if duck:
-        raw.register(stage, table)
-        staged.append(stage)
-    else:
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} (LIKE {name}) ON COMMIT DROP")
-        _copy(raw, stage, table)
-    return stage
-
-
-def _upsert(conn, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> None:
+def _upsert(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
     if table.num_rows == 0:
         return
-    stage = _stage(conn, raw, duck, name, table, staged)
     (key,) = PRIMARY_KEYS[name]
     others = [c for c in table.column_names if c != key]
     sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in others)
     changed = " OR ".join(f'{name}."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in others)
-    conn.exec_driver_sql(
-        f"INSERT INTO {name} ({_columns(table)}) "
-        f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {stage} ORDER BY {key} "
-        f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {changed}"
-    )
+    _stage(conn, raw, duck, name, table)
+    _from_stage(conn, raw, duck, name, table,
+                f"INSERT INTO {name} ({_columns(table)}) "
+                f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {_stage_name(name)} ORDER BY {key} "
+                f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {changed}")
 
 
-def _insert_new(conn, raw, duck: bool, name: str, table: pa.Table, staged: list[str]) -> list[str]:
+def _insert_new(conn, raw, duck: bool, name: str, table: pa.Table) -> list[str]:
     """Insert the rows whose key is not stored yet; returns their keys."""
     if table.num_rows == 0:
         return []
-    stage = _stage(conn, raw, duck, name, table, staged)
     (key,) = PRIMARY_KEYS[name]
-    result = conn.exec_driver_sql(
-        f"INSERT INTO {name} ({_columns(table)}) "
-        f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {stage} ORDER BY {key} "
-        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
-    )
-    return [r[0] for r in result]
+    _stage(conn, raw, duck, name, table)
+    rows = _from_stage(conn, raw, duck, name, table,
+                       f"INSERT INTO {name} ({_columns(table)}) "
+                       f"SELECT DISTINCT ON ({key}) {_columns(table)} FROM {_stage_name(name)} ORDER BY {key} "
+                       f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}")
+    return [r[0] for r in rows]
 
 
 def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
@@ -173,19 +173,32 @@ def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
     if not duck:
         _copy(raw, name, table)
         return
-    stage = _stage_name(name)
-    raw.register(stage, table)
-    try:
-        conn.exec_driver_sql(f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {stage}")
-    finally:
-        _unregister(raw, stage)
+    _from_stage(conn, raw, duck, name, table,
+                f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {_stage_name(name)}")
 
 
-def _unregister(raw, name: str) -> None:
+def _stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table) -> None:
+    """PostgreSQL: `table` copied into the temporary _stage_<name> (dropped at the chunk's end). DuckDB
+    needs no copy: `_from_stage` reads the Arrow table itself."""
+    if not duck:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {_stage_name(name)} (LIKE {name}) ON COMMIT DROP")
+        _copy(raw, _stage_name(name), table)
+
+
+def _from_stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table, sql: str) -> list:
+    """Run `sql`, which reads _stage_<name>; returns its rows. On DuckDB that name is `table` itself, found
+    by DuckDB's scan of the calling frame's variables for this one statement: not registered (see the
+    module's docstring), and not a relation's `query`, which reports any error (a duplicate key) as
+    "transaction is aborted"."""
+    if not duck:
+        result = conn.exec_driver_sql(sql)
+        return result.fetchall() if result.returns_rows else []
+    pifu_arrow_stage = table  # noqa: F841 (read by name by the statement below)
+    sql = sql.replace(_stage_name(name), "pifu_arrow_stage")
     try:
-        raw.unregister(name)
-    except Exception:  # an aborted transaction refuses it; the error that aborted it is the one to raise
-        pass
+        return raw.execute(sql).fetchall()  # the connection's own method: this frame is the calling one
+    except duckdb.ConstraintException as e:  # what SQLAlchemy raises for it on any other path
+        raise sa.exc.IntegrityError(sql, None, e) from e
 
 
 def _copy(raw, target: str, table: pa.Table) -> None:
@@ -202,23 +215,24 @@ def _not_current(fact_document: pa.Table) -> pa.Table:
     return fact_document.set_column(i, "is_current", pa.array([False] * fact_document.num_rows, pa.bool_()))
 
 
-def _mark_current(conn: sa.Connection, staged_docs: str) -> None:
-    """Recompute is_current (and current_key) for every (department, fiscal year) this load touched.
+def _mark_current(conn: sa.Connection, raw, duck: bool, documents: pa.Table) -> None:
+    """Recompute is_current (and current_key) for every (department, fiscal year) this load touched
+    (`documents`, staged as _stage_fact_document).
     The versions that lose are cleared first: PostgreSQL checks a unique index row by row, so a winner
     set before its predecessor was cleared would collide with it."""
     ranked = f"""(
             SELECT d.document_id,
                 ROW_NUMBER() OVER (PARTITION BY d.department_id, d.fiscal_year ORDER BY {NEWEST_FIRST}) AS rn
             FROM fact_document d
-            JOIN (SELECT DISTINCT department_id, fiscal_year FROM {staged_docs}) touched
+            JOIN (SELECT DISTINCT department_id, fiscal_year FROM {_stage_name("fact_document")}) touched
                 ON touched.department_id = d.department_id AND touched.fiscal_year = d.fiscal_year
         ) ranked"""
-    conn.exec_driver_sql(f"""
+    _from_stage(conn, raw, duck, "fact_document", documents, f"""
         UPDATE fact_document SET is_current = FALSE, current_key = NULL
         FROM {ranked}
         WHERE fact_document.document_id = ranked.document_id AND ranked.rn > 1
             AND (fact_document.is_current OR fact_document.current_key IS NOT NULL)""")
-    conn.exec_driver_sql(f"""
+    _from_stage(conn, raw, duck, "fact_document", documents, f"""
         UPDATE fact_document SET is_current = TRUE,
             current_key = fact_document.department_id || '/' || CAST(fact_document.fiscal_year AS TEXT)
         FROM {ranked}

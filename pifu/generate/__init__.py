@@ -88,14 +88,15 @@ def generate(count: int, out_dir, seed: int = 0, errors: float = 0.0,
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if count >= 2000 else 1
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _write_docs(out, seed, errors, 0, picks, fmt, family)
+        names = _write_docs(out, seed, errors, 0, picks, fmt, family)
     else:
         step = -(-count // (workers * 4))
         jobs = [(out, seed, errors, a, picks[a:a + step], fmt, family) for a in range(0, count, step)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            list(pool.map(_write_docs, *zip(*jobs)))
-    return [next(p for p in out.glob(f"doc-{i + 1:05d}.*") if not p.name.endswith(".truth.json"))
-            for i in range(count)]
+            names = [name for part in pool.map(_write_docs, *zip(*jobs)) for name in part]
+    # The writers name what they wrote: globbing a directory of 2 × count files once per document is
+    # quadratic (minutes at 100,000).
+    return [out / name for name in names]
 
 
 def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
@@ -112,7 +113,8 @@ def _picks(count: int, seed: int) -> list[tuple[str, int, int]]:
 
 
 def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fmt: str = "text",
-                family: str = "hubei") -> None:
+                family: str = "hubei") -> list[str]:
+    names = []
     for i, (region, agency, year, corpus_years) in enumerate(picks, start):
         rng = random.Random(f"pifu-doc:{seed}:{i}" if family == "hubei" else f"pifu-doc:{family}:{seed}:{i}")
         if family in FAMILY_REGIONS:
@@ -120,8 +122,10 @@ def _write_docs(out: Path, seed: int, errors: float, start: int, picks: list, fm
         data, truth = generate_document(rng, errors, region=region, agency=agency, year=year,
                                         corpus_years=corpus_years, fmt=fmt, family=family)
         stem = f"doc-{i + 1:05d}"
-        (out / f"{stem}{truth.pop('suffix', '.txt')}").write_bytes(data)
+        names.append(f"{stem}{truth.pop('suffix', '.txt')}")
+        (out / names[-1]).write_bytes(data)
         (out / f"{stem}.truth.json").write_text(dumps_truth(truth), encoding="utf-8")
+    return names
 
 
 def generate_document(rng: random.Random, errors: float = 0.0, *, region: str | None = None,
