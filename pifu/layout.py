@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from itertools import compress, count
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -117,14 +118,15 @@ def section_of(cell: str) -> str | None:
     return SECTIONS.get(_LABEL_NOISE.sub("", unicodedata.normalize("NFKC", cell)))
 
 
-@dataclass(slots=True)
 class Row:
-    line: int  # 1-based line in the file
-    cells: list[tuple[int, str]]  # (column, text) of the non-empty cells
-    texts: list[str] = field(init=False)
+    """A grid row's non-empty cells: `cells` (column, text) and `texts` (the same texts in order)."""
 
-    def __post_init__(self):
-        self.texts = [t for _, t in self.cells]
+    __slots__ = ("line", "cells", "texts")
+
+    def __init__(self, line: int, cells: list[tuple[int, str]], texts: list[str] | None = None):
+        self.line = line  # 1-based line in the file
+        self.cells = cells
+        self.texts = [t for _, t in cells] if texts is None else texts
 
 
 @dataclass
@@ -272,14 +274,18 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
     current: list[Row] = preamble
     key = None
     for i, raw in enumerate(grid, 1):
-        cells = [(c, t) for c, t in enumerate(raw) if t]
-        if not cells:
+        # the non-empty cells and their columns, filtered in C (a Python loop per cell was a fifth of a
+        # text parse)
+        texts_ = list(filter(None, raw))
+        if not texts_:
             continue
-        found = section_of(cells[0][1])
+        cells = list(zip(compress(count(), raw), texts_))
+        found = section_of(texts_[0])
         if found == "functions" and key == "duty_targets" and _duty_header(cells):
             found = None  # 部门职能 heads the 年度履职目标 table's first column (its label a heading above)
         if found:
             cells = cells[1:]
+            texts_ = texts_[1:]
             if found == key:
                 r.note("page_break", "info", r.at(i), f"section label {_LABEL.get(found, found)} repeated "
                        "(a page break); dropped")
@@ -292,7 +298,7 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             key = ANNUAL
             current = sections.setdefault(ANNUAL, [])
         if cells:
-            current.append(Row(i, cells))
+            current.append(Row(i, cells, texts_))
     return preamble, sections
 
 
@@ -564,7 +570,7 @@ def _note_shift(r: Reader, row: Row, by: int) -> None:
 
 # --- indicators ------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class IndicatorRow:
     horizon: str
     line: int
@@ -615,12 +621,18 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     category_col = _header_column(rows, "指标分类")
     out = []
     for row in rows:
-        if all(t in INDICATOR_HEADERS or t in _BLANK_YEARS or values.parse_year(t) for t in row.texts):
+        if all(map(_heading, row.texts)):
             continue
         if category_col is not None and row.cells[-1][0] != category_col:
             _note_shift(r, row, row.cells[-1][0] - category_col)
         out.append(row)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _heading(t: str) -> bool:
+    """A cell of the indicator table's header rows: a column name, a year, or a year left blank."""
+    return t in INDICATOR_HEADERS or t in _BLANK_YEARS or bool(values.parse_year(t))
 
 
 def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
@@ -679,9 +691,11 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
     if low >= high:  # one reading, or more cells than any reading allows (reported by the caller)
         return high
 
-    cell_scores = [_label_score(t, known) for t in middle]
+    cell_scores = list(map(known.scores.get, middle))  # a document's cells repeat: most are scored already
+    if None in cell_scores:
+        cell_scores = [_label_score(t, known) for t in middle]
     values_part, labels_part = cell_scores[-n_values:], cell_scores[:-n_values]
-    if high == n_values and all(x < 0 for x in values_part) and all(x >= 0 for x in labels_part):
+    if high == n_values and max(values_part) < 0 and (not labels_part or min(labels_part) >= 0):
         return n_values  # the usual row: every year's cell is a value, nothing before them is
 
     def score(v: int) -> int:
