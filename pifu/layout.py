@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
-from itertools import compress, count
+from itertools import accumulate, compress, count
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -206,13 +206,12 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     out = grid
     # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
     # the forms have none, the others one or two.
-    starts, at, lines = [], 0, []
-    for row in grid:
-        line = "\t".join(row)
-        starts.append(at)
-        at += len(line) + 1
-        lines.append(line)
-    hinted = sorted({bisect.bisect_right(starts, m.start()) - 1 for m in _FIELD_HINT.finditer("\n".join(lines))})
+    lines = list(map("\t".join, grid))
+    found = [m.start() for m in _FIELD_HINT.finditer("\n".join(lines))]
+    hinted: list[int] = []
+    if found:
+        starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+        hinted = sorted({bisect.bisect_right(starts, at) - 1 for at in found})
     for i in hinted:
         row = grid[i]
         new = list(row)
@@ -335,13 +334,17 @@ def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, .
     indicator rows get the text of each vertical merge that covers them (section labels and headers are
     not labels of the rows below them)."""
     covering: dict[int, list[tuple[int, str]]] = {}
-    top: dict[tuple[int, int], str] = {}
-    for key in (LONG_TERM, ANNUAL):
-        for row in sections.get(key, []):
-            for c, t in row.cells:
-                top[row.line - 1, c] = t
+    # indicator rows by grid row; a merge's text is looked up in its top row's cells (a dict of each row
+    # only when a tall merge starts there)
+    by_row = {row.line - 1: row for key in (LONG_TERM, ANNUAL) for row in sections.get(key, ())}
+    tops: dict[int, dict[int, str]] = {}
     for r0, c0, r1, c1 in merges:
-        text = top.get((r0, c0))
+        if r1 <= r0 or r0 not in by_row:
+            continue
+        top = tops.get(r0)
+        if top is None:
+            top = tops[r0] = dict(by_row[r0].cells)
+        text = top.get(c0)
         if r1 > r0 and text and text not in INDICATOR_HEADERS and not section_of(text):
             for line in range(r0 + 2, r1 + 2):  # rows below the top one, as 1-based lines
                 covering.setdefault(line, []).append((c0, text))
@@ -607,7 +610,6 @@ def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: 
     annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r)
                               for row in _data_rows(annual_rows, r)) if row]
     _check_not_cut(long_term + annual, r)
-    _place_labels(long_term + annual)
     _complete_labels(long_term + annual, r)
     for rows in (long_term, annual):
         _carry_down(rows)
@@ -678,7 +680,10 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
     if len(vals) < n_values:
         r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None, None, None], [False, False, False])
+    # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
+    blank = 3 - len(labels)
+    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * blank + labels,
+                        [False] * blank + [True] * len(labels))
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
@@ -754,15 +759,6 @@ def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
                             "the file is truncated", "truncated")
 
 
-def _place_labels(rows: list[IndicatorRow]) -> None:
-    """Fill the hierarchy from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3."""
-    for row in rows:
-        for i, label in enumerate(row.labels):
-            level = 3 - len(row.labels) + i
-            row.levels[level] = label
-            row.explicit[level] = True
-
-
 def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
@@ -779,6 +775,8 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
             if len(longer) == 1 and not any((h, name) in together and (h, longer[0]) in together
                                             for h in (LONG_TERM, ANNUAL)):
                 fixes[name] = longer[0]
+        if not fixes:
+            continue
         for row in rows:
             full = fixes.get(row.levels[level]) if row.explicit[level] else None
             if full:
