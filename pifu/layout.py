@@ -119,14 +119,47 @@ def section_of(cell: str) -> str | None:
 
 
 class Row:
-    """A grid row's non-empty cells: `cells` (column, text) and `texts` (the same texts in order)."""
+    """A grid row's non-empty cells: `cells` (column, text) and `texts` (the same texts in order).
 
-    __slots__ = ("line", "cells", "texts")
+    A row of the grid keeps its raw cells and builds `cells` the first time it is asked: the indicator
+    rows read by content (most rows of a form) only ever need their texts and last column."""
+
+    __slots__ = ("line", "texts", "_cells", "_raw", "_skip")
 
     def __init__(self, line: int, cells: list[tuple[int, str]], texts: list[str] | None = None):
         self.line = line  # 1-based line in the file
-        self.cells = cells
+        self._cells = cells
         self.texts = [t for _, t in cells] if texts is None else texts
+
+    @classmethod
+    def of_grid(cls, line: int, raw: list[str], texts: list[str], skip: int) -> Row:
+        """The row of grid cells `raw` whose non-empty `texts` are given, less its first `skip` of them."""
+        row = cls.__new__(cls)
+        row.line, row.texts, row._cells, row._raw, row._skip = line, texts, None, raw, skip
+        return row
+
+    @property
+    def cells(self) -> list[tuple[int, str]]:
+        cells = self._cells
+        if cells is None:
+            columns = compress(count(), self._raw)
+            for _ in range(self._skip):
+                next(columns)
+            cells = self._cells = list(zip(columns, self.texts))
+        return cells
+
+    @cells.setter
+    def cells(self, cells: list[tuple[int, str]]) -> None:
+        self._cells = cells
+
+    def last_column(self) -> int:
+        if self._cells is not None:
+            return self._cells[-1][0]
+        raw = self._raw
+        c = len(raw) - 1
+        while not raw[c]:
+            c -= 1
+        return c
 
 
 @dataclass
@@ -278,12 +311,12 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
         texts_ = list(filter(None, raw))
         if not texts_:
             continue
-        cells = list(zip(compress(count(), raw), texts_))
+        skip = 0
         found = section_of(texts_[0])
-        if found == "functions" and key == "duty_targets" and _duty_header(cells):
+        if found == "functions" and key == "duty_targets" and _duty_header(texts_):
             found = None  # 部门职能 heads the 年度履职目标 table's first column (its label a heading above)
         if found:
-            cells = cells[1:]
+            skip = 1
             texts_ = texts_[1:]
             if found == key:
                 r.note("page_break", "info", r.at(i), f"section label {_LABEL.get(found, found)} repeated "
@@ -293,11 +326,11 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
                        f"section {found} appears again after another section; its rows are appended")
             key = found
             current = sections.setdefault(found, [])
-        elif key not in (LONG_TERM, ANNUAL) and _starts_table(cells):
+        elif key not in (LONG_TERM, ANNUAL) and _starts_table(texts_):
             key = ANNUAL
             current = sections.setdefault(ANNUAL, [])
-        if cells:
-            current.append(Row(i, cells, texts_))
+        if texts_:
+            current.append(Row.of_grid(i, raw, texts_, skip))
     return preamble, sections
 
 
@@ -312,21 +345,21 @@ def roles_of(header: str) -> tuple[str, ...] | None:
     return COLUMNS.get(fold(header))
 
 
-def _starts_table(cells: list[tuple[int, str]]) -> bool:
+def _starts_table(texts_: list[str]) -> bool:
     """An indicator header row: a level column first and a value column among at least three known ones."""
-    if len(cells) < 3 or (roles_of(cells[0][1]) or ("",))[0] not in _LEVEL_ROLES:
+    if len(texts_) < 3 or (roles_of(texts_[0]) or ("",))[0] not in _LEVEL_ROLES:
         return False
-    roles = {x for _, t in cells for x in (roles_of(t) or ())}
+    roles = {x for t in texts_ for x in (roles_of(t) or ())}
     return len(roles) >= 3 and bool(roles & set(_VALUE_ROLES))
 
 
-def _duty_header(cells: list[tuple[int, str]]) -> bool:
+def _duty_header(texts_: list[str]) -> bool:
     """The 年度履职目标 table's column headers (部门职能 | 年度目标任务 | 支出项目名称 | 预算金额)."""
-    return sum(1 for _, t in cells if _LABEL_NOISE.sub("", fold(t)) in DUTY_COLUMNS) >= 3
+    return sum(1 for t in texts_ if _LABEL_NOISE.sub("", fold(t)) in DUTY_COLUMNS) >= 3
 
 
 def _header_started(rows: list[Row]) -> bool:
-    return bool(rows) and _starts_table(rows[0].cells)
+    return bool(rows) and _starts_table(rows[0].texts)
 
 
 def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
@@ -560,9 +593,8 @@ def _is_number(t: str) -> bool:
 
 def _header_column(rows: list[Row], header: str) -> int | None:
     for row in rows:
-        for col, t in row.cells:
-            if t == header:
-                return col
+        if header in row.texts:
+            return row.cells[row.texts.index(header)][0]
     return None
 
 
@@ -625,8 +657,8 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     for row in rows:
         if all(map(_heading, row.texts)):
             continue
-        if category_col is not None and row.cells[-1][0] != category_col:
-            _note_shift(r, row, row.cells[-1][0] - category_col)
+        if category_col is not None and row.last_column() != category_col:
+            _note_shift(r, row, row.last_column() - category_col)
         out.append(row)
     return out
 
@@ -696,12 +728,12 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
     if low >= high:  # one reading, or more cells than any reading allows (reported by the caller)
         return high
 
-    cell_scores = list(map(known.scores.get, middle))  # a document's cells repeat: most are scored already
-    if None in cell_scores:
-        cell_scores = [_label_score(t, known) for t in middle]
-    values_part, labels_part = cell_scores[-n_values:], cell_scores[:-n_values]
-    if high == n_values and max(values_part) < 0 and (not labels_part or min(labels_part) >= 0):
-        return n_values  # the usual row: every year's cell is a value, nothing before them is
+    # The usual row: every year's cell is a value, nothing before them is. Telling that needs only whether
+    # a cell looks like a value (score -1), not the label scores (+1 / 0), which cost the labels' prefixes.
+    if high == n_values and all(map(known.value_like, middle[-n_values:])) and not any(
+            map(known.value_like, middle[:-n_values])):
+        return n_values
+    cell_scores = [_label_score(t, known) for t in middle]
 
     def score(v: int) -> int:
         return sum(cell_scores[:-v]) - sum(cell_scores[-v:])
@@ -719,7 +751,7 @@ def _label_score(t: str, known: "Known") -> int:
     """+1 looks like a label, -1 looks like a value, 0 cannot tell."""
     score = known.scores.get(t)
     if score is None:
-        if values.parse_target(t).value is not None or t in values.DASHES or t in known.values:
+        if known.value_like(t):
             score = -1
         elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
             score = 1  # a label, or one side of a label cut short
@@ -737,6 +769,9 @@ class Known:
     values: set[str]
     scores: dict[str, int] = field(default_factory=dict)
     _prefixes: set[str] | None = field(default=None, repr=False)
+
+    def value_like(self, t: str) -> bool:
+        return values.parse_target(t).value is not None or t in values.DASHES or t in self.values
 
     @property
     def label_prefixes(self) -> set[str]:
