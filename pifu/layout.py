@@ -226,7 +226,8 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
 # Contact data of a person is never kept: the cell is blanked before anything reads the grid, and so is
 # the value cell after a bare label. Codes and dates beside them are taken first.
 _PERSONAL = ("填报人", "联系人", "联系电话", "电话", "手机", "经办人", "联系方式")
-_FIELD_HINT = re.compile("填报|联系|电话|手机|经办|预算编码")
+_HINT_WORDS = ("填报", "联系", "电话", "手机", "经办", "预算编码")
+_FIELD_HINT = re.compile("|".join(_HINT_WORDS))
 _LABELS_HERE = re.compile(r"(部门预算编码|预算编码|填报日期|填报人|联系人|联系电话|电话|手机|经办人|联系方式)"
                           r"(?:\s*[:：]\s*|\s*$|\s+(?=\S))")
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-]{1,29}")
@@ -238,9 +239,16 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     fields: dict[str, str] = {}
     out = grid
     # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
-    # the forms have none, the others one or two.
+    # the forms have none, the others one or two. The rows holding any hint word are the rows where the
+    # regex matches; str.find per word finds them several times faster than the alternation's scan.
     lines = list(map("\t".join, grid))
-    found = [m.start() for m in _FIELD_HINT.finditer("\n".join(lines))]
+    whole = "\n".join(lines)
+    found = []
+    for word in _HINT_WORDS:
+        at = whole.find(word)
+        while at >= 0:
+            found.append(at)
+            at = whole.find(word, at + 1)
     hinted: list[int] = []
     if found:
         starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
