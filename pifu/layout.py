@@ -448,7 +448,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     flow_context = None
     last_item_flow = None
     for row in rows:
-        year_cells = [y for y in (values.parse_year(t) for t in row.texts) if y]
+        year_cells = [y for y in map(values.parse_year, row.texts) if y]
         history_years += [y for y in year_cells if y not in history_years]
         item, flow, cls, numbers = None, None, None, []
         for col, t in row.cells:
@@ -680,6 +680,8 @@ def _heading(t: str) -> bool:
 def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
     history: list[int] = []
     for row in rows:
+        if "年" not in "".join(row.texts):  # most rows: one C search instead of a test per cell
+            continue
         for t in row.texts:
             y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
