@@ -95,6 +95,12 @@ _MAX_DEPTH = 256  # libxml2's limit without huge_tree
 _WS = re.compile(r"[ \t\n\r\f\v]+")
 
 
+def _collapse(text: str) -> str:
+    """Each run of white space one space. A printable text without two spaces in a row has no run to
+    collapse (tabs and line breaks are not printable): most pieces of a page, returned without the regex."""
+    return text if text.isprintable() and "  " not in text else _WS.sub(" ", text)
+
+
 def _parse(text: str, path: str):
     parser = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True, remove_pis=True,
                               huge_tree=False, recover=True, default_doctype=False, compact=True)
@@ -130,8 +136,8 @@ _CLOSE = object()  # on _text_of's stack: a block element ends
 def _flat_text_of(el, text: str | None, nested: list | None) -> str | None:
     """`_text_of` for an element whose children have no children of their own (`text<br>`, `<a>menu</a>`,
     `<p>a</p><p>b</p>`: most cells with markup), read without a stack; None for any other element."""
-    ws = _WS.sub
-    out = [ws(" ", text)] if text else []
+    ws = _collapse
+    out = [ws(text)] if text else []
     append = out.append
     found: list = []
     for child in el:
@@ -149,14 +155,14 @@ def _flat_text_of(el, text: str | None, nested: list | None) -> str | None:
                 append("\n")
             elif tag in _BLOCK or tag == "td" or tag == "th":
                 inner = child.text
-                append(f"\n{ws(' ', inner)}\n" if inner else "\n\n")
+                append(f"\n{ws(inner)}\n" if inner else "\n\n")
             else:
                 inner = child.text
                 if inner:
-                    append(ws(" ", inner))
+                    append(ws(inner))
         tail = child.tail
         if tail:
-            append(ws(" ", tail))
+            append(ws(tail))
     if found and nested is not None:
         nested += found
     return _clean("".join(out))
@@ -168,7 +174,7 @@ def _text_of(el, nested: list | None = None) -> str:
     decides what it is), and breaks the line where it stood."""
     text = el.text
     if not len(el):  # most cells: text and no markup
-        return _clean(_WS.sub(" ", text)) if text else ""
+        return _clean(_collapse(text)) if text else ""
     flat = _flat_text_of(el, text, nested)
     if flat is not None:
         return flat
@@ -179,11 +185,11 @@ def _text_of(el, nested: list | None = None) -> str:
     stack.reverse()
     if text:
         stack.append(text)
-    pop, push, append, ws = stack.pop, stack.append, out.append, _WS.sub
+    pop, push, append, ws = stack.pop, stack.append, out.append, _collapse
     while stack:
         item = pop()
         if type(item) is str:
-            append(ws(" ", item))
+            append(ws(item))
             continue
         if item is _CLOSE:
             append("\n")
@@ -304,7 +310,7 @@ class _Page:
                     text = _text_of(td, nested)
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
                     text = td.text
-                    text = _WS.sub(" ", text).replace("\xa0", " ").strip(STRIP) if text else ""
+                    text = _collapse(text).replace("\xa0", " ").strip(STRIP) if text else ""
                 rowspan, colspan = td.get("rowspan"), td.get("colspan")
                 row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
                                  1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))

@@ -9,6 +9,7 @@ section that prints a literal (the accounting format's "-") prints it: a dash st
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -57,28 +58,20 @@ def format_number(value: float, fmt: str | None) -> str:
         section = sections[2]
     elif negative and len(sections) > 1:
         section, value = sections[1], -value  # the section writes its own sign (or brackets)
-    bare = _SKIP.sub("", section)
-    if is_date_format(section):
-        return general(value)  # callers turn date-formatted serials into dates before this
-    if not _PLACEHOLDER.search(bare):
-        # a section of literals only: the accounting zero prints "-"
-        literal = "".join(_literal_text(section))
-        return literal.strip(STRIP) or general(value)
-    if "E" in bare.upper() or "/" in bare:
-        return general(value)  # scientific and fraction formats: the exact value reads better
-    percent = bare.count("%")
+    plan = _section_plan(section)
+    if plan is None:
+        return general(value)  # a date (callers turn date-formatted serials into dates before this), or
+        # a scientific or fraction format: the exact value reads better
+    if isinstance(plan, str):  # a section of literals only: the accounting zero prints "-"
+        return plan or general(value)
+    percent, quantum, scale, prefix, suffix, zero_shown = plan
     number = _decimal(value) * (100 ** percent)
-    integer, dot, fraction = bare.partition(".")
-    decimals = len(_PLACEHOLDER.findall(fraction)) if dot else 0
-    last = max(m.start() for m in _PLACEHOLDER.finditer(bare))
-    scale = len(bare[last + 1:]) - len(bare[last + 1:].lstrip(","))  # "#,##0," shows thousands
     if scale:
         number /= Decimal(1000) ** scale
-    prefix, suffix = _affixes(section)
-    if "0" not in bare and number.quantize(_Q[min(decimals, 30)], ROUND_HALF_UP) == 0:
+    if not zero_shown and number.quantize(quantum, ROUND_HALF_UP) == 0:
         # only #/? placeholders, which print nothing for a zero: the literals remain (the accounting "-")
         return (prefix + suffix).strip(STRIP) or "0"
-    text = format(number.quantize(_Q[min(decimals, 30)], ROUND_HALF_UP), "f")
+    text = format(number.quantize(quantum, ROUND_HALF_UP), "f")
     if text.startswith("-") and not text.strip("-0."):
         text = text[1:]  # -0.00 shows as 0.00
     return (prefix + text + "%" * percent + suffix).strip(STRIP)
@@ -94,6 +87,7 @@ def general(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+@lru_cache(maxsize=1024)
 def is_date_format(fmt: str) -> bool:
     return bool(_DATE_CODES.search(_SKIP.sub("", fmt))) and "General" not in fmt
 
@@ -118,7 +112,29 @@ def _decimal(value: float) -> Decimal:
         return Decimal(0)
 
 
-def _split_sections(fmt: str) -> list[str]:
+@lru_cache(maxsize=1024)
+def _section_plan(section: str):
+    """What `format_number` needs of one format section, worked out once per distinct section (a
+    workbook has a handful, used by hundreds of cells): None (shown as General), the literal text of a
+    section without placeholders, or (percent signs, quantum, thousands scale, prefix, suffix, whether
+    a zero shows digits)."""
+    bare = _SKIP.sub("", section)
+    if is_date_format(section):
+        return None
+    if not _PLACEHOLDER.search(bare):
+        return "".join(_literal_text(section)).strip(STRIP)
+    if "E" in bare.upper() or "/" in bare:
+        return None
+    integer, dot, fraction = bare.partition(".")
+    decimals = len(_PLACEHOLDER.findall(fraction)) if dot else 0
+    last = max(m.start() for m in _PLACEHOLDER.finditer(bare))
+    scale = len(bare[last + 1:]) - len(bare[last + 1:].lstrip(","))  # "#,##0," shows thousands
+    prefix, suffix = _affixes(section)
+    return bare.count("%"), _Q[min(decimals, 30)], scale, prefix, suffix, "0" in bare
+
+
+@lru_cache(maxsize=1024)
+def _split_sections(fmt: str) -> tuple[str, ...]:
     sections, current, quoted, escaped = [], [], False, False
     for ch in fmt:
         if escaped:
@@ -133,7 +149,7 @@ def _split_sections(fmt: str) -> list[str]:
             continue
         current.append(ch)
     sections.append("".join(current))
-    return sections
+    return tuple(sections)
 
 
 def _literal_text(section: str) -> list[str]:

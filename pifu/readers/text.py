@@ -11,7 +11,6 @@ import re
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Grid, Sheet
 
-_LINES = re.compile(r"\r\n|\r|\n")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -63,4 +62,6 @@ def to_grid(text: str) -> Grid:
     # NUL cannot be stored in PostgreSQL text and means nothing in a cell
     if "\x00" in text:
         text = text.replace("\x00", "")
-    return [[cell.strip(STRIP) for cell in line.split("\t")] for line in _LINES.split(text)]
+    if "\r" in text:  # the same breaks as splitting at \r\n|\r|\n, then one C split instead of a regex
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return [[cell.strip(STRIP) for cell in line.split("\t")] for line in text.split("\n")]
