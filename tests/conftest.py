@@ -39,3 +39,16 @@ def pytest_unconfigure(config):
             except (OSError, ValueError, AttributeError):
                 pass
         os._exit(_exit_status)
+
+
+@pytest.fixture
+def grid_renderer(monkeypatch):
+    """A stand-in renderer that hands over the form itself (the grid and merges a format reader yields)."""
+    import sys
+    import types
+
+    seen = {}
+    module = types.ModuleType("pifu.generate.render.grid")
+    module.render = lambda form, rng, damage: (seen.__setitem__("form", form), (b"", ".grid"))[1]
+    monkeypatch.setitem(sys.modules, "pifu.generate.render.grid", module)
+    return seen

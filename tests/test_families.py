@@ -46,19 +46,6 @@ def merges_of(form: Form) -> tuple:
                  if cell and (cell.rowspan > 1 or cell.colspan > 1))
 
 
-@pytest.fixture
-def grid_renderer(monkeypatch):
-    """A stand-in renderer that hands over the form itself (the grid and merges a format reader yields)."""
-    import sys
-    import types
-
-    seen = {}
-    module = types.ModuleType("pifu.generate.render.grid")
-    module.render = lambda form, rng, damage: (seen.__setitem__("form", form), (b"", ".grid"))[1]
-    monkeypatch.setitem(sys.modules, "pifu.generate.render.grid", module)
-    return seen
-
-
 @pytest.mark.parametrize("family", NEW)
 def test_family_text_exports_read_back_as_their_truth(family, tmp_path):
     paths = generate(N, tmp_path, seed=20251125, family=family)

@@ -16,19 +16,11 @@ FAMILIES = ("hubei", "hubei2021", "hunan2023", "fujian2019", "hubei_grid")
 
 
 @pytest.fixture
-def forms(monkeypatch):
+def forms(grid_renderer):
     """Each family's form and truth, taken as the renderer is handed them."""
-    import sys
-    import types
-
-    seen = {}
-    module = types.ModuleType("pifu.generate.render.grid")
-    module.render = lambda form, rng, damage: (seen.__setitem__("form", form), (b"", ".grid"))[1]
-    monkeypatch.setitem(sys.modules, "pifu.generate.render.grid", module)
-
     def make(family: str, seed: int = 0):
         _, truth = generate_document(random.Random(f"{family}:{seed}"), fmt="grid", family=family)
-        return seen["form"], jsonio.loads(dumps_truth(truth))
+        return grid_renderer["form"], jsonio.loads(dumps_truth(truth))
     return make
 
 
