@@ -158,9 +158,10 @@ def _pending(context, settings: PifuSettings):
     """Where the checks hand their frames for the background Data Docs build; None, logged, if it cannot be
     made (the docs show the checks, they do not decide them)."""
     from expectations import datadocs
+    from pifu.locks import lake_lock_path
 
-    try:
-        return datadocs.Pending(settings.data_path(), context.run_id)
+    try:  # built once this run has let go of the lake
+        return datadocs.Pending(settings.data_path(), context.run_id, after=lake_lock_path(settings.lake_path()))
     except OSError as e:
         context.log.warning(f"GX Data Docs not built: {e}")
         return None

@@ -18,9 +18,10 @@ outcome and a link to its page (kept in `runs.json` beside it, one entry per run
 
 Where they are built (PIFU_DATA_DOCS): `background` (the default) hands the run's checked frames to a
 detached process (`python -m expectations.datadocs <folder>`) that imports GX, validates them and builds
-the pages: the run itself never imports GX (4 s), its checks are decided by expectations.fast; the pages
-appear a few seconds after the run. `inline` validates and builds in the run (as before). `off` skips
-them. A background build that fails leaves its folder under <data dir>/gx/pending/ with `error.log`.
+the pages: the run itself never imports GX (4 s), its checks are decided by expectations.fast; the
+process waits until the run has let go of the lake (its run lock), so it never competes with the run's
+own steps for the CPU, and the pages appear a few seconds after the run. `inline` validates and builds
+in the run (as before). `off` skips them. A background build that fails leaves its folder under <data dir>/gx/pending/ with `error.log`.
 """
 from __future__ import annotations
 
@@ -78,10 +79,12 @@ def mode() -> str:
 class Pending:
     """The run's checked frames for a background build: `pending(suite, frame)` writes one as soon as the
     checks have it (run_checks(frames=pending): no frame is kept in memory), `start(run_time)` writes the
-    run's record and starts the detached builder."""
+    run's record and starts the detached builder. `after`: a run lock file (pifu.locks.lake_lock_path) the
+    builder waits on before it imports GX, so its ~4 CPU s never compete with the rest of the run."""
 
-    def __init__(self, data_dir: Path | str, run_id: str):
+    def __init__(self, data_dir: Path | str, run_id: str, after: Path | str | None = None):
         self.root, self.run_id, self.suites, self.seconds = Path(data_dir), run_id, [], 0.0
+        self.after = after
         self.folder = self.root / GX_DIR / PENDING / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -104,7 +107,10 @@ class Pending:
             "run_id": self.run_id, "run_time": run_time.isoformat(), "data_dir": str(self.root),
             "suites": self.suites}), encoding="utf-8")
         with open(self.folder / "builder.log", "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "expectations.datadocs", str(self.folder)],
+            argv = [sys.executable, "-m", "expectations.datadocs", str(self.folder)]
+            if self.after:
+                argv += ["--after", str(self.after)]
+            self.process = subprocess.Popen(argv,
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                             start_new_session=True, close_fds=True,
                                             cwd=str(Path(__file__).resolve().parents[1]))
@@ -242,6 +248,11 @@ def main(argv: list[str]) -> int:
     except OSError:
         pass
     try:
+        if argv[1:2] == ["--after"]:  # not while the run that started us still works (Pending's `after`)
+            from pifu.locks import wait_for_release
+
+            print(f"waiting for the run to let go of {argv[2]}", flush=True)
+            wait_for_release(argv[2])
         build_pending(folder)
     except BaseException:  # noqa: BLE001 (detached: nobody else would see it)
         (folder / "error.log").write_text(traceback.format_exc(), encoding="utf-8")

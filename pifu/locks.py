@@ -58,23 +58,39 @@ def run_lock(lake_dir: str | os.PathLike, warehouse_url: str, wait: bool = True,
 def lake_lock(lake_dir, wait: bool = True, info: dict | None = None, notify: Notify | None = None):
     from pifu import lake as lake_module
 
-    if lake_module.is_remote(lake_dir):  # an object-store lake: its lock file in the data dir, keyed by URL
-        lake = lake_module.root_of(lake_dir).uri
-        path = lake_module.lock_path(lake).with_suffix(LAKE_LOCK)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise os_fault(LakeError, str(path.parent), e, "cannot create the lock directory") from None
-        with _file_lock(path, f"the lake {lake}", LakeError, wait, info or _holder_info(None), notify):
-            yield
-        return
-    lake = Path(lake_dir).resolve()
+    path = lake_lock_path(lake_dir)
+    what = f"the lake {lake_module.root_of(lake_dir).uri if lake_module.is_remote(lake_dir) else path.parent}"
     try:
-        lake.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise os_fault(LakeError, str(lake), e, "cannot create the lake directory") from None
-    with _file_lock(lake / LAKE_LOCK, f"the lake {lake}", LakeError, wait, info or _holder_info(None), notify):
+        where = "lock directory" if lake_module.is_remote(lake_dir) else "lake directory"
+        raise os_fault(LakeError, str(path.parent), e, f"cannot create the {where}") from None
+    with _file_lock(path, what, LakeError, wait, info or _holder_info(None), notify):
         yield
+
+
+def lake_lock_path(lake_dir) -> Path:
+    """The lake's run lock file: <lake>/.run.lock, or for an object-store lake a file in the data dir
+    keyed by its URL (an object store has no flock)."""
+    from pifu import lake as lake_module
+
+    if lake_module.is_remote(lake_dir):
+        return lake_module.lock_path(lake_module.root_of(lake_dir).uri).with_suffix(LAKE_LOCK)
+    return Path(lake_dir).resolve() / LAKE_LOCK
+
+
+def wait_for_release(path: str | os.PathLike) -> None:
+    """Block until no run holds the lock file `path` (returns at once if none does). Work that must not
+    compete with a run for the CPU waits here: a shared flock is granted only once the run's exclusive
+    one is gone, and is dropped at once, so it never holds up the next run."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return  # no lock file: no run has ever held it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

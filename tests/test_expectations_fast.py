@@ -4,6 +4,7 @@ side of a pair, nulls in keys, duplicates, rows outside a check's condition)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -106,3 +107,38 @@ def test_background_data_docs_show_the_same_results(tmp_path):
     assert failed_suites  # errors=1.0 plants findings
     assert "run-bg" in ledger and all(f'"suite": "{s}",\n    "success": false' in ledger or
                                       f'"suite": "{s}", "success": false' in ledger for s in failed_suites)
+
+
+def test_background_data_docs_wait_until_the_run_lets_go_of_the_lake(tmp_path):
+    """The builder imports GX (seconds of CPU) only once the run that started it no longer holds the lake's
+    run lock, so it never slows the run's own last steps."""
+    from pifu import locks
+    from pifu.api import parse
+    from pifu.generate import generate
+    from pifu.normalize import normalize
+
+    from expectations import datadocs
+
+    tables = normalize([parse(p) for p in generate(3, tmp_path / "in", seed=5)], AT)
+    lake = tmp_path / "lake"
+    with locks.lake_lock(lake):
+        pending = datadocs.Pending(tmp_path / "data", "run-held", after=locks.lake_lock_path(lake))
+        run_checks(tables, "run-held", AT, frames=pending)
+        pending.start(AT)
+        log = pending.folder / "builder.log"
+        while not _waits_on_a_flock(pending.process.pid):  # a builder that did not wait would exit first
+            assert pending.process.poll() is None, log.read_text()
+        assert "waiting for the run" in log.read_text()
+        assert not datadocs.index_path(tmp_path / "data").exists()
+    assert pending.process.wait(timeout=600) == 0, log.read_text()
+    assert not pending.folder.exists()  # built once the lock was let go
+    assert list(datadocs.index_path(tmp_path / "data").parent.glob("validations/*/run-held/*/*.html"))
+
+
+def _waits_on_a_flock(pid: int) -> bool:
+    """Whether `pid` is blocked waiting for a flock (the kernel lists waiters in /proc/locks after `->`)."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields and fields[fields.index("->") + 1] == "FLOCK" and fields[fields.index("->") + 4] == str(pid):
+            return True
+    return False
