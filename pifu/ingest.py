@@ -696,8 +696,10 @@ def start_workers_early() -> None:
 def _pool_context():
     # Workers forked from a clean server process: not from the caller, whose threads and signal handlers
     # (Dagster's interrupt handling) a plain fork would copy.
+    # pandas: pyarrow imports it the first time it builds an array from a list (normalize does), ~0.2 s;
+    # once in the server, not once in every worker.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pifu.ingest"])
+    ctx.set_forkserver_preload(["pifu.ingest", "pifu.normalize", "pandas"])
     return ctx
 
 
