@@ -16,6 +16,7 @@ from pifu.generate.form import Cell, build_form, grid_of
 from pifu.generate.render import docx as render_docx
 from pifu.model import DocumentError
 from pifu.readers import MAX_CELLS, read
+from pifu.readers import docx as docx_reader
 from test_roundtrip import canonical
 
 W = nsdecls("w")
@@ -361,3 +362,84 @@ def test_a_docx_written_by_libreoffice_reads_as_the_text_sample(sample_path):
     doc = pifu.parse_bytes(data, "ezhou-trade-union-2025.docx")
     assert canonical(doc.to_dict()) == canonical(pifu.parse(sample_path).to_dict())
     assert {p.where for p in doc.problems} <= {s for s in sheet.origins}
+
+
+# --- the run and paragraph properties cut before the parse (pifu.readers.docx._without_properties) ---
+
+def _outcome(data: bytes) -> str:
+    try:
+        return repr(read(data, "cut.docx"))
+    except DocumentError as e:
+        return f"{e.reason}: {e}"
+
+
+def _with_xml(data: bytes, edit) -> bytes:
+    """`data` with its word/document.xml passed through `edit`."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    return _zip({n: edit(src.read(n)) if n == "word/document.xml" else src.read(n) for n in src.namelist()})
+
+
+def _as_before(data: bytes, monkeypatch) -> str:
+    """What the reader makes of `data` parsing the whole part (the cut turned off)."""
+    with monkeypatch.context() as m:
+        m.setattr(docx_reader, "_without_properties", lambda xml: None)
+        return _outcome(data)
+
+
+def _styled_form() -> bytes:
+    run = "<w:r><w:rPr><w:rFonts w:ascii='宋体' w:hAnsi='宋体'/><w:b/><w:sz w:val='21'/></w:rPr><w:t>{}</w:t></w:r>"
+    cell = ("<w:tc><w:tcPr><w:tcW w:w='900' w:type='dxa'/>{}<w:vAlign w:val='center'/></w:tcPr><w:p><w:pPr>"
+            "<w:jc w:val='center'/></w:pPr>" + run + "</w:p></w:tc>")
+    body = ("<w:p><w:pPr><w:jc w:val='center'/></w:pPr>" + run.format("2025年部门整体绩效目标批复") + "</w:p>"
+            + tbl(3, tr(cell.format("<w:gridSpan w:val='2'/>", "部门名称"), cell.format("", "某某局")),
+                  tr(cell.format("<w:vMerge w:val='restart'/>", "年度"), cell.format("", "a"), cell.format("", "b")),
+                  tr(cell.format("<w:vMerge/>", ""), cell.format("", "c"), cell.format("", "d"))))
+    return docx_of(body.replace("'", '"'))
+
+
+def test_the_properties_are_cut_before_the_parse_and_the_sheet_is_the_same(monkeypatch, tmp_path, sample_path):
+    from pifu.generate import generate
+
+    generate(6, tmp_path, seed=3, fmt="docx")
+    files = [f.read_bytes() for f in sorted(tmp_path.glob("*.docx"))]
+    files += [_styled_form(), (sample_path.parents[1] / "tests/data/ezhou-trade-union-2025.libreoffice.docx").read_bytes()]
+    for data in files:
+        xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+        assert docx_reader._without_properties(xml) is not None
+        assert _outcome(data) == _as_before(data, monkeypatch)
+
+
+SLY = '<w:sz w:val="21"/>'
+CUT_EDITS = {  # what a cut piece could hide or change, and the cut must not
+    "duplicate attribute": (SLY, '<w:sz w:val="21" w:val="22"/>'),
+    "undeclared prefix": (SLY, '<w:sz x:val="21"/>'),
+    "undefined entity": (SLY, '<w:sz w:val="&x;"/>'),
+    "invalid character reference": (SLY, '<w:sz w:val="&#0;"/>'),
+    "control character": (SLY, '<w:sz w:val="\x01"/>'),
+    "duplicate xml:id": (SLY, '<w:sz xml:id="a"/>'),
+    "a line break in the run properties": (SLY, "<w:br/>"),
+    "a paragraph in the paragraph properties": ('<w:jc w:val="center"/>', "<w:p/>"),
+    "a span in properties held by the cell": ("<w:tcPr>", '<w:rPr><w:gridSpan w:val="3"/></w:rPr><w:tcPr>'),
+    "text after the properties": ("</w:rPr><w:t>", "</w:rPr>x<w:t>"),
+    "properties inside the text": ("<w:t>", "<w:t>a<w:rPr><w:b/></w:rPr>"),
+    "a namespace declared below the root": ("<w:tbl>", '<w:tbl xmlns:x="urn:x">'),
+    "a comment": ("<w:tbl>", "<!-- x --><w:tbl>"),
+    "nested run properties": ("<w:rPr>", '<w:rPr><w:rPrChange w:id="1"><w:rPr><w:i/></w:rPr></w:rPrChange>'),
+    "a cell cut short": ("</w:tc>", ""),
+    "content after the root": ("</w:document>", "</w:document><w:rPr><w:b/></w:rPr>"),
+}
+
+
+@pytest.mark.parametrize("edit", CUT_EDITS)
+def test_cutting_the_properties_never_changes_what_the_reader_makes_of_a_part(edit, monkeypatch):
+    old, new = CUT_EDITS[edit]
+    data = _with_xml(_styled_form(), lambda xml: xml.decode().replace(old, new, 3).encode())
+    assert _outcome(data) == _as_before(data, monkeypatch)
+
+
+@pytest.mark.parametrize("depth", range(249, 255))
+def test_the_parse_depth_limit_holds_as_on_the_whole_part(depth, monkeypatch):
+    """libxml2 refuses more than 256 levels; a cut w:pPr (two levels) must not let a deeper part through."""
+    deep = "<w:sdt>" * depth + '<w:p><w:pPr><w:jc w:val="center"/></w:pPr></w:p>' + "</w:sdt>" * depth
+    data = _with_xml(_styled_form(), lambda xml: xml.replace(b"<w:tbl>", deep.encode() + b"<w:tbl>", 1))
+    assert _outcome(data) == _as_before(data, monkeypatch)
