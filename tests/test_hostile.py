@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,76 @@ def test_hostile_containers(members, reason):
 ])
 def test_ordinary_xml_passes(xml):
     safety.check(_zip({"[Content_Types].xml": xml, "xl/a.xml": xml}), "x.xlsx")
+
+
+def _members_read_by_zipfile(data: bytes, want: int) -> dict[str, bytes | None]:
+    """What the check's zipfile path reads of each member (None: zipfile refuses it)."""
+    book, out = zipfile.ZipFile(io.BytesIO(data)), {}
+    for info in book.infolist():
+        try:
+            with book.open(info) as member:
+                out[info.filename] = member.read(want)
+        except (zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError):
+            out[info.filename] = None
+    return out
+
+
+def _damaged(data: bytes, old: bytes, new: bytes, count: int = 1) -> bytes:
+    assert data.count(old) >= count
+    return data.replace(old, new, count)
+
+
+def test_the_checks_own_member_reads_match_zipfile_or_leave_it_to_zipfile():
+    """safety._peek reads plain members without zipfile's objects: whatever it returns must be exactly
+    zipfile's first read, and a member zipfile would refuse (CRC wrong within its first 4 KB, local name
+    differing, data cut short, inflate error) must go to zipfile."""
+    import random
+
+    rng = random.Random(5)
+    noise = bytes(rng.getrandbits(8) for _ in range(6000))
+    members = {"[Content_Types].xml": b'<?xml version="1.0"?><Types/>', "word/表.xml": "<a>表</a>".encode() * 150,
+               "xl/mid.xml": b"<a>" + b"x" * 2000 + b"</a>", "xl/big.xml": b"<a>" + b"y" * 20000 + b"</a>",
+               "xl/noise.bin": noise, "xl/small-noise.bin": noise[:3000]}
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as z:
+        for i, (name, body) in enumerate(members.items()):
+            z.writestr(name, body, zipfile.ZIP_STORED if i % 3 == 2 else zipfile.ZIP_DEFLATED)
+    good = plain.getvalue()
+    crc = zipfile.ZipFile(io.BytesIO(good)).getinfo("xl/mid.xml").CRC.to_bytes(4, "little")
+    cases = {
+        "plain": good,
+        "crc": _damaged(good, crc, bytes(4), 2),  # local header and directory both wrong
+        "local name": _damaged(good, b"PK\x03\x04", b"PK\x03\x04", 1).replace(b"xl/mid.xml", b"xl/mix.xml", 1),
+        "cut": good[:len(good) // 2] + good[len(good) // 2 + 40:],
+    }
+    fast_reads = 0
+    for label, data in cases.items():
+        try:
+            infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+        except zipfile.BadZipFile:
+            continue
+        for want in (8, 1024):
+            expected = _members_read_by_zipfile(data, want)
+            for info in infos:
+                got = safety._peek(data, info, want)
+                if got is not None:
+                    fast_reads += 1
+                    assert got == expected[info.filename], (label, info.filename, want)
+            if label == "crc":
+                assert expected["xl/mid.xml"] is None and safety._peek(data, zipfile.ZipFile(
+                    io.BytesIO(data)).getinfo("xl/mid.xml"), want) is None
+    assert fast_reads >= 2 * len(members)  # the plain members do take the fast path
+
+
+def test_a_member_zipfile_cannot_read_is_left_to_the_reader_even_with_a_dtd():
+    """Before the fast peek, a member whose CRC is wrong made zipfile raise and the check let the reader
+    refuse the file; the check must still answer the same."""
+    body = b"<!DOCTYPE a SYSTEM 'file:///etc/passwd'><a>" + b"z" * 2000 + b"</a>"
+    data = _zip({"xl/w.xml": body})
+    crc = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/w.xml").CRC.to_bytes(4, "little")
+    safety.check(_damaged(data, crc, bytes(4), 2), "x.xlsx")
+    with pytest.raises(DocumentError):  # and with the right CRC it is refused, by the fast path
+        safety.check(data, "x.xlsx")
 
 
 def test_openpyxl_parses_with_defusedxml():

@@ -40,3 +40,21 @@ def test_too_large(monkeypatch):
     monkeypatch.setattr(readers, "MAX_BYTES", 10)
     with pytest.raises(DocumentError, match="too_large"):
         readers.read(b"x" * 11, "f")
+
+
+@pytest.mark.parametrize("name", ["ezhou-trade-union-2025.docx", "ezhou-trade-union-2025.xlsx"])
+def test_a_container_directory_is_read_once_per_file(name, monkeypatch):
+    """The safety check, the sniffer and the reader share one ZipFile (pifu.safety.zip_of), and it is
+    let go once the reader is done."""
+    import zipfile
+    from pathlib import Path
+
+    from pifu import safety
+
+    data = (Path(__file__).resolve().parents[1] / "samples" / name).read_bytes()
+    opened = []
+    real = zipfile.ZipFile._RealGetContents
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", lambda self: (opened.append(self), real(self))[1])
+    sheet = readers.read(data, name)
+    assert sheet.format == name.rsplit(".", 1)[1] and len(opened) == 1
+    assert safety._opened is None

@@ -55,14 +55,17 @@ def read(data: bytes, path: str) -> Sheet:
         raise DocumentError(path, "the file is empty", "empty")
     check_size(len(data), path)
     safety.check(data, path)  # zip bombs, XXE: refused from the directory and a bounded peek, before any reader
-    fmt = sniff(data, path)
     try:
-        module = importlib.import_module(f"pifu.readers.{fmt}")
-    except ModuleNotFoundError as e:
-        if e.name != f"pifu.readers.{fmt}":
-            raise
-        raise DocumentError(path, f"{fmt} files are not read yet", "unsupported_format") from None
-    return module.read(data, path)
+        fmt = sniff(data, path)
+        try:
+            module = importlib.import_module(f"pifu.readers.{fmt}")
+        except ModuleNotFoundError as e:
+            if e.name != f"pifu.readers.{fmt}":
+                raise
+            raise DocumentError(path, f"{fmt} files are not read yet", "unsupported_format") from None
+        return module.read(data, path)
+    finally:
+        safety.forget(data)  # the container the check opened, kept for the sniffer and the reader
 
 
 def check_size(size: int, path: str) -> None:

@@ -30,7 +30,6 @@ the table pass walks about half the elements.
 """
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import zipfile
@@ -38,6 +37,7 @@ import zipfile
 from lxml import etree
 
 from pifu.model import DocumentError
+from pifu.safety import zip_of
 from pifu.readers import MAX_BYTES, MAX_CELLS, STRIP, Sheet, check_cells
 
 MAX_XML = 4 * MAX_BYTES  # the main part of a real approval is ~200 KB; bounded before it is parsed
@@ -101,7 +101,7 @@ def read(data: bytes, path: str) -> Sheet:
 
 def _main_document(data: bytes, path: str):
     try:
-        book = zipfile.ZipFile(io.BytesIO(data))
+        book = zip_of(data)
         name = _main_part_name(book, path)
         info = book.getinfo(name)
         if info.file_size > MAX_XML:

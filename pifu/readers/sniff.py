@@ -3,11 +3,11 @@ portals serve HTML named .xls, and users rename files."""
 from __future__ import annotations
 
 import codecs
-import io
 import re
 import zipfile
 
 from pifu.model import DocumentError
+from pifu.safety import zip_of
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
@@ -32,7 +32,7 @@ def sniff(data: bytes, path: str = "<bytes>") -> str:
 def _zip_kind(data: bytes, path: str) -> str:
     """OOXML by its members. Only the central directory is read here: nothing is inflated."""
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        names = zip_of(data).namelist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise DocumentError(path, f"a zip container that cannot be opened ({e}): truncated or damaged",
                             "unreadable") from None

@@ -15,7 +15,6 @@ per core, layout included. Any DTD is refused (no entity is ever expanded or fet
 """
 from __future__ import annotations
 
-import io
 import posixpath
 import re
 import zipfile
@@ -24,6 +23,7 @@ from functools import lru_cache
 from xml.parsers import expat
 
 from pifu.model import DocumentError
+from pifu.safety import zip_of
 from pifu.readers import STRIP, Grid, Sheet, check_cells
 from pifu.readers.spreadsheet import (
     BUILTIN_FORMATS, DATE_FORMAT_IDS, blank_covered, cell_text, format_number, is_date_format, pick_sheet, serial_date, trim,
@@ -41,7 +41,7 @@ class _Refused(Exception):
 
 def read(data: bytes, path: str) -> Sheet:
     try:
-        book = zipfile.ZipFile(io.BytesIO(data))
+        book = zip_of(data)
         workbook = _Workbook(book, path)
         return pick_sheet(workbook.sheets(), "xlsx")
     except _Refused as e:
