@@ -231,18 +231,30 @@ _TITLE_WORDS = re.compile(r"绩效目标|绩效自评|评价报告|批复")
 
 
 class _Cell:
+    """A cell spanning rows or columns, or holding a table. Any other cell (most of them) is kept as its
+    text alone, a str in the row: one object less per cell, and a row of such cells is copied to the grid
+    as it is."""
     __slots__ = ("text", "rowspan", "colspan", "nested")
 
     def __init__(self, text: str, rowspan: int, colspan: int, nested: list):
         self.text, self.rowspan, self.colspan, self.nested = text, rowspan, colspan, nested
 
 
+def _text(cell: "_Cell | str") -> str:
+    return cell if type(cell) is str else cell.text
+
+
+def _colspan(cell: "_Cell | str") -> int:
+    return 1 if type(cell) is str else cell.colspan
+
+
 class _Table:
-    __slots__ = ("el", "number", "rows", "labels", "headers", "parent", "all_labels", "first", "last")
+    __slots__ = ("el", "number", "rows", "plain", "labels", "headers", "parent", "all_labels", "first", "last")
 
     def __init__(self, el, number: int, parent: "_Table | None"):
         self.el, self.number, self.parent = el, number, parent  # parent: the nearest table holding this one
-        self.rows: list[list[_Cell]] = []
+        self.rows: list[list[_Cell | str]] = []
+        self.plain: list[bool] = []  # per row: all its cells are str
         self.labels: set[str] = set()  # section labels in its own cells
         self.all_labels: set[str] = set()  # … and in the form tables nested in it
         self.headers = 0  # cells holding a column header only a form has
@@ -262,7 +274,7 @@ class _Table:
         return False
 
     def has_text(self) -> bool:
-        return any(cell.text for row in self.rows for cell in row)
+        return any(_text(cell) for row in self.rows for cell in row)
 
 
 _SPAN = re.compile(r"\s*\+?(\d+)")
@@ -303,7 +315,8 @@ class _Page:
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
             if table is None:
                 continue  # a row outside any table: not a cell a person sees in a grid
-            row = []
+            row: list[_Cell | str] = []
+            plain = True
             for td in tr.iterchildren("td", "th"):  # libxml2's HTML parser writes tag names in lower case
                 nested: list = []
                 if len(td):
@@ -311,9 +324,14 @@ class _Page:
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
                     text = td.text
                     text = _collapse(text).replace("\xa0", " ").strip(STRIP) if text else ""
-                rowspan, colspan = td.get("rowspan"), td.get("colspan")
-                row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
-                                 1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
+                names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
+                if nested or "rowspan" in names or "colspan" in names:
+                    rowspan, colspan = td.get("rowspan"), td.get("colspan")
+                    row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
+                                     1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
+                    plain = False
+                else:
+                    row.append(text)
                 key = section_of(text) if text and len(text) <= 40 else None  # a section label is short
                 if key:
                     table.labels.add(key)
@@ -324,6 +342,7 @@ class _Page:
             count += len(row)
             check_cells(count, path, "the page")
             table.rows.append(row)
+            table.plain.append(plain)
         for table in reversed(self.tables):  # innermost first: a nested form table's labels count for its holder
             table.all_labels |= table.labels
             if table.parent is not None and table.form_like:
@@ -369,8 +388,8 @@ class _Page:
             return False
         if not table.rows or not last.rows or not table.has_text():
             return False
-        width = sum(c.colspan for c in last.rows[0])
-        return sum(c.colspan for c in table.rows[0]) == width and self._consecutive(last, table)
+        width = sum(map(_colspan, last.rows[0]))
+        return sum(map(_colspan, table.rows[0])) == width and self._consecutive(last, table)
 
     @staticmethod
     def _continues(run: tuple[list[_Table], set[str], str | None], table: _Table) -> bool:
@@ -422,22 +441,41 @@ class _Builder:
         at: list[int] = []  # local row -> grid row
         spans: list[Merge] = []
         for i, row in enumerate(table.rows):
-            occupied = taken.pop(i, set())
+            occupied = taken.pop(i, ())
+            at.append(len(self.grid))
+            origin = f"table {table.number} row {i + 1}"
+            if not occupied and table.plain[i]:  # no span starts in the row or covers it: it is a grid row
+                if self.cells + len(row) + pending > MAX_CELLS:
+                    check_cells(self.cells + len(row) + pending, self.page.path)
+                self.add_row(list(row), origin)
+                continue
             pending -= len(occupied)
-            texts: dict[int, str] = {}
+            cells: list[str] = []
+            covered = 0  # the columns in `cells` a span from above covers (not cells of this row)
+            room = MAX_CELLS - self.cells  # for the row's cells, with what spans claim below
             after: list[_Table] = []
             col = 0
             for cell in row:
                 while col in occupied:
+                    cells.append("")
+                    covered += 1
                     col += 1
-                rs = max(1, min(cell.rowspan if cell.rowspan > 0 else n - i, n - i))  # 0: to the table's end
+                if type(cell) is str:
+                    if len(cells) - covered + 1 + pending > room:
+                        check_cells(self.cells + len(cells) - covered + 1 + pending, self.page.path)
+                    cells.append(cell)
+                    col += 1
+                    continue
+                rs = cell.rowspan
+                if rs != 1:
+                    rs = max(1, min(rs if rs > 0 else n - i, n - i))  # 0: to the table's end
                 cs = cell.colspan
                 pending += (rs - 1) * cs
-                if self.cells + len(texts) + cs + pending > MAX_CELLS:
-                    check_cells(self.cells + len(texts) + cs + pending, self.page.path)
-                texts[col] = self._cell_text(cell, after) if cell.nested else cell.text
-                for dc in range(1, cs):
-                    texts[col + dc] = ""
+                if len(cells) - covered + cs + pending > room:
+                    check_cells(self.cells + len(cells) - covered + cs + pending, self.page.path)
+                cells.append(self._cell_text(cell, after) if cell.nested else cell.text)
+                if cs > 1:
+                    cells += [""] * (cs - 1)
                 for dr in range(1, rs):
                     cols = taken.setdefault(i + dr, set())
                     before = len(cols)
@@ -446,9 +484,9 @@ class _Builder:
                 if rs > 1 or cs > 1:
                     spans.append((i, col, i + rs - 1, col + cs - 1))
                 col += cs
-            width = max(max(texts, default=-1), max(occupied, default=-1)) + 1
-            at.append(len(self.grid))
-            self.add_row([texts.get(c, "") for c in range(width)], f"table {table.number} row {i + 1}")
+            if occupied and max(occupied) >= col:  # spans from above reach past the row's last cell
+                cells += [""] * (max(occupied) + 1 - col)
+            self.add_row(cells, origin)
             for nested in after:
                 self.add_table(nested)
         self.merges += [(at[r0], c0, at[r1], c1) for r0, c0, r1, c1 in spans]
@@ -462,9 +500,9 @@ class _Builder:
             if nested.form_like:
                 after.append(nested)
                 continue
-            inner = _clean("\n".join(" ".join(c.text for c in r if c.text) for r in nested.rows))
+            inner = _clean("\n".join(" ".join(t for c in r if (t := _text(c))) for r in nested.rows))
             inner = "\n".join(t for t in (inner, *(self._cell_text(c, after) for r in nested.rows for c in r
-                                                   if c.nested)) if t)
+                                                   if type(c) is _Cell and c.nested)) if t)
             text = "\n".join(t for t in (text, inner) if t)
         return text
 
