@@ -332,7 +332,8 @@ class _Page:
                     plain = False
                 else:
                     row.append(text)
-                key = section_of(text) if text and len(text) <= 40 else None  # a section label is short
+                # a section label is short and Chinese (NFKC keeps ASCII as it is: numbers are not looked up)
+                key = section_of(text) if text and len(text) <= 40 and not text.isascii() else None
                 if key:
                     table.labels.add(key)
                     table.first = table.first or key
