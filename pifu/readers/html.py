@@ -101,12 +101,13 @@ def _collapse(text: str) -> str:
     return text if text.isprintable() and "  " not in text else _WS.sub(" ", text)
 
 
-def _parse(text: str, path: str):
+def _parse(markup: bytes, path: str):
+    """`markup`: the page in UTF-8."""
     parser = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True, remove_pis=True,
                               huge_tree=False, recover=True, default_doctype=False, compact=True)
-    text = text.replace("\x00", "")
+    markup = markup.replace(b"\x00", b"")  # in UTF-8 a zero byte is U+0000 and nothing else
     try:
-        root = etree.fromstring(text.encode("utf-8"), parser)
+        root = etree.fromstring(markup, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as e:
         raise DocumentError(path, f"markup that cannot be parsed as a page ({e})", "not_a_document") from None
     if root is None:
@@ -572,8 +573,10 @@ def _fold(text: str) -> str:
 
 def read(data: bytes, path: str) -> Sheet:
     text, encoding = decode(data, path)
+    # a page read as UTF-8 (without a byte-order mark) is its own UTF-8 encoding: not encoded again
+    markup = data if encoding == "utf-8" and not data.startswith(codecs.BOM_UTF8) else text.encode("utf-8")
     try:
-        root, too_deep = _parse(text, path)
+        root, too_deep = _parse(markup, path)
         page = _Page(root, path)
         try:
             run = page.form_run()
