@@ -131,42 +131,8 @@ def _clean(raw: str) -> str:
     return "\n".join([line for part in raw.split("\n") if (line := part.strip(STRIP))])
 
 
-_CLOSE = object()  # on _text_of's stack: a block element ends
-
-
-def _flat_text_of(el, text: str | None, nested: list | None) -> str | None:
-    """`_text_of` for an element whose children have no children of their own (`text<br>`, `<a>menu</a>`,
-    `<p>a</p><p>b</p>`: most cells with markup), read without a stack; None for any other element."""
-    ws = _collapse
-    out = [ws(text)] if text else []
-    append = out.append
-    found: list = []
-    for child in el:
-        if len(child):
-            return None
-        tag = child.tag
-        if type(tag) is str:
-            tag = tag.lower()
-            if tag in _SKIP:
-                pass
-            elif tag == "table":
-                found.append(child)
-                append("\n")
-            elif tag == "br":
-                append("\n")
-            elif tag in _BLOCK or tag == "td" or tag == "th":
-                inner = child.text
-                append(f"\n{ws(inner)}\n" if inner else "\n\n")
-            else:
-                inner = child.text
-                if inner:
-                    append(ws(inner))
-        tail = child.tail
-        if tail:
-            append(ws(tail))
-    if found and nested is not None:
-        nested += found
-    return _clean("".join(out))
+_CLOSE = object()  # on _walk's stack: a block element ends
+_NOT_INLINE = _SKIP | _BLOCK | {"table", "br", "td", "th"}
 
 
 def _text_of(el, nested: list | None = None) -> str:
@@ -176,16 +142,44 @@ def _text_of(el, nested: list | None = None) -> str:
     text = el.text
     if not len(el):  # most cells: text and no markup
         return _clean(_collapse(text)) if text else ""
-    flat = _flat_text_of(el, text, nested)
-    if flat is not None:
-        return flat
-    out: list[str] = []
-    # iterative: a page nests as deep as libxml2 lets it, Python's stack must not follow. The stack holds
-    # elements to read, texts (str) to append and _CLOSE marks; it is popped in reading order.
-    stack: list = list(el)
-    stack.reverse()
-    if text:
-        stack.append(text)
+    # el's children are read here one by one; a child with children of its own is read by _walk. Most
+    # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
+    ws = _collapse
+    out = [ws(text)] if text else []
+    append = out.append
+    for child in el:
+        if len(child):
+            _walk(child, out, nested)  # its tail too
+            continue
+        tag = child.tag
+        if type(tag) is str:
+            tag = tag.lower()
+            if tag not in _NOT_INLINE:  # <span>, <font>, <b>, <a> …: their text goes on the line
+                inner = child.text
+                if inner:
+                    append(ws(inner))
+            elif tag in _SKIP:
+                pass
+            elif tag == "table":
+                if nested is not None:
+                    nested.append(child)
+                append("\n")
+            elif tag == "br":
+                append("\n")
+            else:  # a block, or a cell in a cell
+                inner = child.text
+                append(f"\n{ws(inner)}\n" if inner else "\n\n")
+        tail = child.tail
+        if tail:
+            append(ws(tail))
+    return _clean("".join(out))
+
+
+def _walk(el, out: list[str], nested: list | None) -> None:
+    """Appends the text of `el` and of its tail to `out`, read as `_text_of` reads; iterative: a page nests
+    as deep as libxml2 lets it, Python's stack must not follow."""
+    # The stack holds elements to read, texts (str) to append and _CLOSE marks; it is popped in reading order.
+    stack: list = [el]
     pop, push, append, ws = stack.pop, stack.append, out.append, _collapse
     while stack:
         item = pop()
@@ -221,7 +215,6 @@ def _text_of(el, nested: list | None = None) -> str:
             stack += children
         if item.text:
             push(item.text)
-    return _clean("".join(out))
 
 
 # Column headers that only a form's tables have: a table holding two of them continues the form.
