@@ -311,7 +311,12 @@ class _Page:
                 continue  # a row outside any table: not a cell a person sees in a grid
             row: list[_Cell | str] = []
             plain = True
-            for td in tr.iterchildren("td", "th"):  # libxml2's HTML parser writes tag names in lower case
+            # the row's cells (libxml2's HTML parser writes tag names in lower case); a plain loop, where
+            # iterchildren("td", "th") would build a tag matcher for every row
+            for td in tr:
+                tag = td.tag
+                if tag != "td" and tag != "th":
+                    continue
                 nested: list = []
                 if len(td):
                     text = _text_of(td, nested)
