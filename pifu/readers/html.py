@@ -101,12 +101,13 @@ def _collapse(text: str) -> str:
     return text if text.isprintable() and "  " not in text else _WS.sub(" ", text)
 
 
-def _parse(text: str, path: str):
+def _parse(markup: bytes, path: str):
+    """`markup`: the page in UTF-8."""
     parser = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True, remove_pis=True,
                               huge_tree=False, recover=True, default_doctype=False, compact=True)
-    text = text.replace("\x00", "")
+    markup = markup.replace(b"\x00", b"")  # in UTF-8 a zero byte is U+0000 and nothing else
     try:
-        root = etree.fromstring(text.encode("utf-8"), parser)
+        root = etree.fromstring(markup, parser)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as e:
         raise DocumentError(path, f"markup that cannot be parsed as a page ({e})", "not_a_document") from None
     if root is None:
@@ -130,42 +131,8 @@ def _clean(raw: str) -> str:
     return "\n".join([line for part in raw.split("\n") if (line := part.strip(STRIP))])
 
 
-_CLOSE = object()  # on _text_of's stack: a block element ends
-
-
-def _flat_text_of(el, text: str | None, nested: list | None) -> str | None:
-    """`_text_of` for an element whose children have no children of their own (`text<br>`, `<a>menu</a>`,
-    `<p>a</p><p>b</p>`: most cells with markup), read without a stack; None for any other element."""
-    ws = _collapse
-    out = [ws(text)] if text else []
-    append = out.append
-    found: list = []
-    for child in el:
-        if len(child):
-            return None
-        tag = child.tag
-        if type(tag) is str:
-            tag = tag.lower()
-            if tag in _SKIP:
-                pass
-            elif tag == "table":
-                found.append(child)
-                append("\n")
-            elif tag == "br":
-                append("\n")
-            elif tag in _BLOCK or tag == "td" or tag == "th":
-                inner = child.text
-                append(f"\n{ws(inner)}\n" if inner else "\n\n")
-            else:
-                inner = child.text
-                if inner:
-                    append(ws(inner))
-        tail = child.tail
-        if tail:
-            append(ws(tail))
-    if found and nested is not None:
-        nested += found
-    return _clean("".join(out))
+_CLOSE = object()  # on _walk's stack: a block element ends
+_NOT_INLINE = _SKIP | _BLOCK | {"table", "br", "td", "th"}
 
 
 def _text_of(el, nested: list | None = None) -> str:
@@ -175,16 +142,44 @@ def _text_of(el, nested: list | None = None) -> str:
     text = el.text
     if not len(el):  # most cells: text and no markup
         return _clean(_collapse(text)) if text else ""
-    flat = _flat_text_of(el, text, nested)
-    if flat is not None:
-        return flat
-    out: list[str] = []
-    # iterative: a page nests as deep as libxml2 lets it, Python's stack must not follow. The stack holds
-    # elements to read, texts (str) to append and _CLOSE marks; it is popped in reading order.
-    stack: list = list(el)
-    stack.reverse()
-    if text:
-        stack.append(text)
+    # el's children are read here one by one; a child with children of its own is read by _walk. Most
+    # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
+    ws = _collapse
+    out = [ws(text)] if text else []
+    append = out.append
+    for child in el:
+        if len(child):
+            _walk(child, out, nested)  # its tail too
+            continue
+        tag = child.tag
+        if type(tag) is str:
+            tag = tag.lower()
+            if tag not in _NOT_INLINE:  # <span>, <font>, <b>, <a> …: their text goes on the line
+                inner = child.text
+                if inner:
+                    append(ws(inner))
+            elif tag in _SKIP:
+                pass
+            elif tag == "table":
+                if nested is not None:
+                    nested.append(child)
+                append("\n")
+            elif tag == "br":
+                append("\n")
+            else:  # a block, or a cell in a cell
+                inner = child.text
+                append(f"\n{ws(inner)}\n" if inner else "\n\n")
+        tail = child.tail
+        if tail:
+            append(ws(tail))
+    return _clean("".join(out))
+
+
+def _walk(el, out: list[str], nested: list | None) -> None:
+    """Appends the text of `el` and of its tail to `out`, read as `_text_of` reads; iterative: a page nests
+    as deep as libxml2 lets it, Python's stack must not follow."""
+    # The stack holds elements to read, texts (str) to append and _CLOSE marks; it is popped in reading order.
+    stack: list = [el]
     pop, push, append, ws = stack.pop, stack.append, out.append, _collapse
     while stack:
         item = pop()
@@ -220,7 +215,6 @@ def _text_of(el, nested: list | None = None) -> str:
             stack += children
         if item.text:
             push(item.text)
-    return _clean("".join(out))
 
 
 # Column headers that only a form's tables have: a table holding two of them continues the form.
@@ -231,18 +225,30 @@ _TITLE_WORDS = re.compile(r"绩效目标|绩效自评|评价报告|批复")
 
 
 class _Cell:
+    """A cell spanning rows or columns, or holding a table. Any other cell (most of them) is kept as its
+    text alone, a str in the row: one object less per cell, and a row of such cells is copied to the grid
+    as it is."""
     __slots__ = ("text", "rowspan", "colspan", "nested")
 
     def __init__(self, text: str, rowspan: int, colspan: int, nested: list):
         self.text, self.rowspan, self.colspan, self.nested = text, rowspan, colspan, nested
 
 
+def _text(cell: "_Cell | str") -> str:
+    return cell if type(cell) is str else cell.text
+
+
+def _colspan(cell: "_Cell | str") -> int:
+    return 1 if type(cell) is str else cell.colspan
+
+
 class _Table:
-    __slots__ = ("el", "number", "rows", "labels", "headers", "parent", "all_labels", "first", "last")
+    __slots__ = ("el", "number", "rows", "plain", "labels", "headers", "parent", "all_labels", "first", "last")
 
     def __init__(self, el, number: int, parent: "_Table | None"):
         self.el, self.number, self.parent = el, number, parent  # parent: the nearest table holding this one
-        self.rows: list[list[_Cell]] = []
+        self.rows: list[list[_Cell | str]] = []
+        self.plain: list[bool] = []  # per row: all its cells are str
         self.labels: set[str] = set()  # section labels in its own cells
         self.all_labels: set[str] = set()  # … and in the form tables nested in it
         self.headers = 0  # cells holding a column header only a form has
@@ -262,7 +268,7 @@ class _Table:
         return False
 
     def has_text(self) -> bool:
-        return any(cell.text for row in self.rows for cell in row)
+        return any(_text(cell) for row in self.rows for cell in row)
 
 
 _SPAN = re.compile(r"\s*\+?(\d+)")
@@ -303,18 +309,30 @@ class _Page:
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
             if table is None:
                 continue  # a row outside any table: not a cell a person sees in a grid
-            row = []
-            for td in tr.iterchildren("td", "th"):  # libxml2's HTML parser writes tag names in lower case
+            row: list[_Cell | str] = []
+            plain = True
+            # the row's cells (libxml2's HTML parser writes tag names in lower case); a plain loop, where
+            # iterchildren("td", "th") would build a tag matcher for every row
+            for td in tr:
+                tag = td.tag
+                if tag != "td" and tag != "th":
+                    continue
                 nested: list = []
                 if len(td):
                     text = _text_of(td, nested)
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
                     text = td.text
                     text = _collapse(text).replace("\xa0", " ").strip(STRIP) if text else ""
-                rowspan, colspan = td.get("rowspan"), td.get("colspan")
-                row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
-                                 1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
-                key = section_of(text) if text and len(text) <= 40 else None  # a section label is short
+                names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
+                if nested or "rowspan" in names or "colspan" in names:
+                    rowspan, colspan = td.get("rowspan"), td.get("colspan")
+                    row.append(_Cell(text, 1 if rowspan is None else _span_of(rowspan, MAX_ROWSPAN),
+                                     1 if colspan is None else max(1, _span_of(colspan, MAX_COLSPAN)), nested))
+                    plain = False
+                else:
+                    row.append(text)
+                # a section label is short and Chinese (NFKC keeps ASCII as it is: numbers are not looked up)
+                key = section_of(text) if text and len(text) <= 40 and not text.isascii() else None
                 if key:
                     table.labels.add(key)
                     table.first = table.first or key
@@ -324,6 +342,7 @@ class _Page:
             count += len(row)
             check_cells(count, path, "the page")
             table.rows.append(row)
+            table.plain.append(plain)
         for table in reversed(self.tables):  # innermost first: a nested form table's labels count for its holder
             table.all_labels |= table.labels
             if table.parent is not None and table.form_like:
@@ -369,8 +388,8 @@ class _Page:
             return False
         if not table.rows or not last.rows or not table.has_text():
             return False
-        width = sum(c.colspan for c in last.rows[0])
-        return sum(c.colspan for c in table.rows[0]) == width and self._consecutive(last, table)
+        width = sum(map(_colspan, last.rows[0]))
+        return sum(map(_colspan, table.rows[0])) == width and self._consecutive(last, table)
 
     @staticmethod
     def _continues(run: tuple[list[_Table], set[str], str | None], table: _Table) -> bool:
@@ -422,22 +441,41 @@ class _Builder:
         at: list[int] = []  # local row -> grid row
         spans: list[Merge] = []
         for i, row in enumerate(table.rows):
-            occupied = taken.pop(i, set())
+            occupied = taken.pop(i, ())
+            at.append(len(self.grid))
+            origin = f"table {table.number} row {i + 1}"
+            if not occupied and table.plain[i]:  # no span starts in the row or covers it: it is a grid row
+                if self.cells + len(row) + pending > MAX_CELLS:
+                    check_cells(self.cells + len(row) + pending, self.page.path)
+                self.add_row(list(row), origin)
+                continue
             pending -= len(occupied)
-            texts: dict[int, str] = {}
+            cells: list[str] = []
+            covered = 0  # the columns in `cells` a span from above covers (not cells of this row)
+            room = MAX_CELLS - self.cells  # for the row's cells, with what spans claim below
             after: list[_Table] = []
             col = 0
             for cell in row:
                 while col in occupied:
+                    cells.append("")
+                    covered += 1
                     col += 1
-                rs = max(1, min(cell.rowspan if cell.rowspan > 0 else n - i, n - i))  # 0: to the table's end
+                if type(cell) is str:
+                    if len(cells) - covered + 1 + pending > room:
+                        check_cells(self.cells + len(cells) - covered + 1 + pending, self.page.path)
+                    cells.append(cell)
+                    col += 1
+                    continue
+                rs = cell.rowspan
+                if rs != 1:
+                    rs = max(1, min(rs if rs > 0 else n - i, n - i))  # 0: to the table's end
                 cs = cell.colspan
                 pending += (rs - 1) * cs
-                if self.cells + len(texts) + cs + pending > MAX_CELLS:
-                    check_cells(self.cells + len(texts) + cs + pending, self.page.path)
-                texts[col] = self._cell_text(cell, after) if cell.nested else cell.text
-                for dc in range(1, cs):
-                    texts[col + dc] = ""
+                if len(cells) - covered + cs + pending > room:
+                    check_cells(self.cells + len(cells) - covered + cs + pending, self.page.path)
+                cells.append(self._cell_text(cell, after) if cell.nested else cell.text)
+                if cs > 1:
+                    cells += [""] * (cs - 1)
                 for dr in range(1, rs):
                     cols = taken.setdefault(i + dr, set())
                     before = len(cols)
@@ -446,9 +484,9 @@ class _Builder:
                 if rs > 1 or cs > 1:
                     spans.append((i, col, i + rs - 1, col + cs - 1))
                 col += cs
-            width = max(max(texts, default=-1), max(occupied, default=-1)) + 1
-            at.append(len(self.grid))
-            self.add_row([texts.get(c, "") for c in range(width)], f"table {table.number} row {i + 1}")
+            if occupied and max(occupied) >= col:  # spans from above reach past the row's last cell
+                cells += [""] * (max(occupied) + 1 - col)
+            self.add_row(cells, origin)
             for nested in after:
                 self.add_table(nested)
         self.merges += [(at[r0], c0, at[r1], c1) for r0, c0, r1, c1 in spans]
@@ -462,9 +500,9 @@ class _Builder:
             if nested.form_like:
                 after.append(nested)
                 continue
-            inner = _clean("\n".join(" ".join(c.text for c in r if c.text) for r in nested.rows))
+            inner = _clean("\n".join(" ".join(t for c in r if (t := _text(c))) for r in nested.rows))
             inner = "\n".join(t for t in (inner, *(self._cell_text(c, after) for r in nested.rows for c in r
-                                                   if c.nested)) if t)
+                                                   if type(c) is _Cell and c.nested)) if t)
             text = "\n".join(t for t in (text, inner) if t)
         return text
 
@@ -533,8 +571,10 @@ def _fold(text: str) -> str:
 
 def read(data: bytes, path: str) -> Sheet:
     text, encoding = decode(data, path)
+    # a page read as UTF-8 (without a byte-order mark) is its own UTF-8 encoding: not encoded again
+    markup = data if encoding == "utf-8" and not data.startswith(codecs.BOM_UTF8) else text.encode("utf-8")
     try:
-        root, too_deep = _parse(text, path)
+        root, too_deep = _parse(markup, path)
         page = _Page(root, path)
         try:
             run = page.form_run()

@@ -197,7 +197,7 @@ def form_score(grid: Grid) -> int:
     seen = set()
     for row in grid:
         for cell in row:
-            if cell and len(cell) <= 40:
+            if cell and len(cell) <= 40 and not cell.isascii():  # labels are Chinese, and NFKC keeps ASCII
                 key = section_of(cell)
                 if key:
                     seen.add(key)
@@ -226,9 +226,9 @@ def blank_covered(grid: Grid, merges: list[Merge]) -> None:
     for r0, c0, r1, c1 in merges:
         for r in range(r0, min(r1, len(grid) - 1) + 1):
             row = grid[r]
-            for c in range(c0, min(c1, len(row) - 1) + 1):
-                if (r, c) != (r0, c0):
-                    row[c] = ""
+            first, end = c0 + 1 if r == r0 else c0, min(c1 + 1, len(row))
+            if first < end:
+                row[first:end] = [""] * (end - first)
 
 
 def trim(grid: Grid) -> Grid:
