@@ -5,12 +5,15 @@ file's lines, so problems name them `line N`.
 """
 from __future__ import annotations
 
+import bisect
 import codecs
 import re
+from itertools import accumulate
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Grid, Sheet
 
+_PADDING = STRIP.replace("\t", "")  # what stripping can take off a cell: tabs separate the cells
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -64,4 +67,22 @@ def to_grid(text: str) -> Grid:
         text = text.replace("\x00", "")
     if "\r" in text:  # the same breaks as splitting at \r\n|\r|\n, then one C split instead of a regex
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return [[cell.strip(STRIP) for cell in line.split("\t")] for line in text.split("\n")]
+    lines = text.split("\n")
+    grid = [line.split("\t") for line in lines]
+    for i in _padded_lines(text, lines):
+        grid[i] = [cell.strip(STRIP) for cell in grid[i]]
+    return grid
+
+
+def _padded_lines(text: str, lines: list[str]) -> set[int]:
+    """The lines holding a padding character (a few a form): only their cells can need stripping, and
+    stripping every cell was most of the reader's time. One C search per character and padded line."""
+    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    padded = set()
+    for ch in _PADDING:
+        at = text.find(ch)
+        while at >= 0:
+            i = bisect.bisect_right(starts, at) - 1
+            padded.add(i)
+            at = text.find(ch, starts[i + 1])  # on from the next line
+    return padded
