@@ -448,7 +448,8 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     flow_context = None
     last_item_flow = None
     for row in rows:
-        year_cells = [y for y in map(values.parse_year, row.texts) if y]
+        # only a row holding 年 can name a year (most rows: one C search instead of a call per cell)
+        year_cells = [y for y in map(values.parse_year, row.texts) if y] if "年" in "".join(row.texts) else []
         history_years += [y for y in year_cells if y not in history_years]
         item, flow, cls, numbers = None, None, None, []
         for col, t in row.cells:
@@ -461,7 +462,9 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
                     r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
                 item, flow, cls = _funding_item(t, row, r)
-            elif not values.parse_year(t) and not _funding_header(t):
+            elif _is_number(t) or not (values.parse_year(t) or _funding_header(t)):
+                # an amount or share is never a year (no 年) nor a header: asked first, the cached number
+                # parse answers without a header lookup per amount (amounts are unique to each form)
                 numbers.append((col, t))
         if item is None:
             continue
@@ -501,23 +504,24 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     seen = set()
     for row, flow, item, cls, numbers, had_year_header in parsed:
         amount, share, history = _funding_numbers(numbers, row, item, r)
+        where = r.at(row.line)
         if amount is None:
-            r.note("unreadable_row", "error", r.at(row.line), f"funding row {item!r} has no amount; dropped")
+            r.note("unreadable_row", "error", where, f"funding row {item!r} has no amount; dropped")
             continue
         if (flow, item) in seen:
-            r.note("duplicate_row", "warning", r.at(row.line), f"funding {flow}/{item} appears twice; kept the first")
+            r.note("duplicate_row", "warning", where, f"funding {flow}/{item} appears twice; kept the first")
             continue
         seen.add((flow, item))
-        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line), cls))
+        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, where, cls))
         if had_year_header and not history:
-            r.note("year_header_in_row", "info", r.at(row.line),
+            r.note("year_header_in_row", "info", where,
                    f"the year header shares the {item} row; it holds no history amounts for "
                    f"{history_years[0]} and {history_years[1]}")
         if len(history) == 1:
-            r.note("ambiguous_history", "warning", r.at(row.line),
+            r.note("ambiguous_history", "warning", where,
                    f"{item}: one history amount for two years; read as {history_years[-1]}")
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
-            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line), cls))
+            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, where, cls))
     return lines
 
 
@@ -530,8 +534,9 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
         row = rows[k]
         below = rows[k + 1] if k + 1 < len(rows) else None
         # every cell an item (at least two), every cell below a number; most rows fail at their first cell
-        if len(row.cells) >= 2 and below is not None and all(item_class_of(t) for _, t in row.cells) and all(
-                _is_number(t) for _, t in below.cells):
+        # (`texts` are the cells' texts: the cells are built only for a row laid out across)
+        if len(row.texts) >= 2 and below is not None and all(map(item_class_of, row.texts)) and all(
+                map(_is_number, below.texts)):
             amounts = dict(below.cells)
             for c, t in row.cells:
                 if c in amounts:
@@ -740,8 +745,7 @@ def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: R
 
     # The usual row: every year's cell is a value, nothing before them is. Telling that needs only whether
     # a cell looks like a value (score -1), not the label scores (+1 / 0), which cost the labels' prefixes.
-    if high == n_values and all(map(known.value_like, middle[-n_values:])) and not any(
-            map(known.value_like, middle[:-n_values])):
+    if high == n_values and known.all_values(middle[-n_values:]) and known.no_values(middle[:-n_values]):
         return n_values
     cell_scores = [_label_score(t, known) for t in middle]
 
@@ -781,7 +785,14 @@ class Known:
     _prefixes: set[str] | None = field(default=None, repr=False)
 
     def value_like(self, t: str) -> bool:
-        return values.parse_target(t).value is not None or t in values.DASHES or t in self.values
+        return _is_value(t) or t in self.values
+
+    def all_values(self, cells: list[str]) -> bool:
+        """Every cell value-like; `_is_value` answers most cells from its cache without a Python call."""
+        return all(map(_is_value, cells)) or all(map(self.value_like, cells))
+
+    def no_values(self, cells: list[str]) -> bool:
+        return not any(map(_is_value, cells)) and self.values.isdisjoint(cells)
 
     @property
     def label_prefixes(self) -> set[str]:
@@ -789,6 +800,12 @@ class Known:
         if self._prefixes is None:
             self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
         return self._prefixes
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_value(t: str) -> bool:
+    """A number (with its comparator and unit) or a dash: a cell that reads as an indicator's value."""
+    return values.parse_target(t).value is not None or t in values.DASHES
 
 
 def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
@@ -808,18 +825,16 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
         names = sorted({row.levels[level] for row in rows if row.explicit[level]})
+        # the labels that start with a name follow it in sorted order: a name with exactly one longer label
+        # is followed by that label and then by one that does not start with the name (most forms: none)
+        candidates = [(name, other) for name, other, after in zip(names, names[1:], names[2:] + [None])
+                      if other.startswith(name) and not (after is not None and after.startswith(name))]
+        if not candidates:
+            continue
         # Two labels printed in the same section are two indicators, however alike.
         together = {(row.horizon, row.levels[level]) for row in rows if row.explicit[level]}
-        fixes = {}
-        for i, name in enumerate(names):
-            longer = []  # the labels that start with `name` follow it in sorted order
-            for other in names[i + 1:]:
-                if not other.startswith(name):
-                    break
-                longer.append(other)
-            if len(longer) == 1 and not any((h, name) in together and (h, longer[0]) in together
-                                            for h in (LONG_TERM, ANNUAL)):
-                fixes[name] = longer[0]
+        fixes = {name: other for name, other in candidates
+                 if not any((h, name) in together and (h, other) in together for h in (LONG_TERM, ANNUAL))}
         if not fixes:
             continue
         for row in rows:
