@@ -162,6 +162,19 @@ class Row:
         return c
 
 
+class _Names(dict):
+    """Grid row -> where it came from, in the file's own terms, each row's name built once (a row of three
+    years' values is named for each of them). A dict, so a name already built is looked up without a call."""
+
+    def __init__(self, where: Callable[[int], str]):
+        super().__init__()
+        self.where = where
+
+    def __missing__(self, line: int) -> str:
+        name = self[line] = self.where(line)
+        return name
+
+
 @dataclass
 class Reader:
     """The state of one parse: where the problems go."""
@@ -169,15 +182,14 @@ class Reader:
     path: str
     where: Callable[[int], str] = lambda line: f"line {line}"
     problems: list[Problem] = field(default_factory=list)
-    _at: dict[int, str] = field(default_factory=dict, repr=False)
+    names: _Names = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.names = _Names(self.where)
 
     def at(self, line: int) -> str:
-        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7).
-        Each row's name is built once: a row of three years' values is named for each of them."""
-        name = self._at.get(line)
-        if name is None:
-            name = self._at[line] = self.where(line)
-        return name
+        """Where grid row `line` came from (line 41, sheet X R12, page 2 row 7)."""
+        return self.names[line]
 
     def note(self, code: str, severity: str, where: str, message: str) -> None:
         self.problems.append(Problem(code, severity, where, message))
@@ -627,7 +639,7 @@ class IndicatorRow:
     basis: str | None
     category: str | None
     levels: list[str | None] = field(default_factory=lambda: [None, None, None])
-    explicit: list[bool] = field(default_factory=lambda: [False, False, False])
+    explicit: tuple[bool, ...] = (False, False, False)
 
 
 def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
@@ -718,7 +730,8 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
         r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
-    n = _count_values(middle, n_values, known, row, r)
+    # long-term rows (and rows of two cells before 依据) hold one value: no call to tell
+    n = _count_values(middle, n_values, known, row, r) if n_values > 1 and len(middle) > 2 else 1
     labels, vals = middle[:-n], middle[-n:]
     if len(labels) > 3:
         r.note("extra_cells", "warning", r.at(row.line),
@@ -728,17 +741,17 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
         r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
     # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-    blank = 3 - len(labels)
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * blank + labels,
-                        [False] * blank + [True] * len(labels))
+    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * (3 - len(labels)) + labels,
+                        _EXPLICIT[len(labels)])
+
+
+_EXPLICIT = {n: (False,) * (3 - n) + (True,) * n for n in (1, 2, 3)}  # which levels n labels fill, shared
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
-    """How many of the cells before 依据 are values. Long-term rows hold one; an annual row holds one per
-    year, or fewer when its history is blank: then the cells are scored as label-like or value-like."""
+    """How many of the cells (three or more) before 依据 are values: an annual row holds one per year, or
+    fewer when its history is blank: then the cells are scored as label-like or value-like."""
     k = len(middle)
-    if n_values == 1 or k <= 2:
-        return 1
     low, high = max(1, k - 3), min(n_values, k - 1)
     if low >= high:  # one reading, or more cells than any reading allows (reported by the caller)
         return high
@@ -883,11 +896,12 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
     seen = set()
-    parse_target = values.parse_target
+    parse_target, names = values.parse_target, r.names
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, where, basis, category = row.horizon, row.line, r.at(row.line), row.basis, row.category
+        horizon, line, basis, category = row.horizon, row.line, row.basis, row.category
+        where = names[line]
         lv1_class = lv1_class_of(lv1)
         for year, raw in zip(years[-len(row.values):], row.values):
             key = (lv1, lv2, lv3, year)
