@@ -126,16 +126,18 @@ class Row:
 
     __slots__ = ("line", "texts", "_cells", "_raw", "_skip")
 
-    def __init__(self, line: int, cells: list[tuple[int, str]], texts: list[str] | None = None):
+    def __init__(self, line: int, raw: list[str], texts: list[str], skip: int):
+        """The row of grid cells `raw` whose non-empty `texts` are given, less its first `skip` of them."""
         self.line = line  # 1-based line in the file
-        self._cells = cells
-        self.texts = [t for _, t in cells] if texts is None else texts
+        self.texts = texts
+        self._cells = None
+        self._raw = raw
+        self._skip = skip
 
     @classmethod
-    def of_grid(cls, line: int, raw: list[str], texts: list[str], skip: int) -> Row:
-        """The row of grid cells `raw` whose non-empty `texts` are given, less its first `skip` of them."""
+    def of_cells(cls, line: int, cells: list[tuple[int, str]]) -> Row:
         row = cls.__new__(cls)
-        row.line, row.texts, row._cells, row._raw, row._skip = line, texts, None, raw, skip
+        row.line, row.texts, row._cells = line, [t for _, t in cells], cells
         return row
 
     @property
@@ -350,7 +352,7 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             key = ANNUAL
             current = sections.setdefault(ANNUAL, [])
         if texts_:
-            current.append(Row.of_grid(i, raw, texts_, skip))
+            current.append(Row(i, raw, texts_, skip))
     return preamble, sections
 
 
@@ -546,13 +548,16 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
         row = rows[k]
         below = rows[k + 1] if k + 1 < len(rows) else None
         # every cell an item (at least two), every cell below a number; most rows fail at their first cell
-        # (`texts` are the cells' texts: the cells are built only for a row laid out across)
-        if len(row.texts) >= 2 and below is not None and all(map(item_class_of, row.texts)) and all(
-                map(_is_number, below.texts)):
+        # (`texts` are the cells' texts: the cells are built only for a row laid out across). An amount is
+        # never an item: the usual row (an item, then its amounts) is told by its second cell, whose number
+        # is parsed for the row's reading anyway, not by an item lookup of a text unique to this form.
+        texts_ = row.texts
+        if len(texts_) >= 2 and below is not None and not _is_number(texts_[1]) and all(
+                map(item_class_of, texts_)) and all(map(_is_number, below.texts)):
             amounts = dict(below.cells)
             for c, t in row.cells:
                 if c in amounts:
-                    out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
+                    out.append(Row.of_cells(below.line, [(c, t), (c + 1, amounts[c])]))
                 else:
                     r.note("unreadable_row", "error", r.at(below.line), f"funding item {t!r} has no amount below it")
             k += 2
