@@ -30,6 +30,7 @@ _COMPARATORS = {
 _COMPARATOR_RE = re.compile("^(" + "|".join(sorted(map(re.escape, _COMPARATORS), key=len, reverse=True)) + ")")
 _TARGET_RE = re.compile(rf"^({_NUMBER})\s*([^\d.,+\-=<>≥≤]{{0,8}})$")
 _SUFFIX_CMP = (("以上", ">="), ("及以上", ">="), ("以下", "<="), ("及以下", "<="), ("以内", "<="))
+_SUFFIXES = tuple(suffix for suffix, _ in _SUFFIX_CMP)
 _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 
 
@@ -102,10 +103,11 @@ def parse_target(raw: str) -> Target:
     except InvalidOperation:
         return Target(raw, None, None, None)
     unit = m.group(2)
-    for suffix, cmp in _SUFFIX_CMP:
-        if unit.endswith(suffix) and comparator == "=":
-            comparator, unit = cmp, unit[: -len(suffix)]
-            break
+    if comparator == "=" and unit.endswith(_SUFFIXES):  # (most units end in none of them)
+        for suffix, cmp in _SUFFIX_CMP:
+            if unit.endswith(suffix):
+                comparator, unit = cmp, unit[: -len(suffix)]
+                break
     return Target(raw, comparator, value, unit or None)
 
 
