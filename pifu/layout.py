@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from operator import attrgetter
 from itertools import accumulate, compress, count
 from dataclasses import dataclass, field
 
@@ -666,10 +667,12 @@ def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: i
 
 def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     nothing = Known(set(), set())
-    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r) for row in _data_rows(long_rows, r)) if row]
+    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r, False) for row in _data_rows(long_rows, r))
+                 if row]
     known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
-    years = _annual_years(annual_rows, fiscal_year, r)
-    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r)
+    dated = _lines_holding(annual_rows, "年")  # the year headers, and a data row sharing its line with them
+    years = _annual_years(annual_rows, fiscal_year, r, dated)
+    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r, row.line in dated)
                               for row in _data_rows(annual_rows, r)) if row]
     _check_not_cut(long_term + annual, r)
     _complete_labels(long_term + annual, r)
@@ -699,10 +702,29 @@ def _heading(t: str) -> bool:
     return t in INDICATOR_HEADERS or t in _BLANK_YEARS or bool(values.parse_year(t))
 
 
-def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
+def _lines_holding(rows: list[Row], word: str) -> set[int]:
+    """The lines of the rows with `word` (one character) in a cell: a few a table, found with one C search
+    over the table's text, not a join and a search per row."""
+    joined = list(map("".join, map(_texts, rows)))
+    starts = list(accumulate(map(len, joined), initial=0))  # where each row starts in the whole text
+    whole = "".join(joined)
+    lines = set()
+    at = whole.find(word)
+    while at >= 0:
+        k = bisect.bisect_right(starts, at) - 1
+        lines.add(rows[k].line)
+        at = whole.find(word, starts[k + 1])
+    return lines
+
+
+_texts = attrgetter("texts")
+
+
+def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int]) -> list[int]:
+    """`dated`: the lines of the rows holding 年 (see `_lines_holding`); no other row can name a year."""
     history: list[int] = []
     for row in rows:
-        if "年" not in "".join(row.texts):  # most rows: one C search instead of a test per cell
+        if row.line not in dated:
             continue
         for t in row.texts:
             y = values.parse_year(t) if "年" in t else None
@@ -720,9 +742,10 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
     return sorted(history) + [fiscal_year]
 
 
-def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
+def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader, dated: bool) -> IndicatorRow | None:
+    """`dated`: the row holds 年 (an annual row may share its line with a year header)."""
     cells = row.texts
-    if horizon == ANNUAL and "年" in "".join(cells):  # a year header sharing the row
+    if dated:
         cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
         r.note("unreadable_row", "error", r.at(row.line),
