@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
+from operator import attrgetter
 from itertools import accumulate, compress, count
 from dataclasses import dataclass, field
 
@@ -126,16 +127,18 @@ class Row:
 
     __slots__ = ("line", "texts", "_cells", "_raw", "_skip")
 
-    def __init__(self, line: int, cells: list[tuple[int, str]], texts: list[str] | None = None):
+    def __init__(self, line: int, raw: list[str], texts: list[str], skip: int):
+        """The row of grid cells `raw` whose non-empty `texts` are given, less its first `skip` of them."""
         self.line = line  # 1-based line in the file
-        self._cells = cells
-        self.texts = [t for _, t in cells] if texts is None else texts
+        self.texts = texts
+        self._cells = None
+        self._raw = raw
+        self._skip = skip
 
     @classmethod
-    def of_grid(cls, line: int, raw: list[str], texts: list[str], skip: int) -> Row:
-        """The row of grid cells `raw` whose non-empty `texts` are given, less its first `skip` of them."""
+    def of_cells(cls, line: int, cells: list[tuple[int, str]]) -> Row:
         row = cls.__new__(cls)
-        row.line, row.texts, row._cells, row._raw, row._skip = line, texts, None, raw, skip
+        row.line, row.texts, row._cells = line, [t for _, t in cells], cells
         return row
 
     @property
@@ -162,6 +165,19 @@ class Row:
         return c
 
 
+class _Names(dict):
+    """Grid row -> where it came from, in the file's own terms, each row's name built once (a row of three
+    years' values is named for each of them). A dict, so a name already built is looked up without a call."""
+
+    def __init__(self, where: Callable[[int], str]):
+        super().__init__()
+        self.where = where
+
+    def __missing__(self, line: int) -> str:
+        name = self[line] = self.where(line)
+        return name
+
+
 @dataclass
 class Reader:
     """The state of one parse: where the problems go."""
@@ -169,15 +185,14 @@ class Reader:
     path: str
     where: Callable[[int], str] = lambda line: f"line {line}"
     problems: list[Problem] = field(default_factory=list)
-    _at: dict[int, str] = field(default_factory=dict, repr=False)
+    names: _Names = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.names = _Names(self.where)
 
     def at(self, line: int) -> str:
-        """Where grid row `line` came from, in the file's own terms (line 41, sheet X R12, page 2 row 7).
-        Each row's name is built once: a row of three years' values is named for each of them."""
-        name = self._at.get(line)
-        if name is None:
-            name = self._at[line] = self.where(line)
-        return name
+        """Where grid row `line` came from (line 41, sheet X R12, page 2 row 7)."""
+        return self.names[line]
 
     def note(self, code: str, severity: str, where: str, message: str) -> None:
         self.problems.append(Problem(code, severity, where, message))
@@ -338,7 +353,7 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             key = ANNUAL
             current = sections.setdefault(ANNUAL, [])
         if texts_:
-            current.append(Row.of_grid(i, raw, texts_, skip))
+            current.append(Row(i, raw, texts_, skip))
     return preamble, sections
 
 
@@ -448,7 +463,8 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     flow_context = None
     last_item_flow = None
     for row in rows:
-        year_cells = [y for y in map(values.parse_year, row.texts) if y]
+        # only a row holding 年 can name a year (most rows: one C search instead of a call per cell)
+        year_cells = [y for y in map(values.parse_year, row.texts) if y] if "年" in "".join(row.texts) else []
         history_years += [y for y in year_cells if y not in history_years]
         item, flow, cls, numbers = None, None, None, []
         for col, t in row.cells:
@@ -461,7 +477,9 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
                     r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
                 item, flow, cls = _funding_item(t, row, r)
-            elif not values.parse_year(t) and not _funding_header(t):
+            elif _is_number(t) or not (values.parse_year(t) or _funding_header(t)):
+                # an amount or share is never a year (no 年) nor a header: asked first, the cached number
+                # parse answers without a header lookup per amount (amounts are unique to each form)
                 numbers.append((col, t))
         if item is None:
             continue
@@ -501,23 +519,24 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     seen = set()
     for row, flow, item, cls, numbers, had_year_header in parsed:
         amount, share, history = _funding_numbers(numbers, row, item, r)
+        where = r.at(row.line)
         if amount is None:
-            r.note("unreadable_row", "error", r.at(row.line), f"funding row {item!r} has no amount; dropped")
+            r.note("unreadable_row", "error", where, f"funding row {item!r} has no amount; dropped")
             continue
         if (flow, item) in seen:
-            r.note("duplicate_row", "warning", r.at(row.line), f"funding {flow}/{item} appears twice; kept the first")
+            r.note("duplicate_row", "warning", where, f"funding {flow}/{item} appears twice; kept the first")
             continue
         seen.add((flow, item))
-        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, r.at(row.line), cls))
+        lines.append(FundingLine(flow, item, fiscal_year, amount, share, row.line, where, cls))
         if had_year_header and not history:
-            r.note("year_header_in_row", "info", r.at(row.line),
+            r.note("year_header_in_row", "info", where,
                    f"the year header shares the {item} row; it holds no history amounts for "
                    f"{history_years[0]} and {history_years[1]}")
         if len(history) == 1:
-            r.note("ambiguous_history", "warning", r.at(row.line),
+            r.note("ambiguous_history", "warning", where,
                    f"{item}: one history amount for two years; read as {history_years[-1]}")
         for year, amount_h in zip(history_years[-len(history):] if history else [], history):
-            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, r.at(row.line), cls))
+            lines.append(FundingLine(flow, item, year, amount_h, None, row.line, where, cls))
     return lines
 
 
@@ -530,12 +549,16 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
         row = rows[k]
         below = rows[k + 1] if k + 1 < len(rows) else None
         # every cell an item (at least two), every cell below a number; most rows fail at their first cell
-        if len(row.cells) >= 2 and below is not None and all(item_class_of(t) for _, t in row.cells) and all(
-                _is_number(t) for _, t in below.cells):
+        # (`texts` are the cells' texts: the cells are built only for a row laid out across). An amount is
+        # never an item: the usual row (an item, then its amounts) is told by its second cell, whose number
+        # is parsed for the row's reading anyway, not by an item lookup of a text unique to this form.
+        texts_ = row.texts
+        if len(texts_) >= 2 and below is not None and not _is_number(texts_[1]) and all(
+                map(item_class_of, texts_)) and all(map(_is_number, below.texts)):
             amounts = dict(below.cells)
             for c, t in row.cells:
                 if c in amounts:
-                    out.append(Row(below.line, [(c, t), (c + 1, amounts[c])]))
+                    out.append(Row.of_cells(below.line, [(c, t), (c + 1, amounts[c])]))
                 else:
                     r.note("unreadable_row", "error", r.at(below.line), f"funding item {t!r} has no amount below it")
             k += 2
@@ -622,7 +645,7 @@ class IndicatorRow:
     basis: str | None
     category: str | None
     levels: list[str | None] = field(default_factory=lambda: [None, None, None])
-    explicit: list[bool] = field(default_factory=lambda: [False, False, False])
+    explicit: tuple[bool, ...] = (False, False, False)
 
 
 def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
@@ -644,10 +667,12 @@ def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: i
 
 def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     nothing = Known(set(), set())
-    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r) for row in _data_rows(long_rows, r)) if row]
+    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r, False) for row in _data_rows(long_rows, r))
+                 if row]
     known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
-    years = _annual_years(annual_rows, fiscal_year, r)
-    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r)
+    dated = _lines_holding(annual_rows, "年")  # the year headers, and a data row sharing its line with them
+    years = _annual_years(annual_rows, fiscal_year, r, dated)
+    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r, row.line in dated)
                               for row in _data_rows(annual_rows, r)) if row]
     _check_not_cut(long_term + annual, r)
     _complete_labels(long_term + annual, r)
@@ -677,10 +702,29 @@ def _heading(t: str) -> bool:
     return t in INDICATOR_HEADERS or t in _BLANK_YEARS or bool(values.parse_year(t))
 
 
-def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
+def _lines_holding(rows: list[Row], word: str) -> set[int]:
+    """The lines of the rows with `word` (one character) in a cell: a few a table, found with one C search
+    over the table's text, not a join and a search per row."""
+    joined = list(map("".join, map(_texts, rows)))
+    starts = list(accumulate(map(len, joined), initial=0))  # where each row starts in the whole text
+    whole = "".join(joined)
+    lines = set()
+    at = whole.find(word)
+    while at >= 0:
+        k = bisect.bisect_right(starts, at) - 1
+        lines.add(rows[k].line)
+        at = whole.find(word, starts[k + 1])
+    return lines
+
+
+_texts = attrgetter("texts")
+
+
+def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int]) -> list[int]:
+    """`dated`: the lines of the rows holding 年 (see `_lines_holding`); no other row can name a year."""
     history: list[int] = []
     for row in rows:
-        if "年" not in "".join(row.texts):  # most rows: one C search instead of a test per cell
+        if row.line not in dated:
             continue
         for t in row.texts:
             y = values.parse_year(t) if "年" in t else None
@@ -698,9 +742,10 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader) -> list[int]:
     return sorted(history) + [fiscal_year]
 
 
-def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -> IndicatorRow | None:
+def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader, dated: bool) -> IndicatorRow | None:
+    """`dated`: the row holds 年 (an annual row may share its line with a year header)."""
     cells = row.texts
-    if horizon == ANNUAL and "年" in "".join(cells):  # a year header sharing the row
+    if dated:
         cells = [t for t in cells if not values.parse_year(t)]
     if len(cells) < 4:
         r.note("unreadable_row", "error", r.at(row.line),
@@ -713,7 +758,8 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
         # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
         r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
         basis, middle = None, cells[:-1]
-    n = _count_values(middle, n_values, known, row, r)
+    # long-term rows (and rows of two cells before 依据) hold one value: no call to tell
+    n = _count_values(middle, n_values, known, row, r) if n_values > 1 and len(middle) > 2 else 1
     labels, vals = middle[:-n], middle[-n:]
     if len(labels) > 3:
         r.note("extra_cells", "warning", r.at(row.line),
@@ -723,25 +769,24 @@ def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader) -
         r.note("missing_values", "info", r.at(row.line),
                f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
     # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-    blank = 3 - len(labels)
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * blank + labels,
-                        [False] * blank + [True] * len(labels))
+    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * (3 - len(labels)) + labels,
+                        _EXPLICIT[len(labels)])
+
+
+_EXPLICIT = {n: (False,) * (3 - n) + (True,) * n for n in (1, 2, 3)}  # which levels n labels fill, shared
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
-    """How many of the cells before 依据 are values. Long-term rows hold one; an annual row holds one per
-    year, or fewer when its history is blank: then the cells are scored as label-like or value-like."""
+    """How many of the cells (three or more) before 依据 are values: an annual row holds one per year, or
+    fewer when its history is blank: then the cells are scored as label-like or value-like."""
     k = len(middle)
-    if n_values == 1 or k <= 2:
-        return 1
     low, high = max(1, k - 3), min(n_values, k - 1)
     if low >= high:  # one reading, or more cells than any reading allows (reported by the caller)
         return high
 
     # The usual row: every year's cell is a value, nothing before them is. Telling that needs only whether
     # a cell looks like a value (score -1), not the label scores (+1 / 0), which cost the labels' prefixes.
-    if high == n_values and all(map(known.value_like, middle[-n_values:])) and not any(
-            map(known.value_like, middle[:-n_values])):
+    if high == n_values and known.all_values(middle[-n_values:]) and known.no_values(middle[:-n_values]):
         return n_values
     cell_scores = [_label_score(t, known) for t in middle]
 
@@ -781,7 +826,14 @@ class Known:
     _prefixes: set[str] | None = field(default=None, repr=False)
 
     def value_like(self, t: str) -> bool:
-        return values.parse_target(t).value is not None or t in values.DASHES or t in self.values
+        return _is_value(t) or t in self.values
+
+    def all_values(self, cells: list[str]) -> bool:
+        """Every cell value-like; `_is_value` answers most cells from its cache without a Python call."""
+        return all(map(_is_value, cells)) or all(map(self.value_like, cells))
+
+    def no_values(self, cells: list[str]) -> bool:
+        return not any(map(_is_value, cells)) and self.values.isdisjoint(cells)
 
     @property
     def label_prefixes(self) -> set[str]:
@@ -789,6 +841,12 @@ class Known:
         if self._prefixes is None:
             self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
         return self._prefixes
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_value(t: str) -> bool:
+    """A number (with its comparator and unit) or a dash: a cell that reads as an indicator's value."""
+    return values.parse_target(t).value is not None or t in values.DASHES
 
 
 def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
@@ -808,18 +866,16 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
         names = sorted({row.levels[level] for row in rows if row.explicit[level]})
+        # the labels that start with a name follow it in sorted order: a name with exactly one longer label
+        # is followed by that label and then by one that does not start with the name (most forms: none)
+        candidates = [(name, other) for name, other, after in zip(names, names[1:], names[2:] + [None])
+                      if other.startswith(name) and not (after is not None and after.startswith(name))]
+        if not candidates:
+            continue
         # Two labels printed in the same section are two indicators, however alike.
         together = {(row.horizon, row.levels[level]) for row in rows if row.explicit[level]}
-        fixes = {}
-        for i, name in enumerate(names):
-            longer = []  # the labels that start with `name` follow it in sorted order
-            for other in names[i + 1:]:
-                if not other.startswith(name):
-                    break
-                longer.append(other)
-            if len(longer) == 1 and not any((h, name) in together and (h, longer[0]) in together
-                                            for h in (LONG_TERM, ANNUAL)):
-                fixes[name] = longer[0]
+        fixes = {name: other for name, other in candidates
+                 if not any((h, name) in together and (h, other) in together for h in (LONG_TERM, ANNUAL))}
         if not fixes:
             continue
         for row in rows:
@@ -868,11 +924,12 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
     seen = set()
-    parse_target = values.parse_target
+    parse_target, names = values.parse_target, r.names
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, where, basis, category = row.horizon, row.line, r.at(row.line), row.basis, row.category
+        horizon, line, basis, category = row.horizon, row.line, row.basis, row.category
+        where = names[line]
         lv1_class = lv1_class_of(lv1)
         for year, raw in zip(years[-len(row.values):], row.values):
             key = (lv1, lv2, lv3, year)

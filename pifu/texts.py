@@ -6,7 +6,11 @@ import re
 
 _TAG = re.compile(r"<[^>]*>")
 # `1.` `1、` `1．`, or `目标1:` / `目标1：` (Fujian's 年度总体目标), at the start or after a separator.
-_MARKER = re.compile(r"(?:^|(?<=[\s；;。，,]))(?:目标\s*(\d{1,2})\s*[:：.．、]|(\d{1,2})\s*[.．、])")
+# Written to start with a character class, so the regex engine skips in C to the places where a marker can
+# start (目 or a digit; a scan trying the whole pattern at every character was most of `items`): the
+# separator before it is then looked behind that first character, and a number's first digit is that
+# character (see `_number`).
+_MARKER = re.compile(r"[目\d](?<![^\s；;。，,].)(?:(?<=目)标\s*(\d{1,2})\s*[:：.．、]|(?<=\d)(\d?)\s*[.．、])")
 _TRAIL = "；;，, "
 
 
@@ -31,7 +35,7 @@ def items(fragment: str) -> list[str]:
     starts: list[tuple[int, int]] = []  # (marker start, text start)
     expected = 1
     for m in _MARKER.finditer(text):
-        if int(m.group(1) or m.group(2)) == expected:
+        if _number(m, text) == expected:
             starts.append((m.start(), m.end()))
             expected += 1
     if not starts or starts[0][0] != 0:
@@ -43,3 +47,8 @@ def items(fragment: str) -> list[str]:
         if item:
             out.append(item)
     return out
+
+
+def _number(m: re.Match, text: str) -> int:
+    """The item number of a `_MARKER` match: after 目标, or the digit it starts with and the one after."""
+    return int(m.group(1) or text[m.start()] + m.group(2))

@@ -30,6 +30,7 @@ _COMPARATORS = {
 _COMPARATOR_RE = re.compile("^(" + "|".join(sorted(map(re.escape, _COMPARATORS), key=len, reverse=True)) + ")")
 _TARGET_RE = re.compile(rf"^({_NUMBER})\s*([^\d.,+\-=<>≥≤]{{0,8}})$")
 _SUFFIX_CMP = (("以上", ">="), ("及以上", ">="), ("以下", "<="), ("及以下", "<="), ("以内", "<="))
+_SUFFIXES = tuple(suffix for suffix, _ in _SUFFIX_CMP)
 _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 
 
@@ -57,6 +58,8 @@ def parse_amount(cell: str) -> Decimal | None:
 @lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_share(cell: str) -> Decimal | None:
     """`49.96%`, `100％` -> Decimal percent; None when the cell is not a percentage."""
+    if "%" not in cell and "％" not in cell:  # most cells asked (every amount): no folding, no regex
+        return None
     m = _SHARE_RE.match(ascii_fold(cell))
     return to_decimal(m.group(1)) if m else None
 
@@ -100,10 +103,11 @@ def parse_target(raw: str) -> Target:
     except InvalidOperation:
         return Target(raw, None, None, None)
     unit = m.group(2)
-    for suffix, cmp in _SUFFIX_CMP:
-        if unit.endswith(suffix) and comparator == "=":
-            comparator, unit = cmp, unit[: -len(suffix)]
-            break
+    if comparator == "=" and unit.endswith(_SUFFIXES):  # (most units end in none of them)
+        for suffix, cmp in _SUFFIX_CMP:
+            if unit.endswith(suffix):
+                comparator, unit = cmp, unit[: -len(suffix)]
+                break
     return Target(raw, comparator, value, unit or None)
 
 

@@ -5,13 +5,17 @@ file's lines, so problems name them `line N`.
 """
 from __future__ import annotations
 
+import bisect
 import codecs
 import re
+from itertools import accumulate
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Grid, Sheet
 
+_PADDING = STRIP.replace("\t", "")  # what stripping can take off a cell: tabs separate the cells
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_BYTES = bytes([*range(0x09), 0x0b, 0x0c, *range(0x0e, 0x20)])  # the same characters as bytes
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -47,12 +51,18 @@ def decode(data: bytes, path: str) -> tuple[str, str]:
         except UnicodeDecodeError as e:
             raise DocumentError(path, f"neither UTF-8 nor GB18030 (invalid byte at offset {e.start})",
                                 "undecodable") from None
-    if _looks_binary(text):
+    if _looks_binary(text, data):
         raise DocumentError(path, "binary content where a text export was expected", "binary")
     return text, encoding
 
 
-def _looks_binary(text: str) -> bool:
+def _looks_binary(text: str, data: bytes) -> bool:
+    """More than 1% control characters in the first 4,096 characters. Decoded from UTF-8 or GB18030, a
+    control character is the byte it was (neither puts a byte below 0x30 in a multi-byte character), so
+    the bytes that can hold the sample (4 at most a character) without a control byte answer no in C."""
+    head = data[:4 * 4096]
+    if len(head.translate(None, _CONTROL_BYTES)) == len(head):
+        return False
     sample = text[:4096]
     return len(_CONTROLS.findall(sample)) > len(sample) // 100 + 1
 
@@ -64,4 +74,22 @@ def to_grid(text: str) -> Grid:
         text = text.replace("\x00", "")
     if "\r" in text:  # the same breaks as splitting at \r\n|\r|\n, then one C split instead of a regex
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return [[cell.strip(STRIP) for cell in line.split("\t")] for line in text.split("\n")]
+    lines = text.split("\n")
+    grid = [line.split("\t") for line in lines]
+    for i in _padded_lines(text, lines):
+        grid[i] = [cell.strip(STRIP) for cell in grid[i]]
+    return grid
+
+
+def _padded_lines(text: str, lines: list[str]) -> set[int]:
+    """The lines holding a padding character (a few a form): only their cells can need stripping, and
+    stripping every cell was most of the reader's time. One C search per character and padded line."""
+    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    padded = set()
+    for ch in _PADDING:
+        at = text.find(ch)
+        while at >= 0:
+            i = bisect.bisect_right(starts, at) - 1
+            padded.add(i)
+            at = text.find(ch, starts[i + 1])  # on from the next line
+    return padded
