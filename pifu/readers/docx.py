@@ -403,16 +403,20 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
         if not table or not rows:
             return
         crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
-        starting: dict[tuple[int, int], list[int]] = {}  # (row, column) -> the merge starting there
         for m in table:
-            for r in range(m[0], m[2] + 1):
-                starting[r, m[1]] = m
-                for c in range(m[1] + 1, m[3] + 1):
-                    crossing.setdefault(c, set()).add(r)
+            for c in range(m[1] + 1, m[3] + 1):
+                crossing.setdefault(c, set()).update(range(m[0], m[2] + 1))
+        starting = None  # (row, column) -> the merge starting there: only for a column that may go
         for c in sorted(crossing, reverse=True):
-            cut = [r for r in rows if r not in crossing[c]]
-            if cut and not any(c >= len(grid[r]) or grid[r][c] or _tall(starting.get((r, c))) for r in cut):
-                break
+            crossed = crossing[c]
+            if not all(r in crossed or (c < len(grid[r]) and not grid[r][c]) for r in rows):
+                continue  # (most columns: a row not spanning over the border has text there)
+            cut = [r for r in rows if r not in crossed]
+            if cut:
+                if starting is None:
+                    starting = _starting(table)
+                if not any(_tall(starting.get((r, c))) for r in cut):
+                    break
         else:
             return
         for r in cut:  # the empty part joins the cell on its left
@@ -435,6 +439,15 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
             if c < len(grid[r]):
                 del grid[r][c]
         merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
+
+
+def _starting(merges: list[list[int]]) -> dict[tuple[int, int], list[int]]:
+    """(row, column) -> the last merge whose left column it is, on every row the merge covers."""
+    starting = {}
+    for m in merges:
+        for r in range(m[0], m[2] + 1):
+            starting[r, m[1]] = m
+    return starting
 
 
 def _tall(merge: list[int] | None) -> bool:
