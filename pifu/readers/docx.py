@@ -236,7 +236,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
     with them (`_cell_text`)."""
     columns = sum(1 for _ in tbl.iterchildren(w.tbl_grid) for _ in _.iterchildren(w.grid_col))
     T, TC, TR, TBL = w.t, w.tc, w.tr, w.tbl
-    SPAN, V_MERGE, H_MERGE = w.grid_span, w.v_merge, w.h_merge
+    SPAN, V_MERGE, H_MERGE, VAL = w.grid_span, w.v_merge, w.h_merge, w.val
     vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
     tr = tc = None  # tc: the cell being read
     row: list[str] | None = None
@@ -264,7 +264,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             if tc is not None and el.getparent().getparent() is tc:
                 marked = True
                 if tag == V_MERGE:
-                    v = _merge_val(el, w)
+                    v = "restart" if el.get(VAL) == "restart" else "continue"
                 elif tag == SPAN:
                     span = max(1, _int(el, w))
                 else:
@@ -286,12 +286,16 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
         # a cell or a row starts, or the table ends: place the cell read so far
         if tc is not None and not deleted:
             if reread:
-                text = _cell_text(tc, el, tbl, w)
+                text = _lines(_cell_text(tc, el, tbl, w))
+            elif text:  # one w:t's text (never a list number): one line unless it holds a line break
+                text = text.strip(STRIP) if "\n" not in text else _lines(text)
+            else:
+                text = ""
             c = len(row)
             if not marked:
                 if cells + c >= MAX_CELLS:
                     check_cells(cells + c + 1, path, f"table {number}")
-                row.append(_lines(text) if text else "")
+                row.append(text)
                 h_open = None
             else:
                 g = len(grid)
@@ -308,7 +312,7 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                     row += [""] * span
                     h_open = None
                 else:
-                    row.append(_lines(text) if text else "")
+                    row.append(text)
                     if span > 1:
                         row += [""] * (span - 1)
                     h_open = None
