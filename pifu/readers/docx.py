@@ -408,8 +408,9 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
             return
         crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
         for m in table:
-            for c in range(m[1] + 1, m[3] + 1):
-                crossing.setdefault(c, set()).update(range(m[0], m[2] + 1))
+            if m[3] > m[1]:  # (most merges are one column wide)
+                for c in range(m[1] + 1, m[3] + 1):
+                    crossing.setdefault(c, set()).update(range(m[0], m[2] + 1))
         starting = None  # (row, column) -> the merge starting there: only for a column that may go
         for c in sorted(crossing, reverse=True):
             crossed = crossing[c]
