@@ -80,6 +80,7 @@ class _Names:
         self.grid_span, self.v_merge, self.h_merge, self.val, self.type = (
             q("gridSpan"), q("vMerge"), q("hMerge"), q("val"), q("type"))
         self.tr_del = q("del")
+        self.pieces = frozenset((self.tab, self.br, self.cr, self.nbh, self.num_pr))  # text besides w:t
         # block containers whose children are paragraphs, tables, rows or cells of the enclosing level
         self.containers = frozenset((q("sdt"), q("sdtContent"), q("customXml"), q("smartTag")))
 
@@ -353,7 +354,8 @@ def _cell_text(tc, end, tbl, w: _Names) -> str:
     (the next cell or row of the table, or the table's end), a paragraph starting a new line once
     there is text (what the table pass would collect with the paragraphs in it)."""
     pieces: list[str] = []
-    for el in _following(tc, tbl, (w.p, w.tc, w.tr, w.t, w.tab, w.br, w.cr, w.nbh, w.num_pr)):
+    # every element, tested here: lxml's tag filter costs more to set up than a cell has elements
+    for el in tc.iter() if tc.getnext() is end else _following(tc, tbl):
         if el is end:
             break
         tag = el.tag
@@ -362,19 +364,19 @@ def _cell_text(tc, end, tbl, w: _Names) -> str:
                 pieces.append("\n")
         elif tag == w.t:
             pieces.append(el.text or "")
-        elif tag != w.tc and tag != w.tr:  # a nested table's cells and rows are not pieces
+        elif tag in w.pieces:
             piece = _text_piece(el, tag, w)
             if piece is not None:
                 pieces.append(piece)
     return "".join(pieces)
 
 
-def _following(el, top, tags):
-    """The elements with `tags` from `el` (itself included) to the end of `top`, in document order."""
-    yield from el.iter(*tags)
+def _following(el, top):
+    """The elements from `el` (itself included) to the end of `top`, in document order."""
+    yield from el.iter()
     while el is not top:
         for sibling in el.itersiblings():
-            yield from sibling.iter(*tags)
+            yield from sibling.iter()
         el = el.getparent()
 
 
