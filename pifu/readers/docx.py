@@ -80,6 +80,7 @@ class _Names:
         self.grid_span, self.v_merge, self.h_merge, self.val, self.type = (
             q("gridSpan"), q("vMerge"), q("hMerge"), q("val"), q("type"))
         self.tr_del = q("del")
+        self.pieces = frozenset((self.tab, self.br, self.cr, self.nbh, self.num_pr))  # text besides w:t
         # block containers whose children are paragraphs, tables, rows or cells of the enclosing level
         self.containers = frozenset((q("sdt"), q("sdtContent"), q("customXml"), q("smartTag")))
 
@@ -230,37 +231,41 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
 
     One pass over the table's elements in document order (lxml filters the tags in C, so the runs'
     formatting is never visited): a row starts at its w:tr, a cell at its w:tc, and the text of a
-    nested table goes to the cell that holds it. A cell is placed when the next one starts."""
+    nested table goes to the cell that holds it. A cell is placed when the next one starts.
+    Paragraphs are not in the pass (a third of its elements): they only separate a cell's pieces of
+    text, so a cell with one piece or none is read without them, and one with more is read again
+    with them (`_cell_text`)."""
     columns = sum(1 for _ in tbl.iterchildren(w.tbl_grid) for _ in _.iterchildren(w.grid_col))
-    T, P, TC, TR, TBL = w.t, w.p, w.tc, w.tr, w.tbl
-    SPAN, V_MERGE, H_MERGE = w.grid_span, w.v_merge, w.h_merge
+    T, TC, TR, TBL = w.t, w.tc, w.tr, w.tbl
+    SPAN, V_MERGE, H_MERGE, VAL = w.grid_span, w.v_merge, w.h_merge, w.val
     vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
-    tr = tc = None
+    tr = tc = None  # tc: the cell being read
     row: list[str] | None = None
-    pieces: list[str] | None = None  # the cell being read: its text, "\n" between paragraphs
-    span, v, h = 1, None, None
+    text: str | None = None  # the cell's only piece of text so far
+    reread = False  # the cell has more than one piece: read it again with its paragraphs
+    span, v, h, marked = 1, None, None, False  # marked: the cell has merge marks
     row_number, before, deleted = 0, 0, False
     continued: set[int] = set()
     h_open: list[int] | None = None
-    events = tbl.iter(TR, TC, w.grid_before, SPAN, V_MERGE, H_MERGE, w.tr_del, P, T, w.tab, w.br,
-                      w.cr, w.nbh, w.num_pr)
+    events = tbl.iter(TR, TC, w.grid_before, SPAN, V_MERGE, H_MERGE, w.tr_del, T, w.tab, w.br, w.cr,
+                      w.nbh, w.num_pr)
     for el in itertools.chain(events, _TABLE_END):
-        tag = el.tag  # the most frequent first: ~40% of the events are paragraphs, ~30% cells
-        if tag == P:
-            if pieces:
-                pieces.append("\n")
-            continue
+        tag = el.tag  # the most frequent first: ~40% of the events are cells, ~35% texts
         if tag == TC:
             if el.getparent() is not tr and _up(el, TR) is not tr:
                 continue  # a cell of a nested table: its text goes to the cell that holds it
         elif tag == T:
-            if pieces is not None:
-                pieces.append(el.text or "")
+            if tc is not None:
+                if text is None:
+                    text = el.text or ""
+                else:
+                    reread = True
             continue
         elif tag == V_MERGE or tag == SPAN or tag == H_MERGE:
             if tc is not None and el.getparent().getparent() is tc:
+                marked = True
                 if tag == V_MERGE:
-                    v = _merge_val(el, w)
+                    v = "restart" if el.get(VAL) == "restart" else "continue"
                 elif tag == SPAN:
                     span = max(1, _int(el, w))
                 else:
@@ -276,45 +281,57 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             elif tag == w.tr_del:
                 if el.getparent().tag == w.tr_pr and el.getparent().getparent() is tr:  # a deleted row
                     deleted = True
-            elif pieces is not None:
-                piece = _text_piece(el, tag, w)
-                if piece is not None:
-                    pieces.append(piece)
+            elif tc is not None:  # a tab, line break, hyphen or list number: rare, read with the paragraphs
+                reread = True
             continue
         # a cell or a row starts, or the table ends: place the cell read so far
-        if pieces is not None and not deleted:
-            g, c = len(grid), len(row)
-            if cells + c + span > MAX_CELLS:
-                check_cells(cells + c + span, path, f"table {number}")
-            if h == "continue" and h_open is not None:  # legacy horizontal merge: covered from the left
-                h_open[3] = c + span - 1
-                row += [""] * span
-            elif v == "continue" and c in vertical:
-                merge = vertical[c]
-                merge[2] = g
-                merge[3] = max(merge[3], c + span - 1)
-                continued.add(c)
-                row += [""] * span
+        if tc is not None and not deleted:
+            if reread:
+                text = _lines(_cell_text(tc, el, tbl, w))
+            elif text:  # one w:t's text (never a list number): one line unless it holds a line break
+                text = text.strip(STRIP) if "\n" not in text else _lines(text)
+            else:
+                text = ""
+            c = len(row)
+            if not marked:
+                if cells + c >= MAX_CELLS:
+                    check_cells(cells + c + 1, path, f"table {number}")
+                row.append(text)
                 h_open = None
             else:
-                row.append(_lines("".join(pieces)))
-                if span > 1:
-                    row += [""] * (span - 1)
-                h_open = None
-                if span > 1 or v is not None or h is not None:
-                    merge = [g, c, g, c + span - 1]
-                    merges.append(merge)
-                    h_open = merge if h == "restart" else None
-                    if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
-                        vertical[c] = merge
-                        continued.add(c)
-        pieces = None
+                g = len(grid)
+                if cells + c + span > MAX_CELLS:
+                    check_cells(cells + c + span, path, f"table {number}")
+                if h == "continue" and h_open is not None:  # legacy horizontal merge: covered from the left
+                    h_open[3] = c + span - 1
+                    row += [""] * span
+                elif v == "continue" and c in vertical:
+                    merge = vertical[c]
+                    merge[2] = g
+                    merge[3] = max(merge[3], c + span - 1)
+                    continued.add(c)
+                    row += [""] * span
+                    h_open = None
+                else:
+                    row.append(text)
+                    if span > 1:
+                        row += [""] * (span - 1)
+                    h_open = None
+                    if span > 1 or v is not None or h is not None:
+                        merge = [g, c, g, c + span - 1]
+                        merges.append(merge)
+                        h_open = merge if h == "restart" else None
+                        if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
+                            vertical[c] = merge
+                            continued.add(c)
         if tag == TC:
-            tc = el
+            tc, text, reread = el, None, False
             if not row and before:
                 row += [""] * before
-            pieces, span, v, h = [], 1, None, None
+            if marked:
+                span, v, h, marked = 1, None, None, False
             continue
+        tc = None
         # a row starts, or the table ends: place the row read so far
         if row is not None and not deleted:  # (a row deleted with track changes on is left out)
             for c in [c for c in vertical if c not in continued]:
@@ -326,10 +343,41 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
             grid.append(row)
             origins.append(f"table {number} row {row_number}")
         if tag == TR:
-            tr, tc, row = el, None, []
+            tr, row = el, []
             row_number += 1
             before, deleted, continued, h_open = 0, False, set(), None
     return cells
+
+
+def _cell_text(tc, end, tbl, w: _Names) -> str:
+    """A cell's text read again with its paragraphs: every text element from the cell's start to `end`
+    (the next cell or row of the table, or the table's end), a paragraph starting a new line once
+    there is text (what the table pass would collect with the paragraphs in it)."""
+    pieces: list[str] = []
+    # every element, tested here: lxml's tag filter costs more to set up than a cell has elements
+    for el in tc.iter() if tc.getnext() is end else _following(tc, tbl):
+        if el is end:
+            break
+        tag = el.tag
+        if tag == w.p:
+            if pieces:
+                pieces.append("\n")
+        elif tag == w.t:
+            pieces.append(el.text or "")
+        elif tag in w.pieces:
+            piece = _text_piece(el, tag, w)
+            if piece is not None:
+                pieces.append(piece)
+    return "".join(pieces)
+
+
+def _following(el, top):
+    """The elements from `el` (itself included) to the end of `top`, in document order."""
+    yield from el.iter()
+    while el is not top:
+        for sibling in el.itersiblings():
+            yield from sibling.iter()
+        el = el.getparent()
 
 
 def _text_piece(el, tag: str, w: _Names) -> str | None:
@@ -361,16 +409,21 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
         if not table or not rows:
             return
         crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
-        starting: dict[tuple[int, int], list[int]] = {}  # (row, column) -> the merge starting there
         for m in table:
-            for r in range(m[0], m[2] + 1):
-                starting[r, m[1]] = m
+            if m[3] > m[1]:  # (most merges are one column wide)
                 for c in range(m[1] + 1, m[3] + 1):
-                    crossing.setdefault(c, set()).add(r)
+                    crossing.setdefault(c, set()).update(range(m[0], m[2] + 1))
+        starting = None  # (row, column) -> the merge starting there: only for a column that may go
         for c in sorted(crossing, reverse=True):
-            cut = [r for r in rows if r not in crossing[c]]
-            if cut and not any(c >= len(grid[r]) or grid[r][c] or _tall(starting.get((r, c))) for r in cut):
-                break
+            crossed = crossing[c]
+            if not all(r in crossed or (c < len(grid[r]) and not grid[r][c]) for r in rows):
+                continue  # (most columns: a row not spanning over the border has text there)
+            cut = [r for r in rows if r not in crossed]
+            if cut:
+                if starting is None:
+                    starting = _starting(table)
+                if not any(_tall(starting.get((r, c))) for r in cut):
+                    break
         else:
             return
         for r in cut:  # the empty part joins the cell on its left
@@ -393,6 +446,15 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
             if c < len(grid[r]):
                 del grid[r][c]
         merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
+
+
+def _starting(merges: list[list[int]]) -> dict[tuple[int, int], list[int]]:
+    """(row, column) -> the last merge whose left column it is, on every row the merge covers."""
+    starting = {}
+    for m in merges:
+        for r in range(m[0], m[2] + 1):
+            starting[r, m[1]] = m
+    return starting
 
 
 def _tall(merge: list[int] | None) -> bool:
