@@ -7,7 +7,6 @@ caller owns those limits and names them (`too_much_memory`, `timeout`).
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import stat
@@ -37,11 +36,6 @@ def parse(path: str | os.PathLike) -> Document:
 
 
 def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
-    # A parse allocates ~10^4 small objects that live until it returns, and makes no garbage cycles
-    # worth collecting on the way: the cyclic collector, which would walk them every 700 allocations,
-    # waits until the parse is over (5-10% of a text parse). Left on if another thread turned it off.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
         return _parse_bytes(data, path)
     except (DocumentError, MemoryError):
@@ -50,9 +44,6 @@ def parse_bytes(data: bytes, path: str = "<bytes>") -> Document:
         raise DocumentError(path, "cannot be laid out (RecursionError)", "unreadable") from None
     except Exception as e:  # a reader or layout bug must refuse one file, not end a run
         raise DocumentError(path, exception_detail(e), "parser_error") from e
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def exception_detail(e: BaseException) -> str:

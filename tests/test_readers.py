@@ -58,24 +58,3 @@ def test_a_container_directory_is_read_once_per_file(name, monkeypatch):
     sheet = readers.read(data, name)
     assert sheet.format == name.rsplit(".", 1)[1] and len(opened) == 1
     assert safety._opened is None
-
-
-def test_a_parse_runs_without_the_cyclic_collector_and_gives_it_back(monkeypatch, sample_path):
-    import gc
-
-    from pifu import api, layout
-
-    seen = []
-    real = layout.read_document
-    monkeypatch.setattr(layout, "read_document", lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1])
-    assert gc.isenabled()
-    api.parse_bytes(sample_path.read_bytes(), str(sample_path))
-    with pytest.raises(DocumentError):
-        api.parse_bytes(b"\x00\x01 not a form", "x.bin")
-    assert seen == [False] and gc.isenabled()
-    gc.disable()
-    try:  # a caller that turned it off keeps it off
-        api.parse_bytes(sample_path.read_bytes(), str(sample_path))
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
