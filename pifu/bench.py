@@ -46,8 +46,8 @@ def main() -> None:
         generate(n, root / "inbox", seed=1)
         generate(10, root / "extra", seed=999_999)
         print(f"generated {n} + 10 documents in {time.perf_counter() - t:.1f} s")
-        bench_parse(root / "inbox", min(n, 3000))
-        bench_formats(root)
+        # in a process of their own, as a parse worker is: not in this one, which generated 10,000 files
+        subprocess.run([sys.executable, "-m", "pifu.bench", "parse", str(root), str(min(n, 3000))], check=True)
         bench_executors(root / "inbox", min(n, 2000))
         schema = f"pifu_bench_{uuid.uuid4().hex[:8]}"
         targets = [("duckdb", f"duckdb:///{root / 'bench.duckdb'}"),
@@ -281,6 +281,7 @@ def _timed_run(sources: list[str], url: str, env: dict) -> tuple[float, float, s
     """Wall time of `pifu run` (from process start), the peak resident memory of its largest process
     (parse workers included), its output, the CPU seconds of it and its workers, the load average."""
     _become_subreaper()
+    before = set(_children())  # the bench's own (the executors' resource tracker): not this run's
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-m", "pifu.cli", "run", *sources, "--warehouse", url], env=env,
@@ -289,7 +290,7 @@ def _timed_run(sources: list[str], url: str, env: dict) -> tuple[float, float, s
         # every run so far
         _, status, usage = os.wait4(p.pid, 0)
         elapsed = time.perf_counter() - t
-        usages = [usage, *_reap_orphans()]
+        usages = [usage, *_reap_orphans(before)]
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -310,11 +311,12 @@ def _become_subreaper() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _reap_orphans() -> list:
+def _reap_orphans(before: set[int]) -> list:
     """Wait for the processes the run left behind (they exit once it has: their pipes to it close) and
-    return their usage; the detached Data Docs builder is not the run's (see _settle)."""
+    return their usage; the detached Data Docs builder is not the run's (see _settle), nor are the
+    bench's own children (`before`)."""
     usages = []
-    while pids := [pid for pid in _children() if b"expectations.datadocs" not in _cmdline(pid)]:
+    while pids := [pid for pid in _children() if pid not in before and b"expectations.datadocs" not in _cmdline(pid)]:
         for pid in pids:
             try:
                 usages.append(os.wait4(pid, 0)[2])
@@ -451,7 +453,10 @@ def _step_seconds(dagster_home: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["regions"]:
+    if sys.argv[1:2] == ["parse"]:  # python -m pifu.bench parse ROOT N: the parse rates of main()'s documents
+        bench_parse(Path(sys.argv[2]) / "inbox", int(sys.argv[3]))
+        bench_formats(Path(sys.argv[2]))
+    elif sys.argv[1:] == ["regions"]:
         with tempfile.TemporaryDirectory(prefix="pifu-bench-") as tmp:
             bench_regions(Path(tmp), int(os.environ.get("PIFU_BENCH_DOCS", "200")))
     else:
