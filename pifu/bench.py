@@ -63,6 +63,7 @@ def main() -> None:
         finally:
             _pg(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         bench_regions(root, min(n, 200))
+        _wait_for_builders()
 
 
 def bench_regions(root: Path, n: int, rounds: int = 2) -> None:
@@ -179,16 +180,21 @@ def _settle(env: dict, limit: float = 600.0) -> None:
     the one before."""
     pending = Path(env["PIFU_DATA_DIR"]) / "gx" / "pending"
     started = time.perf_counter()
+    _wait_for_builders(limit, lambda: [d for d in pending.glob("*") if d.is_dir() and not (d / "error.log").exists()])
+    if time.perf_counter() - started >= 0.5:
+        print(f"  (waited {time.perf_counter() - started:.1f} s for the last run's Data Docs to be built)")
+
+
+def _wait_for_builders(limit: float = 600.0, busy=lambda: []) -> None:
+    """Until no Data Docs builder this bench adopted is running (nor `busy()` says otherwise): they
+    write into the bench's folders, which must not be removed under them."""
+    started = time.perf_counter()
     while time.perf_counter() - started < limit:
         while _reap_finished():
             pass
-        building = [pid for pid in _children() if b"expectations.datadocs" in _cmdline(pid)]
-        busy = [d for d in pending.glob("*") if d.is_dir() and not (d / "error.log").exists()]
-        if not building and not busy:
-            break
+        if not any(b"expectations.datadocs" in _cmdline(pid) for pid in _children()) and not busy():
+            return
         time.sleep(0.2)
-    if time.perf_counter() - started >= 0.5:
-        print(f"  (waited {time.perf_counter() - started:.1f} s for the last run's Data Docs to be built)")
 
 
 def _reap_finished() -> bool:
@@ -495,7 +501,9 @@ if __name__ == "__main__":
         bench_parse(Path(sys.argv[2]) / "inbox", int(sys.argv[3]))
         bench_formats(Path(sys.argv[2]))
     elif sys.argv[1:] == ["regions"]:
+        _become_subreaper()
         with tempfile.TemporaryDirectory(prefix="pifu-bench-") as tmp:
             bench_regions(Path(tmp), int(os.environ.get("PIFU_BENCH_DOCS", "200")))
+            _wait_for_builders()
     else:
         main()
