@@ -21,7 +21,8 @@ detached process (`python -m expectations.datadocs <folder>`) that imports GX, v
 the pages: the run itself never imports GX (4 s), its checks are decided by expectations.fast; the
 process waits until the run has let go of the lake (its run lock), so it never competes with the run's
 own steps for the CPU, and the pages appear a few seconds after the run. `inline` validates and builds
-in the run (as before). `off` skips them. A background build that fails leaves its folder under <data dir>/gx/pending/ with `error.log`.
+in the run (as before). `off` skips them. A background build that fails leaves its folder under
+<data dir>/gx/pending/ with `error.log`.
 """
 from __future__ import annotations
 

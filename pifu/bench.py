@@ -333,10 +333,9 @@ class _PeakWatch:
             seen.add(pid)
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
-                for task in Path(f"/proc/{pid}/task").iterdir():  # children of any of its threads
-                    pending += [int(c) for c in (task / "children").read_text().split() if int(c) not in seen]
-            except (OSError, ValueError):
+            except OSError:
                 continue
+            pending += [c for c in _children(pid) if c not in seen]
             at = status.find("VmHWM:")
             if at >= 0:
                 self.peak_kb = max(self.peak_kb, int(status[at + 6:status.index("kB", at)]))
@@ -369,16 +368,14 @@ def _reap_orphans(before: set[int]) -> list:
     return usages
 
 
-def _children() -> list[int]:
-    me, pids = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-                pids.append(int(entry.name))
+def _children(pid: int | None = None) -> list[int]:
+    """The direct children of `pid` (this process by default), whichever of its threads started them."""
+    pids = []
+    try:
+        for task in Path(f"/proc/{pid or os.getpid()}/task").iterdir():
+            pids += map(int, (task / "children").read_text().split())
+    except OSError:  # it has exited
+        pass
     return pids
 
 

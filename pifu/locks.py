@@ -58,12 +58,12 @@ def run_lock(lake_dir: str | os.PathLike, warehouse_url: str, wait: bool = True,
 def lake_lock(lake_dir, wait: bool = True, info: dict | None = None, notify: Notify | None = None):
     from pifu import lake as lake_module
 
-    path = lake_lock_path(lake_dir)
-    what = f"the lake {lake_module.root_of(lake_dir).uri if lake_module.is_remote(lake_dir) else path.parent}"
+    path, remote = lake_lock_path(lake_dir), lake_module.is_remote(lake_dir)
+    what = f"the lake {lake_module.root_of(lake_dir).uri if remote else path.parent}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        where = "lock directory" if lake_module.is_remote(lake_dir) else "lake directory"
+        where = "lock directory" if remote else "lake directory"
         raise os_fault(LakeError, str(path.parent), e, f"cannot create the {where}") from None
     with _file_lock(path, what, LakeError, wait, info or _holder_info(None), notify):
         yield
