@@ -517,13 +517,8 @@ def _paragraph_text(p, w: _Names) -> str:
             tag = el.tag
             if tag == w.t:
                 parts.append(el.text or "")
-            elif tag == w.tab:
-                parts.append("\t")
-            elif tag == w.br:
-                if el.get(w.type) in _BREAKS_TEXT:
-                    parts.append("\n")
-            elif tag == w.cr:
-                parts.append("\n")
-            elif tag == w.nbh:
-                parts.append("-")
+            elif tag in w.pieces:  # a run's child: a tab counts, a w:numPr (never in a run) adds nothing
+                piece = _text_piece(el, tag, w)
+                if piece is not None:
+                    parts.append(piece)
     return "".join(parts)
