@@ -48,11 +48,15 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+_LOCAL_STORAGE = "# (everything from here on is replaced by the postgres block"  # in the project's dagster.yaml
+
+
 def _write_dagster_yaml(target: Path) -> None:
     # Written to a temp file and renamed: a run starting beside this one reads all of it or none.
     if not target.exists():
         text = (ROOT / "dagster.yaml").read_text(encoding="utf-8")
         if os.environ.get("PIFU_DAGSTER_STORAGE") == "postgres":
+            text = text[:text.index(_LOCAL_STORAGE)]
             text += "storage:\n  postgres:\n    postgres_url:\n      env: PIFU_DAGSTER_PG_URL\n"
         tmp = target.with_name(f".{target.name}.{os.getpid()}")
         tmp.write_text(text, encoding="utf-8")

@@ -33,7 +33,10 @@ def test_a_fresh_home_gets_the_projects_dagster_yaml_and_keeps_an_edited_one(env
     assert home == env / "dagster"
     written = (home / "dagster.yaml").read_text(encoding="utf-8")
     assert written == (ROOT / "dagster.yaml").read_text(encoding="utf-8")
-    assert "storage" not in yaml.safe_load(written)  # SQLite under DAGSTER_HOME
+    # SQLite under DAGSTER_HOME, through the pooled storage (pipelines/dagster_storage.py)
+    assert yaml.safe_load(written)["storage"] == {"custom": {
+        "module": "pipelines.dagster_storage", "class": "PooledSqliteStorage",
+        "config": {"base_dir": {"env": "DAGSTER_HOME"}}}}
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     ensure_dagster_home()
     assert (home / "dagster.yaml").read_text(encoding="utf-8") == "telemetry:\n  enabled: false\n"
@@ -49,8 +52,10 @@ def test_without_dagster_home_the_instance_lives_in_the_data_dir(env, monkeypatc
 
 def test_postgres_storage_is_written_as_a_block_reading_the_url_from_the_environment(env, monkeypatch):
     monkeypatch.setenv("PIFU_DAGSTER_STORAGE", "postgres")
-    config = yaml.safe_load((ensure_dagster_home() / "dagster.yaml").read_text(encoding="utf-8"))
+    text = (ensure_dagster_home() / "dagster.yaml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
     assert config["storage"] == {"postgres": {"postgres_url": {"env": "PIFU_DAGSTER_PG_URL"}}}
+    assert "PooledSqliteStorage" not in text  # the local block is replaced, not followed by a second one
     assert config["telemetry"] == {"enabled": False}  # the rest of the project's file is kept
 
 
@@ -117,3 +122,38 @@ def test_a_run_is_recorded_in_the_postgres_instance(env, monkeypatch, dagster_da
     assert run_pipeline([str(env / "inbox")], out=out) == 0 and "nothing to do" in out.getvalue()
     with dg.DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == 1
+
+
+def test_a_run_on_sqlite_opens_few_connections_and_the_ui_sees_all_its_events(env):
+    """Dagster's own SQLite storages build an engine and a connection per event (~200 in a small run);
+    the pooled storage reuses one per database file. The files are the default storage's."""
+    import sqlalchemy as sa
+
+    from pipelines.run import run_pipeline
+
+    generate(2, env / "inbox", seed=22)
+    opened = []
+
+    def count(dbapi_connection, _record):
+        if type(dbapi_connection).__module__ == "sqlite3":
+            opened.append(dbapi_connection)
+
+    sa.event.listen(sa.engine.Engine, "connect", count)
+    try:
+        out = io.StringIO()
+        assert run_pipeline([str(env / "inbox")], out=out) == 0, out.getvalue()
+    finally:
+        sa.event.remove(sa.engine.Engine, "connect", count)
+    home = Path(os.environ["DAGSTER_HOME"])
+    assert (home / "history" / "runs.db").exists() and (home / "history" / "runs" / "index.db").exists()
+    assert len(opened) < 60, len(opened)  # 23 here; 411 through Dagster's own storages
+    # another process's view of the instance (the UI's): Dagster's default storage over the same files
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        [run] = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        events = instance.all_logs(run.run_id)
+        assert sum(e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION for e in events
+                   if e.is_dagster_event) >= 6
+        assert instance.get_latest_materialization_event(dg.AssetKey("report")) is not None
