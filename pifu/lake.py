@@ -44,6 +44,7 @@ import os
 import re
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -251,6 +252,10 @@ class RunWriter:
         self._small: dict[str, list[pa.Table]] = {t: [] for t in REWRITTEN if t != "fact_document"}
         self._quarantined: set | None = None
         self.done = False
+        # A chunk's fact files are compressed and written by a thread while the caller checks the next
+        # chunk (Parquet's writer and fsync release the GIL); one chunk in flight at a time.
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: Future | None = None
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -301,23 +306,44 @@ class RunWriter:
                 self._small[t].append(tables[t])
         fresh_ids = fresh["document_id"].combine_chunks()
         years = dict(zip(fresh["document_id"].to_pylist(), fresh[YEAR].to_pylist()))
+        files = []
+        for t in APPENDED:
+            rows = tables.get(t)
+            if rows is None or rows.num_rows == 0 or len(fresh_ids) == 0:
+                continue
+            mine = pc.is_in(rows["document_id"], fresh_ids)
+            if t == "dq_result":  # batch-level results (no document) belong to a run that added documents
+                mine = pc.or_kleene(mine, pc.is_null(rows["document_id"]))
+            mine = pc.fill_null(mine, False)
+            files.append((t, rows if pc.all(mine).as_py() else rows.filter(mine)))
+        self._settle()  # the previous chunk's files: written, or its error raised here
+        if files:
+            self._writer = self._writer or ThreadPoolExecutor(1, thread_name_prefix="pifu-lake-writer")
+            self._in_flight = self._writer.submit(self._write_chunk, files, f"{self.name}-{self.chunks}", years)
+
+    def _write_chunk(self, files: list[tuple[str, pa.Table]], name: str, years: dict) -> list[tuple[str, list]]:
+        return [(t, _write(self.root, t, rows, name, years)) for t, rows in files]
+
+    def _settle(self) -> None:
+        """Wait for the chunk in flight; its files join the plan in the order the chunks came."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
         with self._faults("cannot write the lake's next snapshot"):
-            for t in APPENDED:
-                rows = tables.get(t)
-                if rows is None or rows.num_rows == 0 or len(fresh_ids) == 0:
-                    continue
-                mine = pc.is_in(rows["document_id"], fresh_ids)
-                if t == "dq_result":  # batch-level results (no document) belong to a run that added documents
-                    mine = pc.or_kleene(mine, pc.is_null(rows["document_id"]))
-                mine = pc.fill_null(mine, False)
-                adds = _write(self.root, t, rows if pc.all(mine).as_py() else rows.filter(mine),
-                              f"{self.name}-{self.chunks}", years)
+            for t, adds in in_flight.result():
                 if adds:
                     self.plans.setdefault(t, {"mode": "append", "adds": []})["adds"].extend(adds)
+
+    def _stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def finish(self, publish: bool = False) -> Snapshot:
         """Write the documents, dimensions and quarantine, then the manifest; publish if asked."""
         root, tag = self.root, f"{self.name}-0"
+        self._settle()
+        self._stop_writer()
         with self._faults("cannot write the lake's next snapshot"):
             fresh = pa.concat_tables(self._fresh_docs) if self._fresh_docs else None
             if fresh is not None:
@@ -353,6 +379,8 @@ class RunWriter:
     def abort(self) -> None:
         """Remove what this writer wrote (its snapshot was never published)."""
         self.done = True
+        self._stop_writer()  # a file still being written would outlive the removal
+        self._in_flight = None
         _delete_named(self.root, f"part-{self.name}-")
         _delete(self.root, _pending_path(self.root, self.name))
         _release(self.root, self.name)

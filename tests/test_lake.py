@@ -359,3 +359,25 @@ def test_a_run_writer_left_by_an_exception_leaves_nothing(tmp_path):
     assert not list(tmp_path.glob(f"*/**/part-{w.name}-*"))
     assert not list((tmp_path / lake.PENDING).glob("*.json"))
     assert read_lake(tmp_path, "fact_document").num_rows == 1
+
+
+def test_a_chunk_whose_files_fail_in_the_writer_thread_fails_the_run_and_leaves_nothing(tmp_path, monkeypatch):
+    """A chunk's fact files are written while the next chunk is checked: a disk error there still stops
+    the run with the lake's one-line error, at the next chunk at the latest, and nothing is left."""
+    write_lake(tmp_path, batch(synthetic(1)))
+    real_write = lake._write_file
+
+    def full_for_chunk_one(root, path, table):
+        if "-1-0.parquet" in path:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(root, path, table)
+
+    monkeypatch.setattr(lake, "_write_file", full_for_chunk_one)
+    with pytest.raises(LakeError, match="disk is full"):
+        with lake.RunWriter(tmp_path) as w:
+            w.add(batch(synthetic(2, start=10)))
+            w.add(batch(synthetic(2, start=20)))
+            w.finish(publish=True)
+    assert not list(tmp_path.glob(f"*/**/part-{w.name}-*"))
+    assert not list((tmp_path / lake.PENDING).glob("*.json"))
+    assert read_lake(tmp_path, "fact_document").num_rows == 1
