@@ -4,7 +4,7 @@
     path = build_report("duckdb:///data/warehouse.duckdb", "data/report")   # -> data/report/report.html
 
 The page needs no server and no network: charts are SVG drawn here (pifu.report.charts), styles and
-the few lines of script are inline. It reads the warehouse only through its views (pifu.report.queries):
+the few lines of script are inline. It reads the warehouse through its views (pifu.report.queries):
 funding by year, region and department (stacked income and expenditure mixes, change on the year
 before), the indicators most departments share with their target distributions, and the findings of
 the data-quality checks grouped by department, each with its file (a file:// link) and cells.
@@ -98,15 +98,20 @@ def render(data: ReportData, source: str = "") -> str:
     )
 
 
-@functools.cache
 def _template():
-    """Compiled once a process (compiling is ~0.05 s, as much as rendering)."""
+    return _environment().get_template("report.html.j2")
+
+
+@functools.cache
+def _environment():
+    """One a process: its cache keeps the compiled template (compiling took ~0.05 s, as long as rendering
+    the rest of the page), and recompiles it when the file changes."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = charts.number
-    return env.get_template("report.html.j2")
+    return env
 
 
 # ---------------------------------------------------------------- funding
