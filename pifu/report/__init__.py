@@ -232,7 +232,32 @@ def _findings(data: ReportData) -> list[dict]:
         g["rows"].append({**f, "file_url": _file_url(f["source_path"]), "file_name": _file_name(f["source_path"])})
         if f["attribution"] in ("source", "extraction"):
             g[f["attribution"]] += 1
+    for g in groups.values():
+        g["table"] = _finding_rows(g["rows"])
     return list(groups.values())
+
+
+def _finding_rows(rows: list[dict]) -> Markup:
+    """A department's findings, two <tr> each, one f-string a finding (as _department_table, for a
+    warehouse with thousands of them); escaped as the template's autoescape would."""
+    e = escape
+    out = []
+    for f in rows:
+        attribution = e(f["attribution"])
+        file = (f'<a href="{e(f["file_url"])}">{e(f["file_name"])}</a>' if f["file_url"] else e(f["file_name"]))
+        problem = f'<br>({e(f["problem_code"])})' if f["problem_code"] else ""
+        out.append(
+            f'<tr class="finding {attribution}" data-document="{e(f["document_id"])}" '
+            f'data-check="{e(f["check_name"])}" data-row-ref="{e(f["row_ref"] or "")}" '
+            f'data-file="{e(f["source_path"] or "")}" data-cell="{e(f["source_cell"] or "")}" '
+            f'data-attribution="{e(f["attribution"] or "")}">\n'
+            f'<td>{file}<br><span class="cell">{e(f["source_cell"] or "(whole document)")}</span></td>\n'
+            f'<td>{e(f["fiscal_year"])}</td><td>{e(f["check_name"])}</td>'
+            f'<td class="ref">{e(f["row_ref"] or "")}</td>\n'
+            f'<td class="v">{e(f["observed"] or "")}</td><td class="v">{e(f["expected"] or "")}</td>\n'
+            f'<td class="{attribution}">{e(f["attribution"] or "")}{problem}</td></tr>\n'
+            f'<tr class="finding-message {attribution}"><td colspan="7">{e(f["message"])}</td></tr>\n')
+    return Markup("".join(out))
 
 
 def _counts(data: ReportData) -> dict:
