@@ -115,7 +115,7 @@ target AS (
     SELECT * FROM candidate WHERE pick = 1
 )"""
 
-V_INDICATORTARGETS = f"""WITH {TARGETS}
+V_INDICATOR_TARGETS = f"""WITH {TARGETS}
 SELECT t.department_id, d.department_name, d.region, t.fiscal_year, t.document_id,
     t.indicator_id, i.lv1, i.lv2, i.lv3, t.horizon AS target_horizon,
     t.raw, t.comparator, t.value, t.unit, t.basis, t.category,
@@ -156,7 +156,7 @@ GROUP BY COALESCE(t.lv1_class, i.lv1_class), t.fiscal_year"""
 VIEWS = {
     "v_funding_by_department": V_FUNDING_BY_DEPARTMENT,
     "v_funding_by_region": V_FUNDING_BY_REGION,
-    "v_indicator_targets": V_INDICATORTARGETS,
+    "v_indicator_targets": V_INDICATOR_TARGETS,
     "v_indicator_usage": V_INDICATOR_USAGE,
     "v_indicator_by_class": V_INDICATOR_BY_CLASS,
 }

@@ -106,8 +106,8 @@ def distribution(rows: Sequence[dict], *, chart_id: str, title: str, label_width
             q1, med, q3 = _quantile(values, 0.25), _quantile(values, 0.5), _quantile(values, 0.75)
             out.append(f'<rect class="iqr" x="{at(q1):.2f}" y="{mid - 8:.1f}" width="{max(at(q3) - at(q1), 1):.2f}" '
                        f'height="16" fill="#E69F00" fill-opacity="0.35" stroke="#E69F00"/>')
-            # One dot a target (tens of thousands), each jittered by its rank: its text is the value's part,
-            # formatted once a value (most targets share a few), and one of the 11 jitters' part.
+            # One dot a target (tens of thousands), jittered by its rank: each dot's text is its value's
+            # part, formatted once a value (targets share a few values), then one of the 11 jitters' part.
             jittered = [f'{mid + ((m * 7919) % 11 - 5) * 1.1:.1f}" r="2.5" fill="#0072B2" fill-opacity="0.6"/>'
                         for m in range(11)]
             at_value: dict[float, str] = {}
