@@ -191,18 +191,21 @@ def _department_table(data: ReportData) -> Markup:
     the template's loop and filters were a third of the report's cost. Text is escaped as the template's
     autoescape would (None shows as "None" there too); numbers, years and their formats need none."""
     num = charts.number
+    names: dict[tuple, tuple] = {}  # escaped once a department, not once a year
     out = []
     for (dep, year), r in sorted(data.department_totals.items(),
                                  key=lambda kv: (kv[1]["region"] or "", kv[1]["department_name"] or "", kv[0][1])):
+        text = (dep, r["department_name"], r["region"] or "")
+        dep_html, name_html, region_html = names.get(text) or names.setdefault(text, tuple(map(escape, text)))
         income, expenditure = r["income_total"], r["expenditure_total"]
         before = data.department_totals.get((dep, year - 1))
         change = charts.change(_pct(expenditure, before["expenditure_total"] if before else None)
                                if expenditure is not None else None)
         out.append(
-            f'<tr data-department="{escape(dep)}" data-year="{year}" '
+            f'<tr data-department="{dep_html}" data-year="{year}" '
             f'data-income="{"" if income is None else income}" '
             f'data-expenditure="{"" if expenditure is None else expenditure}">\n'
-            f'<td>{escape(r["department_name"])}</td><td>{escape(r["region"] or "")}</td><td>{year}</td>\n'
+            f'<td>{name_html}</td><td>{region_html}</td><td>{year}</td>\n'
             f'<td class="n">{num(income)}</td><td class="n">{num(expenditure)}</td>\n'
             f'<td class="n">{num(r["personnel_share_pct"])}</td><td class="n">{num(r["operating_share_pct"])}</td>'
             f'<td class="n">{num(r["project_share_pct"])}</td>\n'

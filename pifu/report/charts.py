@@ -86,7 +86,10 @@ def distribution(rows: Sequence[dict], *, chart_id: str, title: str, label_width
            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT} font-size="12" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
     for i, r in enumerate(rows):
-        values = sorted(float(v) for v, n in r["value_counts"] for _ in range(n))
+        values = []
+        for v, n in r["value_counts"]:
+            values += [float(v)] * n
+        values.sort()
         y = 4 + i * row
         mid = y + row / 2
         out.append(f'<g class="distribution" data-indicator="{escape(r["indicator_id"])}" '
