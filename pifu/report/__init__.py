@@ -152,7 +152,6 @@ def _bars(data: ReportData, by: str, flow: str, like_for_like: dict[str, dict[tu
     """One bar per year / region-year / department (its latest year). The note: the total, and its change
     on the year before like for like: over the departments that have items both years (a sum over a
     different set of departments would mostly show who filed)."""
-    flows = data.department_flows
     if by == "year":
         source, keys = data.by_year, sorted(data.by_year)
         label = lambda k: str(k[0])  # noqa: E731
@@ -167,17 +166,19 @@ def _bars(data: ReportData, by: str, flow: str, like_for_like: dict[str, dict[tu
     for k in keys:
         values = source[k].get(flow, {})
         total = _sum(values)
-        if by == "department":
-            before = flows.get((k[0], k[1] - 1))
-            pair = (1, flows[k], before) if before is not None else None
-        else:
-            pair = like_for_like[by].get(k)
+        pair = _one_department(data, k) if by == "department" else like_for_like[by].get(k)
         pct, n = (_pct(pair[1][flow], pair[2][flow]), pair[0]) if pair else (None, 0)
         note = f"{charts.number(total)} 万元"
         if pct is not None:
             note += f" ({charts.change(pct)} on {k[-1] - 1}" + (f", {n} depts)" if by != "department" else ")")
         bars.append({"label": label(k), "values": values, "note": note, "key": k, "change": pct})
     return bars
+
+
+def _one_department(data: ReportData, key: tuple) -> list | None:
+    """_like_for_like's entry for one department-year: itself, when it has items the year before too."""
+    before = data.department_flows.get((key[0], key[1] - 1))
+    return None if before is None else [1, data.department_flows[key], before]
 
 
 def _charts(data: ReportData, by: str, colour: dict, like_for_like: dict[str, dict[tuple, list]]) -> dict:
