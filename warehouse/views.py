@@ -97,7 +97,7 @@ FROM region_sums"""
 
 # One target per current document and indicator: the annual value of the document's own year when it
 # is numeric, else the long-term one; qualitative targets only when neither is numeric.
-_TARGETS = _CURRENT + """,
+TARGETS = _CURRENT + """,
 candidate AS (
     SELECT c.document_id, c.department_id, c.fiscal_year, v.indicator_id, v.horizon,
         v.raw, v.comparator, v.value, v.unit, v.basis, v.category, v.lv1_class,
@@ -115,7 +115,7 @@ target AS (
     SELECT * FROM candidate WHERE pick = 1
 )"""
 
-V_INDICATOR_TARGETS = f"""WITH {_TARGETS}
+V_INDICATOR_TARGETS = f"""WITH {TARGETS}
 SELECT t.department_id, d.department_name, d.region, t.fiscal_year, t.document_id,
     t.indicator_id, i.lv1, i.lv2, i.lv3, t.horizon AS target_horizon,
     t.raw, t.comparator, t.value, t.unit, t.basis, t.category,
@@ -125,8 +125,9 @@ LEFT JOIN dim_department d ON d.department_id = t.department_id
 LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id"""
 
 # The median is the lower middle target (PERCENTILE_DISC): an actual stated value, exact in both engines.
-V_INDICATOR_USAGE = f"""WITH {_TARGETS}
-SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class,
+# TARGETS and USAGE are also pifu.report's: it ranks v_indicator_usage and reads the top indicators'
+# targets in one statement over one `target`, where two queries over the views computed it twice.
+USAGE = """SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class,
     COUNT(DISTINCT t.department_id) AS departments,
     COUNT(*) AS documents,
     COUNT(t.value) AS numeric_targets,
@@ -137,9 +138,11 @@ SELECT t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class,
 FROM target t
 LEFT JOIN dim_indicator i ON i.indicator_id = t.indicator_id
 GROUP BY t.indicator_id, i.lv1, i.lv2, i.lv3, t.unit, i.lv1_class"""
+V_INDICATOR_USAGE = f"""WITH {TARGETS}
+{USAGE}"""
 
 # Indicators by standard first-level class across both vocabularies (运行成本… and 产出指标…).
-V_INDICATOR_BY_CLASS = f"""WITH {_TARGETS}
+V_INDICATOR_BY_CLASS = f"""WITH {TARGETS}
 SELECT COALESCE(t.lv1_class, i.lv1_class) AS lv1_class, t.fiscal_year AS year,
     COUNT(DISTINCT t.department_id) AS departments,
     COUNT(DISTINCT t.document_id) AS documents,

@@ -77,15 +77,19 @@ def stacked_bars(bars: Sequence[dict], series: Sequence[str], colour: dict[str, 
 
 def distribution(rows: Sequence[dict], *, chart_id: str, title: str, label_width: int = 300,
                  width: int = 820, row: int = 34) -> Markup:
-    """Per indicator (`label`, `unit`, `values`: the departments' numeric targets): a strip of dots on the
-    indicator's own axis (min to max), the middle half as a box and the median as a bar."""
+    """Per indicator (`label`, `unit`, `value_counts`: the departments' numeric targets as (value, how many)
+    pairs): a strip of dots on the indicator's own axis (min to max), the middle half as a box and the
+    median as a bar."""
     height = row * len(rows) + 8
     plot_left, plot_right = label_width + 10, width - 150
     out = [f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" {FONT} font-size="12" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
     for i, r in enumerate(rows):
-        values = sorted(float(v) for v in r["values"])
+        values = []
+        for v, n in r["value_counts"]:
+            values += [float(v)] * n
+        values.sort()
         y = 4 + i * row
         mid = y + row / 2
         out.append(f'<g class="distribution" data-indicator="{escape(r["indicator_id"])}" '
@@ -105,10 +109,16 @@ def distribution(rows: Sequence[dict], *, chart_id: str, title: str, label_width
             q1, med, q3 = _quantile(values, 0.25), _quantile(values, 0.5), _quantile(values, 0.75)
             out.append(f'<rect class="iqr" x="{at(q1):.2f}" y="{mid - 8:.1f}" width="{max(at(q3) - at(q1), 1):.2f}" '
                        f'height="16" fill="#E69F00" fill-opacity="0.35" stroke="#E69F00"/>')
+            # One dot a target (tens of thousands), jittered by its rank: each dot's text is its value's
+            # part, formatted once a value (targets share a few values), then one of the 11 jitters' part.
+            jittered = [f'{mid + ((m * 7919) % 11 - 5) * 1.1:.1f}" r="2.5" fill="#0072B2" fill-opacity="0.6"/>'
+                        for m in range(11)]
+            at_value: dict[float, str] = {}
             for k, v in enumerate(values):
-                jitter = ((k * 7919) % 11 - 5) * 1.1
-                out.append(f'<circle class="target" data-value="{v:g}" cx="{at(v):.2f}" cy="{mid + jitter:.1f}" '
-                           f'r="2.5" fill="#0072B2" fill-opacity="0.6"/>')
+                head = at_value.get(v)
+                if head is None:
+                    head = at_value[v] = f'<circle class="target" data-value="{v:g}" cx="{at(v):.2f}" cy="'
+                out.append(head + jittered[k % 11])
             out.append(f'<line class="median" data-value="{med:g}" x1="{at(med):.2f}" x2="{at(med):.2f}" '
                        f'y1="{mid - 10:.1f}" y2="{mid + 10:.1f}" stroke="#D55E00" stroke-width="2"/>')
             unit = r["unit"] or ""

@@ -1,7 +1,13 @@
 """Everything the report shows, read from the warehouse's views (the same ones BI tools query).
 
-Only SELECTs over views: v_funding_by_department, v_funding_by_region, v_funding_items,
-v_indicator_usage, v_indicator_targets, v_findings. Amounts are Decimal as the engines return them.
+SELECTs over views: v_funding_items, v_funding_by_department, v_findings; the indicators through the
+SQL of v_indicator_usage and v_indicator_targets (warehouse.views.TARGETS and USAGE) in one statement.
+Amounts are Decimal as the engines return them.
+
+The sums are the database's (GROUP BY, exact over DECIMAL / NUMERIC): the report runs at the end of
+every pipeline run over the whole warehouse, and fetching each funding row to add it up in Python was
+most of its cost. Only what the page draws comes back: item mixes by region-year, funding totals by
+department-year, the item mixes of the departments the chart shows.
 """
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from warehouse.views import TARGETS, USAGE
+
 TOTAL = "合计"
 INCOME, EXPENDITURE = "income", "expenditure"
 # The contract's items in the form's order; other items a document files under a flow follow, sorted.
@@ -19,44 +27,42 @@ ITEMS = {
     EXPENDITURE: ["人员类项目支出", "运转类项目支出", "特定目标类项目支出"],
 }
 TOP_INDICATORS = 12
+TOP_DEPARTMENTS = 30
+
+# v_funding_items' items (合计 rows and missing amounts left out), summed by the database.
+_ITEM_ROWS = "FROM v_funding_items WHERE item <> :total AND amount IS NOT NULL"
 
 
 @dataclass
 class ReportData:
     years: list[int] = field(default_factory=list)
     items: dict[str, list[str]] = field(default_factory=dict)  # flow -> items in order
-    # (year,) / (region, year) / (department_id, year) -> flow -> item -> amount (items, no 合计)
+    # (year,) / (region, year) / (department_id, year) -> flow -> item -> amount (items, no 合计);
+    # by_department only for top_departments
     by_year: dict = field(default_factory=dict)
     by_region: dict = field(default_factory=dict)
     by_department: dict = field(default_factory=dict)
+    # (department_id, year) -> income / expenditure -> sum of its items, for every department-year with items
+    department_flows: dict = field(default_factory=dict)
+    # (department_id, latest year with items): the TOP_DEPARTMENTS largest by expenditure, largest first
+    top_departments: list[tuple] = field(default_factory=list)
     departments: dict[str, dict] = field(default_factory=dict)  # department_id -> name, region
     department_totals: dict = field(default_factory=dict)  # (department_id, year) -> v_funding_by_department row
-    region_totals: dict = field(default_factory=dict)  # (region, year) -> v_funding_by_region row
-    indicators: list[dict] = field(default_factory=list)  # v_indicator_usage rows + "values"
+    indicators: list[dict] = field(default_factory=list)  # v_indicator_usage rows + "value_counts"
     findings: list[dict] = field(default_factory=list)  # v_findings rows
     documents: int = 0
 
 
 def load(conn: sa.Connection) -> ReportData:
     data = ReportData()
-    mix = _rows(conn, "SELECT department_id, department_name, region, year, flow, item, amount "
-                      "FROM v_funding_items WHERE item <> :total AND amount IS NOT NULL", total=TOTAL)
-    by_year, by_region, by_dep = (defaultdict(lambda: defaultdict(dict)) for _ in range(3))
-    seen: dict[str, set[str]] = defaultdict(set)
-    for r in mix:
-        seen[r["flow"]].add(r["item"])
-        for bucket, key in ((by_year, (r["year"],)), (by_region, (r["region"], r["year"])),
-                            (by_dep, (r["department_id"], r["year"]))):
-            cell = bucket[key][r["flow"]]
-            cell[r["item"]] = cell.get(r["item"], Decimal(0)) + r["amount"]
-    data.by_year, data.by_region, data.by_department = by_year, by_region, by_dep
-    data.items = {flow: [i for i in known if i in seen[flow]] + sorted(seen[flow] - set(known))
-                  for flow, known in ITEMS.items()}
-    for r in _rows(conn, "SELECT * FROM v_funding_by_department"):
+    _load_mix(conn, data)
+    _load_department_flows(conn, data)
+    data.top_departments = _top_departments(data.department_flows, TOP_DEPARTMENTS)
+    data.by_department = _department_mix(conn, data.top_departments)
+    for r in _rows(conn, "SELECT department_id, department_name, region, year, income_total, expenditure_total, "
+                         "personnel_share_pct, operating_share_pct, project_share_pct FROM v_funding_by_department"):
         data.department_totals[r["department_id"], r["year"]] = r
         data.departments[r["department_id"]] = {"name": r["department_name"], "region": r["region"]}
-    for r in _rows(conn, "SELECT * FROM v_funding_by_region"):
-        data.region_totals[r["region"], r["year"]] = r
     data.years = sorted({y for _, y in data.department_totals})
     data.documents = len(data.department_totals)
     data.indicators = _indicators(conn)
@@ -65,23 +71,99 @@ def load(conn: sa.Connection) -> ReportData:
     return data
 
 
-def _indicators(conn: sa.Connection) -> list[dict]:
-    """The indicators most departments state a numeric target for, with every current target value."""
-    top = _rows(conn, "SELECT indicator_id, lv1, lv2, lv3, unit, departments, documents, numeric_targets, "
-                      "min_value, max_value, median_value FROM v_indicator_usage WHERE numeric_targets > 0 "
-                      "ORDER BY departments DESC, numeric_targets DESC, indicator_id, unit LIMIT :n", n=TOP_INDICATORS)
-    if not top:
-        return []
-    values: dict[tuple, list] = defaultdict(list)
+# ---------------------------------------------------------------- funding
+
+def _load_mix(conn: sa.Connection, data: ReportData) -> None:
+    """Item mixes by region-year from the database, by year added up here (a few rows per region-year)."""
+    by_year, by_region = (defaultdict(lambda: defaultdict(dict)) for _ in range(2))
+    seen: dict[str, set[str]] = defaultdict(set)
+    for region, year, flow, item, amount in _tuples(
+            conn, f"SELECT region, year, flow, item, SUM(amount) {_ITEM_ROWS} GROUP BY region, year, flow, item"):
+        seen[flow].add(item)
+        by_region[region, year][flow][item] = amount
+        cell = by_year[(year,)][flow]
+        cell[item] = cell.get(item, Decimal(0)) + amount
+    data.by_year, data.by_region = by_year, by_region
+    data.items = {flow: [i for i in known if i in seen[flow]] + sorted(seen[flow] - set(known))
+                  for flow, known in ITEMS.items()}
+
+
+def _load_department_flows(conn: sa.Connection, data: ReportData) -> None:
+    """Each department-year's items summed per flow (0 for a flow without items): the like-for-like
+    changes and the department ranking. A department-year with items of another flow only is listed too."""
+    zero = Decimal(0)
+    rows = _tuples(conn, "SELECT department_id, year, "
+                         f"SUM(CASE WHEN flow = '{INCOME}' THEN amount END), "
+                         f"SUM(CASE WHEN flow = '{EXPENDITURE}' THEN amount END) "
+                         f"{_ITEM_ROWS} GROUP BY department_id, year")
+    data.department_flows = {(dep, year): {INCOME: zero if income is None else income,
+                                           EXPENDITURE: zero if expenditure is None else expenditure}
+                             for dep, year, income, expenditure in rows}
+
+
+def _top_departments(flows: dict[tuple, dict], n: int) -> list[tuple]:
+    """The `n` departments with the largest expenditure in their latest year (ties by id), as (id, year)."""
+    latest: dict[str, int] = {}
+    for dep, year in flows:
+        latest[dep] = max(year, latest.get(dep, year))
+    return sorted(latest.items(), key=lambda k: (-flows[k][EXPENDITURE], k[0]))[:n]
+
+
+def _department_mix(conn: sa.Connection, keys: list[tuple]) -> dict:
+    """The item mixes of the department-years in `keys` (the chart's few, not every department's)."""
+    mix: dict = {k: defaultdict(dict) for k in keys}
+    if not keys:
+        return mix
     ids = sa.bindparam("ids", expanding=True)
-    rows = conn.execute(sa.text("SELECT indicator_id, unit, value FROM v_indicator_targets "
-                                "WHERE value IS NOT NULL AND indicator_id IN :ids").bindparams(ids),
-                        {"ids": sorted({t["indicator_id"] for t in top})}).all()
-    for indicator, unit, value in rows:
-        values[indicator, unit].append(value)
-    for t in top:
-        t["values"] = sorted(values[t["indicator_id"], t["unit"]])
-    return top
+    sql = sa.text(f"SELECT department_id, year, flow, item, SUM(amount) {_ITEM_ROWS} AND department_id IN :ids "
+                  "GROUP BY department_id, year, flow, item").bindparams(ids)
+    for dep, year, flow, item, amount in conn.execute(sql, {"total": TOTAL, "ids": sorted({d for d, _ in keys})}):
+        if (dep, year) in mix:
+            mix[dep, year][flow][item] = amount
+    return mix
+
+
+# ---------------------------------------------------------------- indicators
+
+# The top of v_indicator_usage (the view's own SQL) and its numeric targets (v_indicator_targets' rows),
+# counted by value: one `target` for both, a few hundred rows instead of one per target.
+_TOP_INDICATORS = f"""WITH {TARGETS},
+indicator_usage AS (
+{USAGE}
+),
+top AS (
+    SELECT indicator_id, lv1, lv2, lv3, unit, departments, documents, numeric_targets,
+        min_value, max_value, median_value
+    FROM indicator_usage
+    WHERE numeric_targets > 0
+    ORDER BY departments DESC, numeric_targets DESC, indicator_id, unit
+    LIMIT :n
+),
+spread AS (
+    SELECT t.indicator_id, t.unit, t.value, COUNT(*) AS n
+    FROM target t
+    JOIN top ON top.indicator_id = t.indicator_id AND top.unit IS NOT DISTINCT FROM t.unit
+    WHERE t.value IS NOT NULL
+    GROUP BY t.indicator_id, t.unit, t.value
+)
+SELECT top.*, s.value AS target_value, s.n AS target_count
+FROM top
+LEFT JOIN spread s ON s.indicator_id = top.indicator_id AND s.unit IS NOT DISTINCT FROM top.unit
+ORDER BY top.departments DESC, top.numeric_targets DESC, top.indicator_id, top.unit"""
+
+
+def _indicators(conn: sa.Connection) -> list[dict]:
+    """The indicators most departments state a numeric target for, with their current target values as
+    (value, how many targets state it), ascending."""
+    top: dict[tuple, dict] = {}  # in the ranking's order
+    for r in _rows(conn, _TOP_INDICATORS, n=TOP_INDICATORS):
+        value, count = r.pop("target_value"), r.pop("target_count")
+        t = top.setdefault((r["indicator_id"], r["unit"]), {**r, "value_counts": []})
+        if value is not None:
+            t["value_counts"].append((value, count))
+    for t in top.values():
+        t["value_counts"].sort()
+    return list(top.values())
 
 
 def _rows(conn: sa.Connection, sql: str, **params) -> list[dict]:
@@ -89,3 +171,7 @@ def _rows(conn: sa.Connection, sql: str, **params) -> list[dict]:
     result = conn.execute(sa.text(sql), params)
     keys = list(result.keys())
     return [dict(zip(keys, row)) for row in result.all()]
+
+
+def _tuples(conn: sa.Connection, sql: str) -> list[tuple]:
+    return conn.execute(sa.text(sql), {"total": TOTAL}).all()
