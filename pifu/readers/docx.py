@@ -123,7 +123,7 @@ def _main_document(data: bytes, path: str):
     slim = _without_properties(xml)
     if slim is not None:
         try:
-            return etree.fromstring(slim, _PARSER)[0][0], b"Fallback" in slim
+            return etree.fromstring(slim, _PARSER)[0][0][0], b"Fallback" in slim
         except etree.XMLSyntaxError:
             pass  # the part itself says what is wrong, in its own lines and columns
     try:
@@ -142,8 +142,9 @@ def _without_properties(xml: bytes) -> bytes | None:
     element holding nothing but empty elements the reader never looks at, followed by markup (so no
     two texts join). The parse must still fail wherever the whole part would: each distinct piece is
     parsed too, inside a copy of the root's start tag (which must hold the part's only namespace
-    declarations, so that the context is the same), and two wrapper levels keep libxml2's depth limit
-    at least as strict as on the whole part (a piece adds at most two levels). Not for a part with a
+    declarations, so that the context is the same), and three wrapper levels keep libxml2's depth limit
+    at least as strict as on the whole part (a piece adds at most two levels, three with the cell
+    properties it left empty: those go too, a third of a form's cells). Not for a part with a
     DTD, a comment or a CDATA section (their "<" is not markup), nor one in another encoding than UTF-8.
     """
     if b"!" in xml and b"<!" in xml:
@@ -155,19 +156,23 @@ def _without_properties(xml: bytes) -> bytes | None:
     if len(parts[0]) < head.end():  # a piece in the root's start tag, which a "<" makes malformed
         return None
     xml, pieces = b"".join(parts[::2]), set(parts[1::2])
+    emptied = xml.replace(b"<w:tcPr></w:tcPr><", b"<")  # (the reader looks in a w:tcPr for merges only)
+    if len(emptied) < len(xml):
+        xml = emptied
+        pieces.add(b"<w:tcPr></w:tcPr>")
     blob = b"".join(pieces)
     # no namespace declared below the root, in the part or a piece (which hold every "xmlns" of it:
     # the word has no "<" or ">"); xml:ids must stay unique; a w:rPr or w:pPr holding an end tag
     # besides its own is not flat
     if (not pieces or xml.find(b"xmlns", head.end()) >= 0 or b"xmlns" in blob or _READ_TAG.search(blob)
             or b"xml:id" in blob
-            or blob.count(b"</") != blob.count(b"<w:rPr>") + blob.count(b"<w:pPr>")):
+            or blob.count(b"</") != blob.count(b"<w:rPr>") + blob.count(b"<w:pPr>") + blob.count(b"<w:tcPr>")):
         return None
     start, end = head.start(2), xml.rfind(b"</w:document>")
     if end < start:
         return None
     end += len(b"</w:document>")
-    return b"".join((xml[:start], b"<_><_>", xml[start:end], head.group(2), blob, b"</w:document></_></_>",
+    return b"".join((xml[:start], b"<_><_><_>", xml[start:end], head.group(2), blob, b"</w:document></_></_></_>",
                      xml[end:]))
 
 
