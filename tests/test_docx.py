@@ -457,3 +457,12 @@ def test_the_parse_depth_limit_holds_as_on_the_whole_part(depth, monkeypatch):
     deep = "<w:sdt>" * depth + '<w:p><w:pPr><w:jc w:val="center"/></w:pPr></w:p>' + "</w:sdt>" * depth
     data = _with_xml(_styled_form(), lambda xml: xml.replace(b"<w:tbl>", deep.encode() + b"<w:tbl>", 1))
     assert _outcome(data) == _as_before(data, monkeypatch)
+
+
+@pytest.mark.parametrize("depth", range(244, 252))
+def test_the_depth_limit_holds_for_cell_properties_emptied_by_the_cut(depth, monkeypatch):
+    """A w:tcPr the cut leaves empty goes too, with what it held: three levels here."""
+    cell = "<w:tbl><w:tr><w:tc><w:tcPr><w:rPr><w:b/></w:rPr></w:tcPr></w:tc></w:tr></w:tbl>"
+    deep = "<w:sdt>" * depth + cell + "</w:sdt>" * depth
+    data = _with_xml(_styled_form(), lambda xml: xml.replace(b"<w:tbl>", deep.encode() + b"<w:tbl>", 1))
+    assert _outcome(data) == _as_before(data, monkeypatch)

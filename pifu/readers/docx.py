@@ -56,8 +56,13 @@ _BREAKS_TEXT = frozenset((None, "textWrapping"))  # a w:br of type page or colum
 _TABLE_END = (type("_TableEnd", (), {"tag": None})(),)  # ends a table's events: places its last cell and row
 # What _without_properties cuts, followed by markup: a w:rPr or w:pPr holding only empty elements, a
 # cell's width and vertical alignment. ([^>] rather than [^<>]: sre counts a negated literal fast; a
-# "<" inside a piece makes it malformed, which the parse of the pieces finds.)
-_CUT = re.compile(rb"(<w:(?:rPr>(?:<w:[^>]*/>)*</w:rPr>|pPr>(?:<w:[^>]*/>)*</w:pPr>|tcW [^>]*/>|vAlign [^>]*/>))(?=<)")
+# "<" inside a piece makes it malformed, which the parse of the pieces finds.) An empty element is
+# written `<w:[^>]*+(?<=/)>`, everything up to the first ">" with a "/" before it: the same strings as
+# `<w:[^>]*/>`, without the backtracking into `[^>]*` (possessive, as is the repeat of them: an
+# element starts with "<w:", the end tag after them with "</").
+_EMPTY = rb"[^>]*+(?<=/)>"
+_CUT = re.compile(rb"(<w:(?:rPr>(?:<w:" + _EMPTY + rb")*+</w:rPr>|pPr>(?:<w:" + _EMPTY + rb")*+</w:pPr>"
+                  rb"|tcW " + _EMPTY + rb"|vAlign " + _EMPTY + rb"))(?=<)")
 # Elements the reader reads (w:pPr, w:trPr and w:tcPr only as parents, which an empty one is not)
 _READ_TAG = re.compile(rb"<w:(?:body|p|tbl|tr|tc|r|t|tab|br|cr|noBreakHyphen|sym|numPr|numId|tblGrid|gridCol"
                        rb"|gridBefore|gridSpan|vMerge|hMerge|del|sdt|sdtContent|customXml|smartTag)[\s/>]")
@@ -118,7 +123,7 @@ def _main_document(data: bytes, path: str):
     slim = _without_properties(xml)
     if slim is not None:
         try:
-            return etree.fromstring(slim, _PARSER)[0][0], b"Fallback" in slim
+            return etree.fromstring(slim, _PARSER)[0][0][0], b"Fallback" in slim
         except etree.XMLSyntaxError:
             pass  # the part itself says what is wrong, in its own lines and columns
     try:
@@ -137,27 +142,37 @@ def _without_properties(xml: bytes) -> bytes | None:
     element holding nothing but empty elements the reader never looks at, followed by markup (so no
     two texts join). The parse must still fail wherever the whole part would: each distinct piece is
     parsed too, inside a copy of the root's start tag (which must hold the part's only namespace
-    declarations, so that the context is the same), and two wrapper levels keep libxml2's depth limit
-    at least as strict as on the whole part (a piece adds at most two levels). Not for a part with a
+    declarations, so that the context is the same), and three wrapper levels keep libxml2's depth limit
+    at least as strict as on the whole part (a piece adds at most two levels, three with the cell
+    properties it left empty: those go too, a third of a form's cells). Not for a part with a
     DTD, a comment or a CDATA section (their "<" is not markup), nor one in another encoding than UTF-8.
     """
     if b"!" in xml and b"<!" in xml:
         return None
     head = _PROLOG.match(xml)
-    if head is None or not _utf8(head.group(1)) or xml.find(b"xmlns", head.end()) >= 0:
+    if head is None or not _utf8(head.group(1)):
         return None
     parts = _CUT.split(xml)
+    if len(parts[0]) < head.end():  # a piece in the root's start tag, which a "<" makes malformed
+        return None
     xml, pieces = b"".join(parts[::2]), set(parts[1::2])
+    emptied = xml.replace(b"<w:tcPr></w:tcPr><", b"<")  # (the reader looks in a w:tcPr for merges only)
+    if len(emptied) < len(xml):
+        xml = emptied
+        pieces.add(b"<w:tcPr></w:tcPr>")
     blob = b"".join(pieces)
-    # xml:ids must stay unique; a w:rPr or w:pPr holding an end tag besides its own is not flat
-    if (not pieces or _READ_TAG.search(blob) or b"xml:id" in blob
-            or blob.count(b"</") != blob.count(b"<w:rPr>") + blob.count(b"<w:pPr>")):
+    # no namespace declared below the root, in the part or a piece (which hold every "xmlns" of it:
+    # the word has no "<" or ">"); xml:ids must stay unique; a w:rPr or w:pPr holding an end tag
+    # besides its own is not flat
+    if (not pieces or xml.find(b"xmlns", head.end()) >= 0 or b"xmlns" in blob or _READ_TAG.search(blob)
+            or b"xml:id" in blob
+            or blob.count(b"</") != blob.count(b"<w:rPr>") + blob.count(b"<w:pPr>") + blob.count(b"<w:tcPr>")):
         return None
     start, end = head.start(2), xml.rfind(b"</w:document>")
     if end < start:
         return None
     end += len(b"</w:document>")
-    return b"".join((xml[:start], b"<_><_>", xml[start:end], head.group(2), blob, b"</w:document></_></_>",
+    return b"".join((xml[:start], b"<_><_><_>", xml[start:end], head.group(2), blob, b"</w:document></_></_></_>",
                      xml[end:]))
 
 
@@ -334,12 +349,14 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
         tc = None
         # a row starts, or the table ends: place the row read so far
         if row is not None and not deleted:  # (a row deleted with track changes on is left out)
-            for c in [c for c in vertical if c not in continued]:
-                del vertical[c]
+            if len(continued) != len(vertical):  # (continued holds only columns of vertical)
+                for c in [c for c in vertical if c not in continued]:
+                    del vertical[c]
             if len(row) < columns:
                 row += [""] * (columns - len(row))
             cells += len(row)
-            check_cells(cells, path, f"table {number}")
+            if cells > MAX_CELLS:
+                check_cells(cells, path, f"table {number}")
             grid.append(row)
             origins.append(f"table {number} row {row_number}")
         if tag == TR:
@@ -426,10 +443,14 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
                     break
         else:
             return
+        ending = {}  # row -> the first merge of that row alone that ends left of column c
+        for m in table:
+            if m[0] == m[2] and m[3] == c - 1:
+                ending.setdefault(m[0], m)
         for r in cut:  # the empty part joins the cell on its left
             own = starting.get((r, c))
             if own is not None and own[3] > c:
-                left = next((m for m in table if m[0] == r == m[2] and m[3] == c - 1), None)
+                left = ending.get(r)
                 if left is None:
                     start = next(k for k in range(c - 1, -1, -1) if r not in crossing.get(k, ()))
                     left = [r, start, r, c - 1]
