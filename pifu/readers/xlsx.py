@@ -546,14 +546,11 @@ def _value(kind, v: str, inline: str, style, strings: list[str], formats: list, 
 def _grid(cells: dict[tuple[int, int], str], merges: list, path: str) -> Grid:
     if not cells:
         return []
-    last = max(r for r, _ in cells)
+    last = max(cells)[0]
     check_cells(last + 1, path)
-    widths: dict[int, int] = {}
-    for r, c in cells:
-        if c >= widths.get(r, 0):
-            widths[r] = c + 1
-    check_cells(sum(widths.values()), path)
-    grid: Grid = [[""] * widths.get(r, 0) for r in range(last + 1)]
+    ends = dict(sorted(cells))  # row -> its last column (cells come row by row: the sort has little to do)
+    check_cells(sum(ends.values()) + len(ends), path)
+    grid: Grid = [[""] * (ends[r] + 1) if r in ends else [] for r in range(last + 1)]
     for (r, c), text in cells.items():
         grid[r][c] = text
     blank_covered(grid, merges)
