@@ -155,6 +155,7 @@ def _cells_of(sheet):
 # version, a record it does not know that xlrd acts on, any record xlrd would fail on (short, inconsistent),
 # a text formula (its STRING record), a cell beyond xlrd's limits.
 
+_HEADER, _LABELSST_FIELDS = struct.Struct("<HH"), struct.Struct("<HHHi")
 _BOF, _EOF, _WORKSHEET = 0x0809, 0x000A, 0x0010
 _NUMBER, _LABELSST, _RK, _MULRK, _BLANK, _MULBLANK, _BOOLERR, _FORMULA = (
     0x0203, 0x00FD, 0x027E, 0x00BD, 0x0201, 0x00BE, 0x0205, 0x0006)
@@ -212,20 +213,24 @@ def _scan_sheet(book, index: int):
     while True:
         if pos + 4 > end:
             return None
-        code, length = struct.unpack_from("<HH", mem, pos)
-        data = mem[pos + 4:pos + 4 + length]
-        pos += 4 + length
-        size = len(data)
-        if size != length:
+        code, size = _HEADER.unpack_from(mem, pos)
+        start, pos = pos + 4, pos + 4 + size
+        if pos > end:
             return None  # cut short by the end of the stream
-        if code == _LABELSST:
+        if code == _LABELSST:  # the commonest record: read in place, its cell appended where it can be
             if size != 10:
                 return None
-            r, c, xf, i = struct.unpack("<HHHi", data)
+            r, c, xf, i = _LABELSST_FIELDS.unpack_from(mem, start)
             if not 0 <= i < len(strings) or c > 255 or xf > 0x7FFF:
                 return None
-            put(r, c, (XL_CELL_TEXT, strings[i], xf))
-        elif code == _MULBLANK:
+            row = rows[r] if r < len(rows) else None
+            if row is not None and c == len(row):
+                row.append((XL_CELL_TEXT, strings[i], xf))
+            else:
+                put(r, c, (XL_CELL_TEXT, strings[i], xf))
+            continue
+        data = mem[start:pos]
+        if code == _MULBLANK:
             if size & 1 or size < 6:
                 return None
             items = struct.unpack(f"<{size >> 1}H", data)
@@ -234,6 +239,9 @@ def _scan_sheet(book, index: int):
                 return None
             if last >= first:
                 _blank(rows, r, first, last)
+        elif code in _SKIPPED:
+            if size < _SKIPPED[code]:
+                return None
         elif code == _MULRK:
             if size < 6:
                 return None
@@ -255,9 +263,6 @@ def _scan_sheet(book, index: int):
             if size < 14:
                 return None
             if not number(*struct.unpack_from("<HHHd", data)):
-                return None
-        elif code in _SKIPPED:
-            if size < _SKIPPED[code]:
                 return None
         elif code == _BLANK:
             if size < 6:
