@@ -369,10 +369,17 @@ def _number_formats(parse) -> tuple[str | None, ...]:
 # only of these is read with one regular-expression scan of its text instead of expat's ~1,200 Python
 # callbacks a form (about half of reading a workbook). The scan gives what `_Workbook._stream_sheet`
 # gives for the same part, or None (then the streaming parser reads it), so it declines anything else:
-# a part too big to hold, not UTF-8, with a DTD, comment, CDATA or processing instruction, one that
-# expat finds malformed (expat still checks every part it takes), prefixed names, an unknown attribute
-# or attribute order, whitespace or rich text inside a cell, a cell, row or text tag outside sheetData.
-# Every `<` is then a tag and no attribute value holds one, so the patterns below see tags as expat does.
+# a part too big to hold, not UTF-8, with a DTD, comment, CDATA or processing instruction, prefixed
+# names, an unknown attribute or attribute order, whitespace or rich text inside a cell, a cell, row or
+# text tag outside sheetData. Every `<` is then a tag and no attribute value holds one, so the patterns
+# below see tags as expat does.
+#
+# It also declines a part expat would refuse (the streaming parser then fails in its own words). The
+# cells it takes are well-formed by their pattern (fixed names, unique attributes of plain ASCII values)
+# once their texts are (`_resolved`: references XML allows, no control character or `]]>` in the part);
+# expat checks the rest, the part with its cells taken out: what is left of a well-formed part is
+# well-formed, and putting well-formed elements back between its tags keeps it so. That text is a few
+# KB (the rows, merges, page setup) against ~35 KB, most of it character references, for the whole part.
 
 _SCAN_LIMIT = 4 << 20  # 4 MB holds < 400,000 cells or merges: below MAX_CELLS, so no cell check can fire
 _PROLOG = re.compile(r"""\ufeff?(?:<\?xml version=["']1\.0["'](?: encoding=["'](?i:utf-8)["'])?"""
@@ -382,13 +389,15 @@ _CELL_TAGS = re.compile(r"<(?:c|v|t|row|rPh)[ \t\r\n/>]")  # the tags `_stream_s
 _MERGE_TAG = re.compile(r"<mergeCell[ \t\r\n/>]")
 _MERGE = re.compile(r'<mergeCell ref="([A-Z0-9:]*)"/>')
 _TOKEN = re.compile(
-    # row tags and whitespace: positions come from the cells' own r (a row's r is ASCII, as int() takes it)
-    r"(?:<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>|[ \t\r\n]+)"
+    # row tags (kept for expat to check) and whitespace: positions come from the cells' own r (a row's r
+    # is ASCII, as int() takes it)
+    r"(<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>)|[ \t\r\n]+"
     # a cell: r, s and t in the order writers put them; a value, with or without a formula, or an inline string
     r'|<c r="([A-Z]{1,3}[0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
-    r"(?:/>|>(?:<f(?=[ \t\r\n/>])[^>]*(?:/>|>[^<]*</f>))?(?:<v>([^<]*)</v>)?</c>"
-    r'|><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>)'
+    r'(?:/>|>(?:<f(?: t="(?:shared|array)")?(?: ref="[A-Z0-9:]+")?(?: si="[0-9]+")?(?:/>|>([^<]*)</f>))?'
+    r'(?:<v>([^<]*)</v>)?</c>|><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>)'
     r"|([\s\S]+)")  # anything else: the rest of the sheet, which the streaming parser reads
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|]]>")  # in character data
 _REFERENCE = re.compile(r"&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
 _CACHED = 256  # texts up to this long are cached (labels); longer ones would only fill the caches
 _PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
@@ -402,34 +411,47 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
     except (AttributeError, UnicodeError):
         return None
     prolog = _PROLOG.match(text)
-    if not prolog or "<!" in text or text.find("<?", prolog.end()) >= 0 or not _well_formed(raw):
-        return None
     data = _SHEET_DATA.search(text)
-    if not data or text.count("<sheetData") != 1:
+    if not prolog or not data:
         return None
     if data.group(1):
-        body, tail = "", text[data.end():]
+        end = data.end()
+        body, tail = "", text[end:]
     else:
         end = text.find("</sheetData>", data.end())
         if end < 0:
             return None
         body, tail = text[data.end():end], text[end + 12:]
+    # (the body's tokens leave no room for markup but tags: the rest is checked here)
+    if "<!" in tail or "<?" in tail or "<sheetData" in tail or text.find("<!", 0, data.start()) >= 0 \
+            or text.find("<?", prolog.end(), data.start()) >= 0:
+        return None
     if _CELL_TAGS.search(text, 0, data.start()) or _MERGE_TAG.search(text, 0, data.start()) or _CELL_TAGS.search(tail):
         return None
     refs = _MERGE.findall(tail)
     if len(refs) != len(_MERGE_TAG.findall(tail)):
         return None
+    tokens = _TOKEN.findall(body)
+    if tokens and tokens[-1][-1]:
+        return None
+    if not _well_formed((text[:data.end()] + "".join([t[0] for t in tokens]) + text[end:]).encode()):
+        return None
     cells: dict[tuple[int, int], str] = {}
-    for ref, style, kind, v, inline, other in _TOKEN.findall(body):
+    for _, ref, style, kind, formula, v, inline, _ in tokens:
         if not ref:
-            if other:
-                return None
             continue
+        if formula and _xml_text(formula) is None:
+            return None
         if v or inline:
             if kind == "inlineStr" and not v:
                 value = _inline_text(inline)
             else:
-                value = _value(kind, _xml_text(v), _xml_text(inline), style, strings, formats, date1904)
+                v, inline = _xml_text(v), _xml_text(inline)
+                if v is None or inline is None:
+                    return None
+                value = _value(kind, v, inline, style, strings, formats, date1904)
+            if value is None:
+                return None
             row, col = _cell_ref(ref)
             if value and row >= 0:
                 cells[row, col] = value
@@ -438,8 +460,7 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
 
 
 def _well_formed(raw: bytes) -> bool:
-    """Whether expat parses the part without error (no handler: C speed). The scan relies on it for all
-    that XML requires and its patterns do not check: nesting, names, references, characters."""
+    """Whether expat parses the part (less its cells) without error (no handler: C speed)."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     try:
@@ -449,35 +470,52 @@ def _well_formed(raw: bytes) -> bool:
     return True
 
 
-def _xml_text(raw: str) -> str:
-    """Character data as expat gives it: line ends normalised to \\n, then the references resolved (a
-    well-formed part has only character references and the five predefined entities)."""
-    if "&" not in raw and "\r" not in raw:
-        return raw
+def _xml_text(raw: str) -> str | None:
+    """Character data as expat gives it: line ends normalised to \\n, then the references resolved; None
+    when expat would refuse it (a character XML does not allow, raw or referred to, `]]>`, a bare &, an
+    unknown entity)."""
+    if "&" not in raw and "\r" not in raw and raw.isprintable() and "]]>" not in raw:
+        return raw  # (printable: no control character, surrogate or non-character)
     return _resolved(raw) if len(raw) <= _CACHED else _resolved.__wrapped__(raw)
 
 
 @functools.lru_cache(maxsize=1 << 12)
-def _resolved(raw: str) -> str:
+def _resolved(raw: str) -> str | None:
     """Cached for short texts: a form's labels are the same in every workbook."""
+    if _NOT_XML.search(raw):
+        return None
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    return _REFERENCE.sub(_character, raw) if "&" in raw else raw
+    if "&" not in raw:
+        return raw
+    try:
+        text, count = _REFERENCE.subn(_character, raw)
+    except ValueError:
+        return None
+    return text if count == raw.count("&") else None  # else an & that starts no reference
 
 
 def _character(m: re.Match) -> str:
     hexadecimal, decimal, name = m.groups()
-    return chr(int(hexadecimal, 16)) if hexadecimal else chr(int(decimal)) if decimal else _PREDEFINED[name]
+    if name:
+        return _PREDEFINED[name]
+    digits = (hexadecimal or decimal).lstrip("0")
+    code = int(digits, 16 if hexadecimal else 10) if len(digits) <= 7 else -1
+    if code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
+        return chr(code)
+    raise ValueError(f"&#{code}; is not a character XML allows")
 
 
-def _inline_text(raw: str) -> str:
-    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as above)."""
+def _inline_text(raw: str) -> str | None:
+    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as above);
+    None as for `_xml_text`."""
     return _inline_value(raw) if len(raw) <= _CACHED else _inline_value.__wrapped__(raw)
 
 
 @functools.lru_cache(maxsize=1 << 12)
-def _inline_value(raw: str) -> str:
-    return _value("inlineStr", "", _xml_text(raw), None, [], [], False)
+def _inline_value(raw: str) -> str | None:
+    text = _xml_text(raw)
+    return None if text is None else _value("inlineStr", "", text, None, [], [], False)
 
 
 @functools.lru_cache(maxsize=1 << 14)
