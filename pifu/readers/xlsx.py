@@ -389,13 +389,14 @@ _CELL_TAGS = re.compile(r"<(?:c|v|t|row|rPh)[ \t\r\n/>]")  # the tags `_stream_s
 _MERGE_TAG = re.compile(r"<mergeCell[ \t\r\n/>]")
 _MERGE = re.compile(r'<mergeCell ref="([A-Z0-9:]*)"/>')
 _TOKEN = re.compile(
+    # a cell: r, s and t in the order writers put them; an inline string, or a value with or without a formula
+    r'<c r="([A-Z]{1,3}[0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
+    r'(?:><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>|/>'
+    r'|>(?:<f(?: t="(?:shared|array)")?(?: ref="[A-Z0-9:]+")?(?: si="[0-9]+")?(?:/>|>([^<]*)</f>))?'
+    r"(?:<v>([^<]*)</v>)?</c>)"
     # row tags (kept for expat to check) and whitespace: positions come from the cells' own r (a row's r
     # is ASCII, as int() takes it)
-    r"(<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>)|[ \t\r\n]+"
-    # a cell: r, s and t in the order writers put them; a value, with or without a formula, or an inline string
-    r'|<c r="([A-Z]{1,3}[0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
-    r'(?:/>|>(?:<f(?: t="(?:shared|array)")?(?: ref="[A-Z0-9:]+")?(?: si="[0-9]+")?(?:/>|>([^<]*)</f>))?'
-    r'(?:<v>([^<]*)</v>)?</c>|><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>)'
+    r"|(<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>)|[ \t\r\n]+"
     r"|([\s\S]+)")  # anything else: the rest of the sheet, which the streaming parser reads
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|]]>")  # in character data
 _REFERENCE = re.compile(r"&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
@@ -434,17 +435,17 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
     tokens = _TOKEN.findall(body)
     if tokens and tokens[-1][-1]:
         return None
-    if not _well_formed((text[:data.end()] + "".join([t[0] for t in tokens]) + text[end:]).encode()):
+    if not _well_formed((text[:data.end()] + "".join([t[6] for t in tokens]) + text[end:]).encode()):
         return None
     cells: dict[tuple[int, int], str] = {}
-    for _, ref, style, kind, formula, v, inline, _ in tokens:
+    for ref, style, kind, inline, formula, v, _, _ in tokens:
         if not ref:
             continue
         if formula and _xml_text(formula) is None:
             return None
         if v or inline:
             if kind == "inlineStr" and not v:
-                value = _inline_text(inline)
+                value = _inline_value(inline) if len(inline) <= _CACHED else _inline_value.__wrapped__(inline)
             else:
                 v, inline = _xml_text(v), _xml_text(inline)
                 if v is None or inline is None:
@@ -506,14 +507,10 @@ def _character(m: re.Match) -> str:
     raise ValueError(f"&#{code}; is not a character XML allows")
 
 
-def _inline_text(raw: str) -> str | None:
-    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as above);
-    None as for `_xml_text`."""
-    return _inline_value(raw) if len(raw) <= _CACHED else _inline_value.__wrapped__(raw)
-
-
 @functools.lru_cache(maxsize=1 << 12)
 def _inline_value(raw: str) -> str | None:
+    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as
+    `_resolved`); None as for `_xml_text`."""
     text = _xml_text(raw)
     return None if text is None else _value("inlineStr", "", text, None, [], [], False)
 
