@@ -399,7 +399,9 @@ _TOKEN = re.compile(
     r"|(<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>)|[ \t\r\n]+"
     r"|([\s\S]+)")  # anything else: the rest of the sheet, which the streaming parser reads
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|]]>")  # in character data
-_REFERENCE = re.compile(r"&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
+# a run of decimal character references (a Chinese text written as such), or one reference
+_REFERENCE = re.compile(r"((?:&#[0-9]{1,7};)+)|&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
+_BARE_AMP = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|(?:amp|lt|gt|quot|apos);)")
 _CACHED = 256  # texts up to this long are cached (labels); longer ones would only fill the caches
 _PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
@@ -483,28 +485,29 @@ def _xml_text(raw: str) -> str | None:
 @functools.lru_cache(maxsize=1 << 12)
 def _resolved(raw: str) -> str | None:
     """Cached for short texts: a form's labels are the same in every workbook."""
-    if _NOT_XML.search(raw):
-        return None
     if "\r" in raw:
         raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    if "&" not in raw:
-        return raw
-    try:
-        text, count = _REFERENCE.subn(_character, raw)
-    except ValueError:
-        return None
-    return text if count == raw.count("&") else None  # else an & that starts no reference
+    if "&" in raw:
+        if _BARE_AMP.search(raw):
+            return None
+        try:
+            raw = _REFERENCE.sub(_characters, raw)
+        except ValueError:  # past U+10FFFF
+            return None
+    # a character XML does not allow, raw or referred to (a referred ]]> is allowed: declined all the same)
+    return None if _NOT_XML.search(raw) else raw
 
 
-def _character(m: re.Match) -> str:
-    hexadecimal, decimal, name = m.groups()
+def _characters(m: re.Match) -> str:
+    run, hexadecimal, decimal, name = m.groups()
+    if run:
+        return "".join(map(chr, map(int, run[2:-1].split(";&#"))))
     if name:
         return _PREDEFINED[name]
-    digits = (hexadecimal or decimal).lstrip("0")
-    code = int(digits, 16 if hexadecimal else 10) if len(digits) <= 7 else -1
-    if code in (9, 10, 13) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
-        return chr(code)
-    raise ValueError(f"&#{code}; is not a character XML allows")
+    digits = (hexadecimal or decimal).lstrip("0") or "0"
+    if len(digits) > 7:
+        raise ValueError("past U+10FFFF")
+    return chr(int(digits, 16 if hexadecimal else 10))  # past U+10FFFF: ValueError too
 
 
 @functools.lru_cache(maxsize=1 << 12)
