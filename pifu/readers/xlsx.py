@@ -2,7 +2,9 @@
 
 The parts are read with the standard library's expat, straight from the zip (`pifu.safety` has checked
 the central directory before we get here): workbook, relationships, shared strings, styles (cell formats
--> number formats) and the worksheets. Why not openpyxl: its read-only mode does not expose merged cells
+-> number formats) and the worksheets. A worksheet written in the usual shapes is read with one
+regular-expression scan instead (`_scan_sheet`, which gives the same cells or declines), and the small
+parts that every workbook of one generator shares are parsed once (`_Workbook._part`). Why not openpyxl: its read-only mode does not expose merged cells
 and a full load costs ~10 ms per form (5.5 ms read-only), against ~1 ms here — the goal is 300 forms/s
 per core, layout included. Any DTD is refused (no entity is ever expanded or fetched).
 
@@ -15,11 +17,11 @@ per core, layout included. Any DTD is refused (no entity is ever expanded or fet
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 import zipfile
 import zlib
-from functools import lru_cache
 from xml.parsers import expat
 
 from pifu.model import DocumentError
@@ -56,9 +58,9 @@ def xlsx_grid(data: bytes, path: str) -> Grid:
     return read(data, path).grid
 
 
-def _parse(book: zipfile.ZipFile, name: str, start, end=None, text=None) -> None:
-    """Run expat over a part with handlers taking local names (a prefix such as `x:c` is dropped, for the
-    writers that use one); a DTD stops it."""
+def _parse(source: zipfile.ZipFile | bytes, name: str, start, end=None, text=None) -> None:
+    """Run expat over a part (streamed from the zip, or its bytes) with handlers taking local names (a prefix
+    such as `x:c` is dropped, for the writers that use one); a DTD stops it."""
     parser = expat.ParserCreate()
     parser.buffer_text = True
 
@@ -85,7 +87,10 @@ def _parse(book: zipfile.ZipFile, name: str, start, end=None, text=None) -> None
         parser.EndElementHandler = lambda tag: end(tag.rpartition(":")[2])
     if text is not None:
         parser.CharacterDataHandler = text
-    with book.open(name) as stream:
+    if isinstance(source, bytes):
+        parser.Parse(source, True)
+        return
+    with source.open(name) as stream:
         parser.ParseFile(stream)
 
 
@@ -108,20 +113,13 @@ class _Workbook:
             raise DocumentError(path, "an Excel binary workbook (.xlsb), which pifu does not read: save it as .xlsx",
                                 "unsupported_format")
         self.sheet_list: list[tuple[str, str]] = []  # (name, part)
-        self.date1904 = False
         self._read_workbook()
         self.strings = self._read_strings()
         self.formats = self._read_styles()
 
     def _workbook_part(self) -> str:
         if "_rels/.rels" in self.names:
-            found = []
-
-            def start(tag, attrs):
-                if tag == "Relationship" and (attrs.get("Type") or "").endswith("/officeDocument"):
-                    found.append(attrs.get("Target") or "")
-
-            _parse(self.book, "_rels/.rels", start)
+            found = self._part("_rels/.rels", _office_documents)
             if found:
                 part = posixpath.normpath(found[0].lstrip("/"))
                 if part in self.names:
@@ -129,23 +127,10 @@ class _Workbook:
         return "xl/workbook.xml"
 
     def _read_workbook(self) -> None:
-        sheets, rels = [], {}
-
-        def start(tag, attrs):
-            if tag == "sheet":
-                sheets.append((attrs.get("name") or "", _attr(attrs, "id")))
-            elif tag == "workbookPr":
-                self.date1904 = (attrs.get("date1904") or "").lower() in ("1", "true")
-
-        _parse(self.book, self.workbook, start)
+        sheets, self.date1904 = self._part(self.workbook, _workbook_sheets)
         base = posixpath.dirname(self.workbook)
         rels_part = posixpath.join(base, "_rels", posixpath.basename(self.workbook) + ".rels")
-        if rels_part in self.names:
-            def rel(tag, attrs):
-                if tag == "Relationship":
-                    rels[attrs.get("Id")] = attrs.get("Target") or ""
-
-            _parse(self.book, rels_part, rel)
+        rels = dict(self._part(rels_part, _relationships)) if rels_part in self.names else {}
         for name, rid in sheets:
             target = rels.get(rid, "")
             part = posixpath.normpath(target.lstrip("/") if target.startswith("/") else posixpath.join(base, target))
@@ -153,6 +138,19 @@ class _Workbook:
                 self.sheet_list.append((name, part))
         self.rels = rels
         self.base = base
+
+    def _part(self, name: str, reader):
+        """`reader(parse)` for the part `name`, where `parse(start, end=None)` runs expat over it. A small part
+        is parsed from its bytes and what it gives is cached by content: a generator writes the same
+        relationships, workbook and styles parts into each of its workbooks, and parsing them was a tenth
+        of reading a form. A part that fails is read again streamed, to fail in its own words."""
+        raw = self._small_part(name, _CACHED_PART)
+        if raw is not None:
+            try:
+                return _parsed(reader, raw)
+            except Exception:  # noqa: BLE001 - the streamed parse below raises what the part deserves
+                pass
+        return reader(functools.partial(_parse, self.book, name))
 
     def _related(self, kind: str, default: str) -> str | None:
         for target in self.rels.values():
@@ -193,41 +191,10 @@ class _Workbook:
         _parse(self.book, part, start, end, text)
         return strings
 
-    def _read_styles(self) -> list[str | None]:
+    def _read_styles(self) -> tuple[str | None, ...]:
         """Per cell-format index, its number format code (None for General)."""
         part = self._related("styles", "xl/styles.xml")
-        if part is None:
-            return []
-        custom: dict[int, str] = {}
-        xfs: list[int] = []
-        where = {"cellXfs": False}
-
-        def start(tag, attrs):
-            if tag == "numFmt":
-                try:
-                    custom[int(attrs.get("numFmtId", "-1"))] = attrs.get("formatCode") or ""
-                except ValueError:
-                    pass
-            elif tag == "cellXfs":
-                where["cellXfs"] = True
-            elif tag == "xf" and where["cellXfs"]:
-                try:
-                    xfs.append(int(attrs.get("numFmtId") or 0))
-                except ValueError:
-                    xfs.append(0)
-
-        def end(tag):
-            if tag == "cellXfs":
-                where["cellXfs"] = False
-
-        _parse(self.book, part, start, end)
-        out: list[str | None] = []
-        for fid in xfs:
-            code = custom.get(fid) or BUILTIN_FORMATS.get(fid)
-            if code is None and fid in DATE_FORMAT_IDS:
-                code = "yyyy-mm-dd"
-            out.append(None if code in (None, "General") else code)
-        return out
+        return () if part is None else self._part(part, _number_formats)
 
     def sheets(self):
         for name, part in self.sheet_list:
@@ -235,6 +202,24 @@ class _Workbook:
             yield name, grid, merges
 
     def _read_sheet(self, part: str) -> tuple[Grid, list]:
+        scanned = _scan_sheet(self._small_part(part), self.strings, self.formats, self.date1904)
+        cells, merges = scanned if scanned is not None else self._stream_sheet(part)
+        check_cells(len(cells), self.path)
+        return _grid(cells, merges, self.path), merges
+
+    def _small_part(self, part: str, limit: int = 0) -> bytes | None:
+        """The part's bytes when it is no bigger than `limit` (for a sheet: small enough that no cell limit
+        can be reached in it), else None; a damaged member is None too, for the streaming parser to fail on
+        with its own words."""
+        try:
+            if self.book.getinfo(part).file_size > (limit or _SCAN_LIMIT):
+                return None
+            return self.book.read(part)
+        except _ERRORS:
+            return None
+
+    def _stream_sheet(self, part: str) -> tuple[dict, list]:
+        """The sheet's cells and merged ranges through expat's callbacks: any sheet, however written."""
         cells: dict[tuple[int, int], str] = {}
         merges: list[tuple[int, int, int, int]] = []
         strings, formats, path, date1904 = self.strings, self.formats, self.path, self.date1904
@@ -291,11 +276,251 @@ class _Workbook:
                 into.append(data)
 
         _parse(self.book, part, start, end, text)
-        check_cells(len(cells), path)
-        return _grid(cells, merges, path), merges
+        return cells, merges
 
 
-@lru_cache(maxsize=1 << 14)
+# ---------------------------------------------------------------- the parts read before the sheets
+# Each takes `parse(start, end=None)` (see `_Workbook._part`) and returns something immutable: it is cached.
+
+_CACHED_PART = 64 << 10  # parts up to 64 KB are cached by content (styles are ~3-30 KB, the rest < 2 KB)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(reader, raw: bytes):
+    return reader(functools.partial(_parse, raw, "part"))
+
+
+def _office_documents(parse) -> tuple[str, ...]:
+    """The package relationships' officeDocument targets (the workbook part)."""
+    found = []
+
+    def start(tag, attrs):
+        if tag == "Relationship" and (attrs.get("Type") or "").endswith("/officeDocument"):
+            found.append(attrs.get("Target") or "")
+
+    parse(start)
+    return tuple(found)
+
+
+def _workbook_sheets(parse) -> tuple[tuple[tuple[str, str | None], ...], bool]:
+    """The workbook's sheets as (name, relationship id), and whether its dates count from 1904."""
+    sheets, date1904 = [], False
+
+    def start(tag, attrs):
+        nonlocal date1904
+        if tag == "sheet":
+            sheets.append((attrs.get("name") or "", _attr(attrs, "id")))
+        elif tag == "workbookPr":
+            date1904 = (attrs.get("date1904") or "").lower() in ("1", "true")
+
+    parse(start)
+    return tuple(sheets), date1904
+
+
+def _relationships(parse) -> tuple[tuple[str | None, str], ...]:
+    """A part's relationships as (id, target), in order (a repeated id: the last one counts, as in a dict)."""
+    rels = []
+
+    def start(tag, attrs):
+        if tag == "Relationship":
+            rels.append((attrs.get("Id"), attrs.get("Target") or ""))
+
+    parse(start)
+    return tuple(rels)
+
+
+def _number_formats(parse) -> tuple[str | None, ...]:
+    """Per cell-format index of the styles part, its number format code (None for General)."""
+    custom: dict[int, str] = {}
+    xfs: list[int] = []
+    in_cell_xfs = False
+
+    def start(tag, attrs):
+        nonlocal in_cell_xfs
+        if tag == "numFmt":
+            try:
+                custom[int(attrs.get("numFmtId", "-1"))] = attrs.get("formatCode") or ""
+            except ValueError:
+                pass
+        elif tag == "cellXfs":
+            in_cell_xfs = True
+        elif tag == "xf" and in_cell_xfs:
+            try:
+                xfs.append(int(attrs.get("numFmtId") or 0))
+            except ValueError:
+                xfs.append(0)
+
+    def end(tag):
+        nonlocal in_cell_xfs
+        if tag == "cellXfs":
+            in_cell_xfs = False
+
+    parse(start, end)
+    out: list[str | None] = []
+    for fid in xfs:
+        code = custom.get(fid) or BUILTIN_FORMATS.get(fid)
+        if code is None and fid in DATE_FORMAT_IDS:
+            code = "yyyy-mm-dd"
+        out.append(None if code in (None, "General") else code)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- the sheet read in one scan
+#
+# Writers (Excel, LibreOffice, openpyxl, WPS) write a sheet's cells in a few fixed shapes. A sheet made
+# only of these is read with one regular-expression scan of its text instead of expat's ~1,200 Python
+# callbacks a form (about half of reading a workbook). The scan gives what `_Workbook._stream_sheet`
+# gives for the same part, or None (then the streaming parser reads it), so it declines anything else:
+# a part too big to hold, not UTF-8, with a DTD, comment, CDATA or processing instruction, prefixed
+# names, an unknown attribute or attribute order, whitespace or rich text inside a cell, a cell, row or
+# text tag outside sheetData. Every `<` is then a tag and no attribute value holds one, so the patterns
+# below see tags as expat does.
+#
+# It also declines a part expat would refuse (the streaming parser then fails in its own words). The
+# cells it takes are well-formed by their pattern (fixed names, unique attributes of plain ASCII values)
+# once their texts are (`_xml_text`: only characters XML allows, raw or referred to, no `]]>`, no bare &);
+# expat checks the rest, the part with its cells taken out: what is left of a well-formed part is
+# well-formed, and putting well-formed elements back between its tags keeps it so. That text is a few
+# KB (the rows, merges, page setup) against ~35 KB, most of it character references, for the whole part.
+
+_SCAN_LIMIT = 4 << 20  # 4 MB holds < 400,000 cells or merges: below MAX_CELLS, so no cell check can fire
+_PROLOG = re.compile(r"""\ufeff?(?:<\?xml version=["']1\.0["'](?: encoding=["'](?i:utf-8)["'])?"""
+                     r"""(?: standalone=["'](?:yes|no)["'])?[ \t\r\n]*\?>)?[ \t\r\n]*<worksheet[ \t\r\n>]""")
+_SHEET_DATA = re.compile(r"<sheetData(/?)>")
+_CELL_TAGS = re.compile(r"<(?:c|v|t|row|rPh)[ \t\r\n/>]")  # the tags `_stream_sheet` acts on, less mergeCell
+_MERGE_TAG = re.compile(r"<mergeCell[ \t\r\n/>]")
+_MERGE = re.compile(r'<mergeCell ref="([A-Z0-9:]*)"/>')
+_TOKEN = re.compile(
+    # a cell: r, s and t in the order writers put them; an inline string, or a value with or without a formula
+    r'<c r="([A-Z]{1,3}[0-9]+)"(?: s="([0-9]+)")?(?: t="([a-zA-Z]+)")?'
+    r'(?:><is><t(?: xml:space="preserve")?>([^<]*)</t></is></c>|/>'
+    r'|>(?:<f(?: t="(?:shared|array)")?(?: ref="[A-Z0-9:]+")?(?: si="[0-9]+")?(?:/>|>([^<]*)</f>))?'
+    r"(?:<v>([^<]*)</v>)?</c>)"
+    # row tags (kept for expat to check) and whitespace: positions come from the cells' own r (a row's r
+    # is ASCII, as int() takes it)
+    r"|(<row(?:[ \t\r\n][^>&\x80-\U0010FFFF]*)?>|</row>)|[ \t\r\n]+"
+    r"|([\s\S]+)")  # anything else: the rest of the sheet, which the streaming parser reads
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|]]>")  # in character data
+# a run of decimal character references (a Chinese text written as such), or one reference
+_REFERENCE = re.compile(r"((?:&#[0-9]{1,7};)+)|&(?:#x([0-9A-Fa-f]+)|#([0-9]+)|(amp|lt|gt|quot|apos));")
+_BARE_AMP = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|(?:amp|lt|gt|quot|apos);)")
+_CACHED = 256  # texts up to this long are cached (labels); longer ones would only fill the caches
+_PREDEFINED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: bool):
+    """The sheet's cells and merged ranges as `_Workbook._stream_sheet` reads them, or None when the part is
+    not one of the shapes this scan knows (see above)."""
+    try:
+        text = raw.decode("utf-8")  # None (too big, unreadable) fails here too
+    except (AttributeError, UnicodeError):
+        return None
+    prolog = _PROLOG.match(text)
+    data = _SHEET_DATA.search(text)
+    if not prolog or not data:
+        return None
+    if data.group(1):
+        end = data.end()
+        body, tail = "", text[end:]
+    else:
+        end = text.find("</sheetData>", data.end())
+        if end < 0:
+            return None
+        body, tail = text[data.end():end], text[end + 12:]
+    # (the body's tokens leave no room for markup but tags: the rest is checked here)
+    if "<!" in tail or "<?" in tail or "<sheetData" in tail or text.find("<!", 0, data.start()) >= 0 \
+            or text.find("<?", prolog.end(), data.start()) >= 0:
+        return None
+    if _CELL_TAGS.search(text, 0, data.start()) or _MERGE_TAG.search(text, 0, data.start()) or _CELL_TAGS.search(tail):
+        return None
+    refs = _MERGE.findall(tail)
+    if len(refs) != len(_MERGE_TAG.findall(tail)):
+        return None
+    tokens = _TOKEN.findall(body)
+    if tokens and tokens[-1][-1]:
+        return None
+    if not _well_formed((text[:data.end()] + "".join([t[6] for t in tokens]) + text[end:]).encode()):
+        return None
+    cells: dict[tuple[int, int], str] = {}
+    for ref, style, kind, inline, formula, v, _, _ in tokens:
+        if not ref:
+            continue
+        if formula and _xml_text(formula) is None:
+            return None
+        if v or inline:
+            if kind == "inlineStr" and not v:
+                value = _inline_value(inline) if len(inline) <= _CACHED else _inline_value.__wrapped__(inline)
+            else:
+                v, inline = _xml_text(v), _xml_text(inline)
+                if v is None or inline is None:
+                    return None
+                value = _value(kind, v, inline, style, strings, formats, date1904)
+            if value is None:
+                return None
+            row, col = _cell_ref(ref)
+            if value and row >= 0:
+                cells[row, col] = value
+    merges = [merge for merge in map(_merge_ref, refs) if merge]
+    return cells, merges
+
+
+def _well_formed(raw: bytes) -> bool:
+    """Whether expat parses the part (less its cells) without error (no handler: C speed)."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(raw, True)
+    except expat.ExpatError:
+        return False
+    return True
+
+
+def _xml_text(raw: str) -> str | None:
+    """Character data as expat gives it: line ends normalised to \\n, then the references resolved; None
+    when expat would refuse it (a character XML does not allow, raw or referred to, `]]>`, a bare &, an
+    unknown entity)."""
+    if "&" not in raw and "\r" not in raw and raw.isprintable() and "]]>" not in raw:
+        return raw  # (printable: no control character, surrogate or non-character)
+    return _resolved(raw) if len(raw) <= _CACHED else _resolved.__wrapped__(raw)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _resolved(raw: str) -> str | None:
+    """Cached for short texts: a form's labels are the same in every workbook."""
+    if "\r" in raw:
+        raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    if "&" in raw:
+        if _BARE_AMP.search(raw):
+            return None
+        try:
+            raw = _REFERENCE.sub(_characters, raw)
+        except ValueError:  # past U+10FFFF
+            return None
+    # a character XML does not allow, raw or referred to (a referred ]]> is allowed: declined all the same)
+    return None if _NOT_XML.search(raw) else raw
+
+
+def _characters(m: re.Match) -> str:
+    run, hexadecimal, decimal, name = m.groups()
+    if run:
+        return "".join(map(chr, map(int, run[2:-1].split(";&#"))))
+    if name:
+        return _PREDEFINED[name]
+    digits = (hexadecimal or decimal).lstrip("0") or "0"
+    if len(digits) > 7:
+        raise ValueError("past U+10FFFF")
+    return chr(int(digits, 16 if hexadecimal else 10))  # past U+10FFFF: ValueError too
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _inline_value(raw: str) -> str | None:
+    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as
+    `_resolved`); None as for `_xml_text`."""
+    text = _xml_text(raw)
+    return None if text is None else _value("inlineStr", "", text, None, [], [], False)
+
+
+@functools.lru_cache(maxsize=1 << 14)
 def _cell_ref(ref: str) -> tuple[int, int] | None:
     """`C12` -> (11, 2): 0-based row and column; None when it is not a cell reference. Cached: the cells of
     one form are named alike in every workbook."""
@@ -306,7 +531,7 @@ def _cell_ref(ref: str) -> tuple[int, int] | None:
     return int(m.group(2)) - 1, ord(letters) - 65 if len(letters) == 1 else _col(letters)
 
 
-@lru_cache(maxsize=1 << 12)
+@functools.lru_cache(maxsize=1 << 12)
 def _merge_ref(ref: str) -> tuple[int, int, int, int] | None:
     """`A1:H2` -> (0, 0, 1, 7): first row, first column, last row, last column; None when unreadable."""
     ends = [_REF.fullmatch(x) for x in ref.split(":")]
@@ -361,14 +586,11 @@ def _value(kind, v: str, inline: str, style, strings: list[str], formats: list, 
 def _grid(cells: dict[tuple[int, int], str], merges: list, path: str) -> Grid:
     if not cells:
         return []
-    last = max(r for r, _ in cells)
+    last = max(cells)[0]
     check_cells(last + 1, path)
-    widths: dict[int, int] = {}
-    for r, c in cells:
-        if c >= widths.get(r, 0):
-            widths[r] = c + 1
-    check_cells(sum(widths.values()), path)
-    grid: Grid = [[""] * widths.get(r, 0) for r in range(last + 1)]
+    ends = dict(sorted(cells))  # row -> its last column (cells come row by row: the sort has little to do)
+    check_cells(sum(ends.values()) + len(ends), path)
+    grid: Grid = [[""] * (ends[r] + 1) if r in ends else [] for r in range(last + 1)]
     for (r, c), text in cells.items():
         grid[r][c] = text
     blank_covered(grid, merges)
