@@ -9,6 +9,7 @@ appends would dominate the run time at 10,000 documents.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -43,10 +44,14 @@ def stable_id(*parts: str | None) -> str:
     return hashlib.sha256("|".join(fold(p) for p in parts).encode("utf-8")).hexdigest()[:16]
 
 
+# Cached: a batch names few departments and a template family few indicators, and folding + hashing a
+# label costs more than the rest of its row. Bounded, as a worker normalizes batch after batch.
+@functools.lru_cache(maxsize=4096)
 def department_id(name: str) -> str:
     return stable_id(name)
 
 
+@functools.lru_cache(maxsize=65536)
 def indicator_id(lv1: str, lv2: str, lv3: str) -> str:
     return stable_id(lv1, lv2, lv3)
 
@@ -102,16 +107,22 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         raise ValueError("documents that cannot be stored: " + "; ".join(f"{p}: {r}" for p, r in unfit))
     loaded_at = _utc(loaded_at)
     docs = _distinct_files(docs)
-    ids = _indicator_ids(docs)
+    indicators = [i for d in docs for i in d.indicators]
+    labels = [(i.lv1, i.lv2, i.lv3) for i in indicators]
+    ids = _indicator_ids(labels)
+    dim_department = _dim_department(docs)
+    dim_indicator = _dim_indicator(ids)
+    fact_document = mark_current(_fact_document(docs, loaded_at))
+    indicator_ids = list(map(ids.__getitem__, labels))
     return {
-        "dim_department": _dim_department(docs),
-        "dim_indicator": _dim_indicator(ids),
-        "fact_document": mark_current(_fact_document(docs, loaded_at)),
-        "fact_funding": _fact_funding(docs),
-        "fact_indicator_value": _fact_indicator_value(docs, ids),
+        "dim_department": dim_department,
+        "dim_indicator": dim_indicator,
+        "fact_document": fact_document,
+        "fact_funding": _fact_funding(docs, fact_document),
+        "fact_indicator_value": _fact_indicator_value(docs, fact_document, indicators, indicator_ids),
         "fact_text_item": _fact_text_item(docs),
         "fact_problem": _fact_problem(docs),
-        "fact_duty_target": _fact_duty_target(docs),
+        "fact_duty_target": _fact_duty_target(docs, fact_document),
     }
 
 
@@ -127,10 +138,11 @@ def _distinct_files(docs: list[Document]) -> list[Document]:
     return list(by_sha.values())
 
 
-def build(name: str, columns: dict[str, list]) -> pa.Table:
+def build(name: str, columns: dict[str, list | pa.Array | pa.ChunkedArray]) -> pa.Table:
     schema = SCHEMAS[name]
     arrays = [
-        c if isinstance(c := columns[f.name], pa.Array) else pa.array(c, type=f.type) for f in schema
+        c if isinstance(c := columns[f.name], (pa.Array, pa.ChunkedArray)) else pa.array(c, type=f.type)
+        for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -146,14 +158,9 @@ def _dim_department(docs: list[Document]) -> pa.Table:
     })
 
 
-def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
-    ids: dict[tuple[str, str, str], str] = {}
-    for doc in docs:
-        for i in doc.indicators:
-            key = (i.lv1, i.lv2, i.lv3)
-            if key not in ids:
-                ids[key] = indicator_id(*key)
-    return ids
+def _indicator_ids(labels: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """The id of each distinct (lv1, lv2, lv3), in order of first appearance."""
+    return {key: indicator_id(*key) for key in dict.fromkeys(labels)}
 
 
 def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
@@ -233,25 +240,26 @@ def _stated_digits(values: list[Decimal | None]) -> list[int | None]:
     return [None if v is None else min(digits(v), _INT8_MAX) for v in values]
 
 
-def _per_doc(docs: list[Document], rows_of) -> tuple[list, list, list, list]:
-    """The document columns repeated over each document's rows, and the rows themselves."""
-    doc_ids, dep_ids, years, rows = [], [], [], []
-    for doc in docs:
-        own = rows_of(doc)
-        n = len(own)
-        doc_ids += [document_id(doc.source.sha256)] * n
-        dep_ids += [department_id(doc.department)] * n
-        years += [doc.fiscal_year] * n
-        rows += own
-    return doc_ids, dep_ids, years, rows
+_DOCUMENT_KEYS = ("document_id", "department_id", "fiscal_year")
 
 
-def _fact_funding(docs: list[Document]) -> pa.Table:
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.funding)
+def _per_doc(counts: list[int], fact_document: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """document_id, department_id and fiscal_year repeated over each document's rows, when document k
+    (row k of its `fact_document`) has counts[k] rows: taken in Arrow from the document's own row rather
+    than converted again for every row."""
+    owner: list[int] = []
+    for k, n in enumerate(counts):
+        owner += [k] * n
+    rows_doc = pa.array(owner, pa.int32())
+    return {name: fact_document[name].take(rows_doc) for name in _DOCUMENT_KEYS}
+
+
+def _fact_funding(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    rows = [f for d in docs for f in d.funding]
     amounts = [f.amount for f in rows]
     shares = [f.share_pct for f in rows]
     return build("fact_funding", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.funding) for d in docs], fact_document),
         "flow": [f.flow for f in rows],
         "item": [f.item for f in rows],
         "year": [f.year for f in rows],
@@ -265,11 +273,11 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
     })
 
 
-def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], str]) -> pa.Table:
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.indicators)
-    indicator_ids = [ids[(i.lv1, i.lv2, i.lv3)] for i in rows]
+def _fact_indicator_value(docs: list[Document], fact_document: pa.Table, rows: list,
+                          indicator_ids: list[str]) -> pa.Table:
+    """`rows`: the documents' indicators in order; `indicator_ids`: the id of each."""
     return build("fact_indicator_value", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.indicators) for d in docs], fact_document),
         "indicator_id": indicator_ids,
         "horizon": [i.horizon for i in rows],
         "year": [i.year for i in rows],
@@ -292,15 +300,15 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
     })
 
 
-def _fact_duty_target(docs: list[Document]) -> pa.Table:
+def _fact_duty_target(docs: list[Document], fact_document: pa.Table) -> pa.Table:
     """Grain: document × row of the 年度履职目标 table (row_no in table order); amounts exact."""
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.duty_targets)
+    rows = [t for d in docs for t in d.duty_targets]
     row_no: list[int] = []
     for doc in docs:
         row_no += range(1, len(doc.duty_targets) + 1)
     amounts = [t.amount for t in rows]
     return build("fact_duty_target", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.duty_targets) for d in docs], fact_document),
         "row_no": row_no,
         "function": [t.function for t in rows],
         "task": [t.task for t in rows],
