@@ -120,8 +120,8 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         "fact_document": fact_document,
         "fact_funding": _fact_funding(docs, fact_document),
         "fact_indicator_value": _fact_indicator_value(docs, fact_document, indicators, indicator_ids),
-        "fact_text_item": _fact_text_item(docs),
-        "fact_problem": _fact_problem(docs),
+        "fact_text_item": _fact_text_item(docs, fact_document),
+        "fact_problem": _fact_problem(docs, fact_document),
         "fact_duty_target": _fact_duty_target(docs, fact_document),
     }
 
@@ -243,15 +243,15 @@ def _stated_digits(values: list[Decimal | None]) -> list[int | None]:
 _DOCUMENT_KEYS = ("document_id", "department_id", "fiscal_year")
 
 
-def _per_doc(counts: list[int], fact_document: pa.Table) -> dict[str, pa.ChunkedArray]:
-    """document_id, department_id and fiscal_year repeated over each document's rows, when document k
-    (row k of its `fact_document`) has counts[k] rows: taken in Arrow from the document's own row rather
-    than converted again for every row."""
+def _per_doc(counts: list[int], fact_document: pa.Table, names=_DOCUMENT_KEYS) -> dict[str, pa.ChunkedArray]:
+    """The `names` columns of each document (document_id, department_id, fiscal_year) repeated over its
+    rows, when document k (row k of its `fact_document`) has counts[k] rows: taken in Arrow from the
+    document's own row rather than converted again for every row."""
     owner: list[int] = []
     for k, n in enumerate(counts):
         owner += [k] * n
     rows_doc = pa.array(owner, pa.int32())
-    return {name: fact_document[name].take(rows_doc) for name in _DOCUMENT_KEYS}
+    return {name: fact_document[name].take(rows_doc) for name in names}
 
 
 def _fact_funding(docs: list[Document], fact_document: pa.Table) -> pa.Table:
@@ -325,32 +325,35 @@ def _sections(doc: Document) -> list[str]:
     return [*TEXT_SECTIONS, *sorted(set(doc.texts) - set(TEXT_SECTIONS))]
 
 
-def _fact_text_item(docs: list[Document]) -> pa.Table:
-    cols: dict[str, list] = {"document_id": [], "section": [], "item_no": [], "text": []}
+def _fact_text_item(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    counts, sections, item_no, text = [], [], [], []
     for doc in docs:
-        did = document_id(doc.source.sha256)
+        n = 0
         for section in _sections(doc):
-            for no, text in enumerate(doc.texts.get(section, ()), start=1):
-                cols["document_id"].append(did)
-                cols["section"].append(section)
-                cols["item_no"].append(no)
-                cols["text"].append(text)
-    return build("fact_text_item", cols)
+            items = doc.texts.get(section, ())
+            sections += [section] * len(items)
+            item_no += range(1, len(items) + 1)
+            text += items
+            n += len(items)
+        counts.append(n)
+    return build("fact_text_item", {
+        **_per_doc(counts, fact_document, ["document_id"]),
+        "section": sections, "item_no": item_no, "text": text,
+    })
 
 
-def _fact_problem(docs: list[Document]) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k in SCHEMAS["fact_problem"].names}
-    for doc in docs:
-        did = document_id(doc.source.sha256)
-        for no, p in enumerate(doc.problems, start=1):
-            cols["document_id"].append(did)
-            cols["problem_no"].append(no)
-            cols["code"].append(p.code)
-            cols["severity"].append(p.severity)
-            cols["location"].append(p.where)
-            cols["message"].append(p.message)
-            cols["attribution"].append(attribution.of_problem(p.code))
-    return build("fact_problem", cols)
+def _fact_problem(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    rows = [p for d in docs for p in d.problems]
+    codes = [p.code for p in rows]
+    return build("fact_problem", {
+        **_per_doc([len(d.problems) for d in docs], fact_document, ["document_id"]),
+        "problem_no": [n for d in docs for n in range(1, len(d.problems) + 1)],
+        "code": codes,
+        "severity": [p.severity for p in rows],
+        "location": [p.where for p in rows],
+        "message": [p.message for p in rows],
+        "attribution": list(map(attribution.of_problem, codes)),
+    })
 
 
 def quarantine_table(records: list[dict]) -> pa.Table:
