@@ -107,19 +107,16 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         raise ValueError("documents that cannot be stored: " + "; ".join(f"{p}: {r}" for p, r in unfit))
     loaded_at = _utc(loaded_at)
     docs = _distinct_files(docs)
-    indicators = [i for d in docs for i in d.indicators]
-    labels = [(i.lv1, i.lv2, i.lv3) for i in indicators]
-    ids = _indicator_ids(labels)
+    ids = _indicator_ids(docs)
     dim_department = _dim_department(docs)
     dim_indicator = _dim_indicator(ids)
     fact_document = mark_current(_fact_document(docs, loaded_at))
-    indicator_ids = list(map(ids.__getitem__, labels))
     return {
         "dim_department": dim_department,
         "dim_indicator": dim_indicator,
         "fact_document": fact_document,
         "fact_funding": _fact_funding(docs, fact_document),
-        "fact_indicator_value": _fact_indicator_value(docs, fact_document, indicators, indicator_ids),
+        "fact_indicator_value": _fact_indicator_value(docs, fact_document, ids),
         "fact_text_item": _fact_text_item(docs, fact_document),
         "fact_problem": _fact_problem(docs, fact_document),
         "fact_duty_target": _fact_duty_target(docs, fact_document),
@@ -158,9 +155,17 @@ def _dim_department(docs: list[Document]) -> pa.Table:
     })
 
 
-def _indicator_ids(labels: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
-    """The id of each distinct (lv1, lv2, lv3), in order of first appearance."""
-    return {key: indicator_id(*key) for key in dict.fromkeys(labels)}
+def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
+    """The id of each distinct (lv1, lv2, lv3), in order of first appearance. The keys are not kept
+    as a list for the fact table: a batch's worth of live tuples costs the garbage collector more
+    than building each key again there."""
+    ids: dict[tuple[str, str, str], str] = {}
+    for doc in docs:
+        for i in doc.indicators:
+            key = (i.lv1, i.lv2, i.lv3)
+            if key not in ids:
+                ids[key] = indicator_id(*key)
+    return ids
 
 
 def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
@@ -273,12 +278,12 @@ def _fact_funding(docs: list[Document], fact_document: pa.Table) -> pa.Table:
     })
 
 
-def _fact_indicator_value(docs: list[Document], fact_document: pa.Table, rows: list,
-                          indicator_ids: list[str]) -> pa.Table:
-    """`rows`: the documents' indicators in order; `indicator_ids`: the id of each."""
+def _fact_indicator_value(docs: list[Document], fact_document: pa.Table,
+                          ids: dict[tuple[str, str, str], str]) -> pa.Table:
+    rows = [i for d in docs for i in d.indicators]
     return build("fact_indicator_value", {
         **_per_doc([len(d.indicators) for d in docs], fact_document),
-        "indicator_id": indicator_ids,
+        "indicator_id": [ids[(i.lv1, i.lv2, i.lv3)] for i in rows],
         "horizon": [i.horizon for i in rows],
         "year": [i.year for i in rows],
         "raw": [i.raw for i in rows],
