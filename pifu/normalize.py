@@ -31,6 +31,8 @@ _LIMITS = {
     "share_pct": (Decimal("1e5"), Decimal("0.0001")),
     "value": (Decimal("1e18"), Decimal("0.000001")),
 }
+# Below this a value fits whatever its rounding: bound - quantum, computed once rather than per value.
+_CLEAR_OF_EDGE = {column: bound - quantum for column, (bound, quantum) in _LIMITS.items()}
 _INT8_MAX = 127
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -95,7 +97,7 @@ def _fits(d: Decimal, column: str) -> bool:
     if not d.is_finite():
         return False
     # Only values at the very edge need the (slower) rounding to the column's scale to decide.
-    return abs(d) < bound - quantum or abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
+    return abs(d) < _CLEAR_OF_EDGE[column] or abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
 
 
 def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) -> dict[str, pa.Table]:
