@@ -109,7 +109,7 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         raise ValueError("documents that cannot be stored: " + "; ".join(f"{p}: {r}" for p, r in unfit))
     loaded_at = _utc(loaded_at)
     docs = _distinct_files(docs)
-    ids = _indicator_ids(docs)
+    ids, indicator_ids = _indicator_ids(docs)
     dim_department = _dim_department(docs)
     dim_indicator = _dim_indicator(ids)
     fact_document = mark_current(_fact_document(docs, loaded_at))
@@ -118,7 +118,7 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         "dim_indicator": dim_indicator,
         "fact_document": fact_document,
         "fact_funding": _fact_funding(docs, fact_document),
-        "fact_indicator_value": _fact_indicator_value(docs, fact_document, ids),
+        "fact_indicator_value": _fact_indicator_value(docs, fact_document, indicator_ids),
         "fact_text_item": _fact_text_item(docs, fact_document),
         "fact_problem": _fact_problem(docs, fact_document),
         "fact_duty_target": _fact_duty_target(docs, fact_document),
@@ -157,17 +157,21 @@ def _dim_department(docs: list[Document]) -> pa.Table:
     })
 
 
-def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
-    """The id of each distinct (lv1, lv2, lv3), in order of first appearance. The keys are not kept
-    as a list for the fact table: a batch's worth of live tuples costs the garbage collector more
-    than building each key again there."""
+def _indicator_ids(docs: list[Document]) -> tuple[dict[tuple[str, str, str], str], list[str]]:
+    """The id of each distinct (lv1, lv2, lv3), in order of first appearance, and the id of each
+    indicator row in document order. One pass, one key a row: hashing fresh label strings is most of
+    the work, and a batch-long list of keys would keep ~24,000 tuples for the garbage collector."""
     ids: dict[tuple[str, str, str], str] = {}
+    column: list[str] = []
+    known, add = ids.get, column.append
     for doc in docs:
         for i in doc.indicators:
             key = (i.lv1, i.lv2, i.lv3)
-            if key not in ids:
-                ids[key] = indicator_id(*key)
-    return ids
+            iid = known(key)
+            if iid is None:
+                iid = ids[key] = indicator_id(*key)
+            add(iid)
+    return ids, column
 
 
 def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
@@ -280,12 +284,12 @@ def _fact_funding(docs: list[Document], fact_document: pa.Table) -> pa.Table:
     })
 
 
-def _fact_indicator_value(docs: list[Document], fact_document: pa.Table,
-                          ids: dict[tuple[str, str, str], str]) -> pa.Table:
+def _fact_indicator_value(docs: list[Document], fact_document: pa.Table, indicator_ids: list[str]) -> pa.Table:
+    """`indicator_ids`: the indicator_id of each of the documents' indicators, in order."""
     rows = [i for d in docs for i in d.indicators]
     return build("fact_indicator_value", {
         **_per_doc([len(d.indicators) for d in docs], fact_document),
-        "indicator_id": [ids[(i.lv1, i.lv2, i.lv3)] for i in rows],
+        "indicator_id": indicator_ids,
         "horizon": [i.horizon for i in rows],
         "year": [i.year for i in rows],
         "raw": [i.raw for i in rows],
