@@ -9,6 +9,7 @@ appends would dominate the run time at 10,000 documents.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +31,8 @@ _LIMITS = {
     "share_pct": (Decimal("1e5"), Decimal("0.0001")),
     "value": (Decimal("1e18"), Decimal("0.000001")),
 }
+# Below this a value fits whatever its rounding: bound - quantum, computed once rather than per value.
+_CLEAR_OF_EDGE = {column: bound - quantum for column, (bound, quantum) in _LIMITS.items()}
 _INT8_MAX = 127
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -43,10 +46,14 @@ def stable_id(*parts: str | None) -> str:
     return hashlib.sha256("|".join(fold(p) for p in parts).encode("utf-8")).hexdigest()[:16]
 
 
+# Cached: a batch names few departments and a template family few indicators, and folding + hashing a
+# label costs more than the rest of its row. Bounded, as a worker normalizes batch after batch.
+@functools.lru_cache(maxsize=4096)
 def department_id(name: str) -> str:
     return stable_id(name)
 
 
+@functools.lru_cache(maxsize=65536)
 def indicator_id(lv1: str, lv2: str, lv3: str) -> str:
     return stable_id(lv1, lv2, lv3)
 
@@ -90,7 +97,7 @@ def _fits(d: Decimal, column: str) -> bool:
     if not d.is_finite():
         return False
     # Only values at the very edge need the (slower) rounding to the column's scale to decide.
-    return abs(d) < bound - quantum or abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
+    return abs(d) < _CLEAR_OF_EDGE[column] or abs(d.quantize(quantum, ROUND_HALF_UP)) < bound
 
 
 def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) -> dict[str, pa.Table]:
@@ -102,16 +109,19 @@ def normalize(docs: list[Document], loaded_at: datetime, checked: bool = False) 
         raise ValueError("documents that cannot be stored: " + "; ".join(f"{p}: {r}" for p, r in unfit))
     loaded_at = _utc(loaded_at)
     docs = _distinct_files(docs)
-    ids = _indicator_ids(docs)
+    ids, indicator_ids = _indicator_ids(docs)
+    dim_department = _dim_department(docs)
+    dim_indicator = _dim_indicator(ids)
+    fact_document = mark_current(_fact_document(docs, loaded_at))
     return {
-        "dim_department": _dim_department(docs),
-        "dim_indicator": _dim_indicator(ids),
-        "fact_document": mark_current(_fact_document(docs, loaded_at)),
-        "fact_funding": _fact_funding(docs),
-        "fact_indicator_value": _fact_indicator_value(docs, ids),
-        "fact_text_item": _fact_text_item(docs),
-        "fact_problem": _fact_problem(docs),
-        "fact_duty_target": _fact_duty_target(docs),
+        "dim_department": dim_department,
+        "dim_indicator": dim_indicator,
+        "fact_document": fact_document,
+        "fact_funding": _fact_funding(docs, fact_document),
+        "fact_indicator_value": _fact_indicator_value(docs, fact_document, indicator_ids),
+        "fact_text_item": _fact_text_item(docs, fact_document),
+        "fact_problem": _fact_problem(docs, fact_document),
+        "fact_duty_target": _fact_duty_target(docs, fact_document),
     }
 
 
@@ -127,10 +137,11 @@ def _distinct_files(docs: list[Document]) -> list[Document]:
     return list(by_sha.values())
 
 
-def build(name: str, columns: dict[str, list]) -> pa.Table:
+def build(name: str, columns: dict[str, list | pa.Array | pa.ChunkedArray]) -> pa.Table:
     schema = SCHEMAS[name]
     arrays = [
-        c if isinstance(c := columns[f.name], pa.Array) else pa.array(c, type=f.type) for f in schema
+        c if isinstance(c := columns[f.name], (pa.Array, pa.ChunkedArray)) else pa.array(c, type=f.type)
+        for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -146,14 +157,21 @@ def _dim_department(docs: list[Document]) -> pa.Table:
     })
 
 
-def _indicator_ids(docs: list[Document]) -> dict[tuple[str, str, str], str]:
+def _indicator_ids(docs: list[Document]) -> tuple[dict[tuple[str, str, str], str], list[str]]:
+    """The id of each distinct (lv1, lv2, lv3), in order of first appearance, and the id of each
+    indicator row in document order. One pass, one key a row: hashing fresh label strings is most of
+    the work, and a batch-long list of keys would keep ~24,000 tuples for the garbage collector."""
     ids: dict[tuple[str, str, str], str] = {}
+    column: list[str] = []
+    known, add = ids.get, column.append
     for doc in docs:
         for i in doc.indicators:
             key = (i.lv1, i.lv2, i.lv3)
-            if key not in ids:
-                ids[key] = indicator_id(*key)
-    return ids
+            iid = known(key)
+            if iid is None:
+                iid = ids[key] = indicator_id(*key)
+            add(iid)
+    return ids, column
 
 
 def _dim_indicator(ids: dict[tuple[str, str, str], str]) -> pa.Table:
@@ -233,25 +251,26 @@ def _stated_digits(values: list[Decimal | None]) -> list[int | None]:
     return [None if v is None else min(digits(v), _INT8_MAX) for v in values]
 
 
-def _per_doc(docs: list[Document], rows_of) -> tuple[list, list, list, list]:
-    """The document columns repeated over each document's rows, and the rows themselves."""
-    doc_ids, dep_ids, years, rows = [], [], [], []
-    for doc in docs:
-        own = rows_of(doc)
-        n = len(own)
-        doc_ids += [document_id(doc.source.sha256)] * n
-        dep_ids += [department_id(doc.department)] * n
-        years += [doc.fiscal_year] * n
-        rows += own
-    return doc_ids, dep_ids, years, rows
+_DOCUMENT_KEYS = ("document_id", "department_id", "fiscal_year")
 
 
-def _fact_funding(docs: list[Document]) -> pa.Table:
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.funding)
+def _per_doc(counts: list[int], fact_document: pa.Table, names=_DOCUMENT_KEYS) -> dict[str, pa.ChunkedArray]:
+    """The `names` columns of each document (document_id, department_id, fiscal_year) repeated over its
+    rows, when document k (row k of its `fact_document`) has counts[k] rows: taken in Arrow from the
+    document's own row rather than converted again for every row."""
+    owner: list[int] = []
+    for k, n in enumerate(counts):
+        owner += [k] * n
+    rows_doc = pa.array(owner, pa.int32())
+    return {name: fact_document[name].take(rows_doc) for name in names}
+
+
+def _fact_funding(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    rows = [f for d in docs for f in d.funding]
     amounts = [f.amount for f in rows]
     shares = [f.share_pct for f in rows]
     return build("fact_funding", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.funding) for d in docs], fact_document),
         "flow": [f.flow for f in rows],
         "item": [f.item for f in rows],
         "year": [f.year for f in rows],
@@ -265,11 +284,11 @@ def _fact_funding(docs: list[Document]) -> pa.Table:
     })
 
 
-def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], str]) -> pa.Table:
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.indicators)
-    indicator_ids = [ids[(i.lv1, i.lv2, i.lv3)] for i in rows]
+def _fact_indicator_value(docs: list[Document], fact_document: pa.Table, indicator_ids: list[str]) -> pa.Table:
+    """`indicator_ids`: the indicator_id of each of the documents' indicators, in order."""
+    rows = [i for d in docs for i in d.indicators]
     return build("fact_indicator_value", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.indicators) for d in docs], fact_document),
         "indicator_id": indicator_ids,
         "horizon": [i.horizon for i in rows],
         "year": [i.year for i in rows],
@@ -292,15 +311,15 @@ def _fact_indicator_value(docs: list[Document], ids: dict[tuple[str, str, str], 
     })
 
 
-def _fact_duty_target(docs: list[Document]) -> pa.Table:
+def _fact_duty_target(docs: list[Document], fact_document: pa.Table) -> pa.Table:
     """Grain: document × row of the 年度履职目标 table (row_no in table order); amounts exact."""
-    doc_ids, dep_ids, years, rows = _per_doc(docs, lambda d: d.duty_targets)
+    rows = [t for d in docs for t in d.duty_targets]
     row_no: list[int] = []
     for doc in docs:
         row_no += range(1, len(doc.duty_targets) + 1)
     amounts = [t.amount for t in rows]
     return build("fact_duty_target", {
-        "document_id": doc_ids, "department_id": dep_ids, "fiscal_year": years,
+        **_per_doc([len(d.duty_targets) for d in docs], fact_document),
         "row_no": row_no,
         "function": [t.function for t in rows],
         "task": [t.task for t in rows],
@@ -317,32 +336,35 @@ def _sections(doc: Document) -> list[str]:
     return [*TEXT_SECTIONS, *sorted(set(doc.texts) - set(TEXT_SECTIONS))]
 
 
-def _fact_text_item(docs: list[Document]) -> pa.Table:
-    cols: dict[str, list] = {"document_id": [], "section": [], "item_no": [], "text": []}
+def _fact_text_item(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    counts, sections, item_no, text = [], [], [], []
     for doc in docs:
-        did = document_id(doc.source.sha256)
+        n = 0
         for section in _sections(doc):
-            for no, text in enumerate(doc.texts.get(section, ()), start=1):
-                cols["document_id"].append(did)
-                cols["section"].append(section)
-                cols["item_no"].append(no)
-                cols["text"].append(text)
-    return build("fact_text_item", cols)
+            items = doc.texts.get(section, ())
+            sections += [section] * len(items)
+            item_no += range(1, len(items) + 1)
+            text += items
+            n += len(items)
+        counts.append(n)
+    return build("fact_text_item", {
+        **_per_doc(counts, fact_document, ["document_id"]),
+        "section": sections, "item_no": item_no, "text": text,
+    })
 
 
-def _fact_problem(docs: list[Document]) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k in SCHEMAS["fact_problem"].names}
-    for doc in docs:
-        did = document_id(doc.source.sha256)
-        for no, p in enumerate(doc.problems, start=1):
-            cols["document_id"].append(did)
-            cols["problem_no"].append(no)
-            cols["code"].append(p.code)
-            cols["severity"].append(p.severity)
-            cols["location"].append(p.where)
-            cols["message"].append(p.message)
-            cols["attribution"].append(attribution.of_problem(p.code))
-    return build("fact_problem", cols)
+def _fact_problem(docs: list[Document], fact_document: pa.Table) -> pa.Table:
+    rows = [p for d in docs for p in d.problems]
+    codes = [p.code for p in rows]
+    return build("fact_problem", {
+        **_per_doc([len(d.problems) for d in docs], fact_document, ["document_id"]),
+        "problem_no": [n for d in docs for n in range(1, len(d.problems) + 1)],
+        "code": codes,
+        "severity": [p.severity for p in rows],
+        "location": [p.where for p in rows],
+        "message": [p.message for p in rows],
+        "attribution": list(map(attribution.of_problem, codes)),
+    })
 
 
 def quarantine_table(records: list[dict]) -> pa.Table:
