@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from itertools import accumulate, compress, count
 from dataclasses import dataclass, field
 
@@ -178,17 +178,35 @@ class _Names(dict):
         return name
 
 
+def _line_name(line: int) -> str:
+    return f"line {line}"
+
+
+class _LineNames(dict):
+    """`line N` for the grids whose rows are the file's lines: the same names in every file, so one dict
+    serves every parse (bounded: a huge file's names past the first thousands are built each time)."""
+
+    def __missing__(self, line: int) -> str:
+        name = _line_name(line)
+        if len(self) < 4096:
+            self[line] = name
+        return name
+
+
+_LINE_NAMES = _LineNames()
+
+
 @dataclass
 class Reader:
     """The state of one parse: where the problems go."""
 
     path: str
-    where: Callable[[int], str] = lambda line: f"line {line}"
+    where: Callable[[int], str] = _line_name
     problems: list[Problem] = field(default_factory=list)
-    names: _Names = field(init=False, repr=False)
+    names: dict[int, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.names = _Names(self.where)
+        self.names = _LINE_NAMES if self.where is _line_name else _Names(self.where)
 
     def at(self, line: int) -> str:
         """Where grid row `line` came from (line 41, sheet X R12, page 2 row 7)."""
@@ -864,8 +882,13 @@ def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
 
 def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
+    levels_of, explicit_of = list(map(_levels, rows)), list(map(_explicit, rows))
     for level in range(3):
-        names = sorted({row.levels[level] for row in rows if row.explicit[level]})
+        at_level = itemgetter(level)
+        # each row's explicit label of the level (its levels list is shared: a completion below is seen)
+        names = sorted(set(compress(map(at_level, levels_of), map(at_level, explicit_of))))
+        if not any(map(str.startswith, names[1:], names)):  # no label starts another (most forms): done in C
+            continue
         # the labels that start with a name follow it in sorted order: a name with exactly one longer label
         # is followed by that label and then by one that does not start with the name (most forms: none)
         candidates = [(name, other) for name, other, after in zip(names, names[1:], names[2:] + [None])
@@ -886,14 +909,21 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
                 row.levels[level] = full
 
 
+_levels, _explicit = attrgetter("levels"), attrgetter("explicit")
+
+
 def _carry_down(rows: list[IndicatorRow]) -> None:
-    above: list[str | None] = [None, None]
+    """lv1 and lv2 from the row above where not printed; a row's labels fill its levels from the right, so
+    an explicit lv1 comes with an explicit lv2."""
+    lv1 = lv2 = None
     for row in rows:
-        for level in (0, 1):
-            if row.explicit[level]:
-                above[level] = row.levels[level]
-            else:
-                row.levels[level] = above[level]
+        levels, explicit = row.levels, row.explicit
+        if explicit[0]:
+            lv1, lv2 = levels[0], levels[1]
+        elif explicit[1]:
+            levels[0], lv2 = lv1, levels[1]
+        else:
+            levels[0], levels[1] = lv1, lv2
 
 
 def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) -> None:
@@ -923,24 +953,31 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
-    seen = set()
+    append = out.append
+    # (lv1, lv2, lv3) -> the years already kept for it. A row's years are distinct, so only a row whose
+    # levels came before can hold a duplicate: the others keep every value without a check per value.
+    seen: dict[tuple[str, str, str], list[int | None]] = {}
     parse_target, names = values.parse_target, r.names
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, basis, category = row.horizon, row.line, row.basis, row.category
+        horizon, line, basis, category, row_values = row.horizon, row.line, row.basis, row.category, row.values
         where = names[line]
         lv1_class = lv1_class_of(lv1)
-        for year, raw in zip(years[-len(row.values):], row.values):
-            key = (lv1, lv2, lv3, year)
-            if key in seen:
-                r.note("duplicate_row", "warning", where,
-                       f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
-                continue
-            seen.add(key)
+        row_years = years[-len(row_values):] if row_values else []  # (years[-0:] would be every year)
+        kept = seen.get((lv1, lv2, lv3))
+        if kept is None:
+            seen[lv1, lv2, lv3] = row_years
+        for year, raw in zip(row_years, row_values):
+            if kept is not None:
+                if year in kept:
+                    r.note("duplicate_row", "warning", where,
+                           f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
+                    continue
+                kept.append(year)
             t = parse_target(raw)
-            out.append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      basis, category, line, where, lv1_class))
+            append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
+                                  basis, category, line, where, lv1_class))
     return out
 
 
