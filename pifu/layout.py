@@ -9,13 +9,14 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 from operator import attrgetter, itemgetter
 from itertools import accumulate, compress, count
 from dataclasses import dataclass, field
 
 from pifu import texts, values
+from pifu.values import memo
 from pifu.model import (
     ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, DutyTarget, FundingLine, IndicatorValue,
     Problem, Source,
@@ -111,7 +112,7 @@ _UNTIL_YEAR = re.compile(r"截[止至]\s*((?:19|20)\d{2})\s*年")
 _LABEL_NOISE = re.compile(r"[\s:：*＊]|[（(][^）)]*[）)]")
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def section_of(cell: str) -> str | None:
     """`长期目标： （截止2025年）` -> long_term_goal; a cell that is not a section label -> None."""
     if len(cell) > 40:
@@ -375,7 +376,7 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
     return preamble, sections
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def fold(text: str) -> str:
     """A header as the synonym tables know it: NFKC, no spaces, asterisks (required-column marks) or
     trailing colons."""
@@ -589,12 +590,12 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
 _ITEM_NOISE = re.compile(r"^其中|[\s:：]|[（(][^）)]*[）)]")
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def _funding_header(t: str) -> bool:
     return t in FUNDING_HEADERS or _LABEL_NOISE.sub("", t) in FUNDING_HEADERS or fold(t) in FUNDING_HEADERS
 
 
-@lru_cache(maxsize=1024)
+@memo(maxsize=1024)
 def item_class_of(item: str) -> str | None:
     return ITEM_CLASSES.get(_ITEM_NOISE.sub("", unicodedata.normalize("NFKC", item)))
 
@@ -685,13 +686,11 @@ def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: i
 
 def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     nothing = Known(set(), set())
-    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r, False) for row in _data_rows(long_rows, r))
-                 if row]
+    long_term = _split_rows(_data_rows(long_rows, r), LONG_TERM, 1, nothing, r)
     known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
     dated = _lines_holding(annual_rows, "年")  # the year headers, and a data row sharing its line with them
     years = _annual_years(annual_rows, fiscal_year, r, dated)
-    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r, row.line in dated)
-                              for row in _data_rows(annual_rows, r)) if row]
+    annual = _split_rows(_data_rows(annual_rows, r), ANNUAL, len(years), known, r, dated)
     _check_not_cut(long_term + annual, r)
     _complete_labels(long_term + annual, r)
     for rows in (long_term, annual):
@@ -714,7 +713,7 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def _heading(t: str) -> bool:
     """A cell of the indicator table's header rows: a column name, a year, or a year left blank."""
     return t in INDICATOR_HEADERS or t in _BLANK_YEARS or bool(values.parse_year(t))
@@ -760,35 +759,50 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int])
     return sorted(history) + [fiscal_year]
 
 
-def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader, dated: bool) -> IndicatorRow | None:
-    """`dated`: the row holds 年 (an annual row may share its line with a year header)."""
-    cells = row.texts
-    if dated:
-        cells = [t for t in cells if not values.parse_year(t)]
-    if len(cells) < 4:
-        r.note("unreadable_row", "error", r.at(row.line),
-               f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
-        return None
-    category = cells[-1]
-    basis = cells[-2]
-    middle = cells[:-2]
-    if values.parse_target(basis).value is not None:  # numeric
-        # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
-        r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
-        basis, middle = None, cells[:-1]
-    # long-term rows (and rows of two cells before 依据) hold one value: no call to tell
-    n = _count_values(middle, n_values, known, row, r) if n_values > 1 and len(middle) > 2 else 1
-    labels, vals = middle[:-n], middle[-n:]
-    if len(labels) > 3:
-        r.note("extra_cells", "warning", r.at(row.line),
-               f"{len(labels)} label cells {labels!r}; kept the last three")
-        labels = labels[-3:]
-    if len(vals) < n_values:
-        r.note("missing_values", "info", r.at(row.line),
-               f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
-    # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * (3 - len(labels)) + labels,
-                        _EXPLICIT[len(labels)])
+def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: Reader,
+                dated: set[int] = frozenset()) -> list[IndicatorRow]:
+    """Each row's cells as labels, values, 依据 and 分类; a row that cannot be read is reported and left out.
+    `dated`: the lines holding 年 (an annual row may share its line with a year header). One loop for the
+    table: the usual row is told here, without a call of its own."""
+    out = []
+    parse_target, is_value = values.parse_target, _is_value
+    for row in rows:
+        cells = row.texts
+        if row.line in dated:
+            cells = [t for t in cells if not values.parse_year(t)]
+        if len(cells) < 4:
+            r.note("unreadable_row", "error", r.at(row.line),
+                   f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
+            continue
+        category = cells[-1]
+        basis = cells[-2]
+        middle = cells[:-2]
+        if parse_target(basis).value is not None:  # numeric
+            # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
+            r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
+            basis, middle = None, cells[:-1]
+        # long-term rows (and rows of two cells before 依据) hold one value
+        n = 1
+        k = len(middle)
+        if n_values > 1 and k > 2:
+            # the usual annual row (see _count_values): one value a year and no value before them
+            if k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
+                    middle[-n_values:])) and known.no_values(middle[:-n_values]):
+                n = n_values
+            else:
+                n = _count_values(middle, n_values, known, row, r)
+        labels, vals = middle[:-n], middle[-n:]
+        if len(labels) > 3:
+            r.note("extra_cells", "warning", r.at(row.line),
+                   f"{len(labels)} label cells {labels!r}; kept the last three")
+            labels = labels[-3:]
+        if len(vals) < n_values:
+            r.note("missing_values", "info", r.at(row.line),
+                   f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
+        # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
+        out.append(IndicatorRow(horizon, row.line, labels, vals, basis, category,
+                                [None] * (3 - len(labels)) + labels, _EXPLICIT[len(labels)]))
+    return out
 
 
 _EXPLICIT = {n: (False,) * (3 - n) + (True,) * n for n in (1, 2, 3)}  # which levels n labels fill, shared
@@ -861,7 +875,7 @@ class Known:
         return self._prefixes
 
 
-@lru_cache(maxsize=1 << 14)
+@memo(maxsize=1 << 14)
 def _is_value(t: str) -> bool:
     """A number (with its comparator and unit) or a dash: a cell that reads as an indicator's value."""
     return values.parse_target(t).value is not None or t in values.DASHES
@@ -929,14 +943,17 @@ def _carry_down(rows: list[IndicatorRow]) -> None:
 def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) -> None:
     """A merged label printed on the wrong row leaves some rows under the previous group. Where the other
     section prints the same indicator's group explicitly, the explicit label wins over the carried one."""
-    by_lv3: dict[str, list[IndicatorRow]] = {}
-    for row in others:
-        by_lv3.setdefault(row.levels[2], []).append(row)
+    # the other section's row of each lv3 it prints once (most forms: every lv3 once, told by one count)
+    by_lv3 = {row.levels[2]: row for row in others}
+    if len(by_lv3) < len(others):
+        twice = {lv3 for lv3, n in Counter(row.levels[2] for row in others).items() if n > 1}
+        by_lv3 = {lv3: row for lv3, row in by_lv3.items() if lv3 not in twice}
     for row in rows:
-        matches = by_lv3.get(row.levels[2], [])
-        if len(matches) != 1:
+        if row.explicit[0]:  # all three levels printed: nothing carried to correct
             continue
-        other = matches[0]
+        other = by_lv3.get(row.levels[2])
+        if other is None:
+            continue
         for level in (1, 0):
             if not row.explicit[level] and other.explicit[level] and row.levels[level] != other.levels[level]:
                 was = "/".join(str(x) for x in row.levels[:2])
@@ -946,7 +963,7 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
                        f"puts it under {'/'.join(str(x) for x in row.levels[:2])}")
                 break
     for row in rows:
-        if row.levels[0] is None or row.levels[1] is None:
+        if None in row.levels:  # (lv3 is always printed: lv1 or lv2 is missing)
             r.note("missing_hierarchy", "warning", r.at(row.line),
                    f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
 
@@ -985,7 +1002,7 @@ _BLANK_YEARS = frozenset({"年", "年度"})  # a year header left blank (Hubei 2
 _LV1_NOISE = re.compile(r"^[一二三四五六七八九十\d]+[、.．]|[\s*]")
 
 
-@lru_cache(maxsize=1024)
+@memo(maxsize=1024)
 def lv1_class_of(lv1: str | None) -> str | None:
     """The standard class of a first-level indicator, whichever vocabulary names it (see LV1_CLASSES)."""
     key = _LV1_NOISE.sub("", unicodedata.normalize("NFKC", lv1 or ""))

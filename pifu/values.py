@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from typing import Callable, TypeVar
 
 # Full-width digits, signs and punctuation to ASCII; ≧/≦ are the JIS forms of ≥/≤.
 _WIDE = str.maketrans({
@@ -34,6 +34,33 @@ _SUFFIXES = tuple(suffix for suffix, _ in _SUFFIX_CMP)
 _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 
 
+_K, _V = TypeVar("_K"), TypeVar("_V")
+
+
+class _Memo(dict):
+    """A pure function's answers by its one argument, kept until `maxsize` are held (then emptied: the
+    cells of the next forms fill it again)."""
+
+    __slots__ = ("function", "maxsize")
+
+    def __init__(self, function: Callable[[_K], _V], maxsize: int):
+        super().__init__()
+        self.function, self.maxsize = function, maxsize
+
+    def __missing__(self, key: _K) -> _V:
+        if len(self) >= self.maxsize:
+            self.clear()
+        value = self[key] = self.function(key)
+        return value
+
+
+def memo(maxsize: int) -> Callable[[Callable[[_K], _V]], Callable[[_K], _V]]:
+    """Cache a pure function of one hashable argument (a cell's text). The cached function is the dict's
+    own `__getitem__`: a cell seen before costs one lookup in C, without the argument tuple, the key and
+    the recency list an lru_cache keeps for every call (the layout asks about each cell several times)."""
+    return lambda function: _Memo(function, maxsize).__getitem__
+
+
 def ascii_fold(text: str) -> str:
     """Full-width forms to ASCII, trimmed."""
     if text.isascii():  # most cells: nothing to fold
@@ -45,7 +72,7 @@ def to_decimal(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
 
-@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
+@memo(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_amount(cell: str) -> Decimal | None:
     """`998.71`, `1,058.85`, `９９８．７１` -> Decimal; a lone dash means zero; else None."""
     t = ascii_fold(cell)
@@ -55,7 +82,7 @@ def parse_amount(cell: str) -> Decimal | None:
     return to_decimal(m.group(1)) if m else None
 
 
-@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
+@memo(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_share(cell: str) -> Decimal | None:
     """`49.96%`, `100％` -> Decimal percent; None when the cell is not a percentage."""
     if "%" not in cell and "％" not in cell:  # most cells asked (every amount): no folding, no regex
@@ -84,7 +111,7 @@ class Target:
         return self.value is not None
 
 
-@lru_cache(maxsize=1 << 16)
+@memo(maxsize=1 << 16)
 def parse_target(raw: str) -> Target:
     """`≥23人` -> (>=, 23, 人); `≤100％` -> (<=, 100, %); `健全` -> qualitative (all None).
 
