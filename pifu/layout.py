@@ -11,8 +11,8 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import attrgetter, itemgetter
-from itertools import accumulate, compress, count
+from operator import attrgetter, contains, itemgetter
+from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -481,6 +481,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     parsed = []  # [row, flow, item, class, numbers, had_year_header]
     flow_context = None
     last_item_flow = None
+    parse_amount, parse_share = values.parse_amount, values.parse_share
     for row in rows:
         # only a row holding 年 can name a year (most rows: one C search instead of a call per cell)
         year_cells = [y for y in map(values.parse_year, row.texts) if y] if "年" in "".join(row.texts) else []
@@ -496,7 +497,8 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
                     r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
                 item, flow, cls = _funding_item(t, row, r)
-            elif _is_number(t) or not (values.parse_year(t) or _funding_header(t)):
+            elif parse_amount(t) is not None or parse_share(t) is not None or not (
+                    values.parse_year(t) or _funding_header(t)):  # (_is_number written out: once per amount)
                 # an amount or share is never a year (no 年) nor a header: asked first, the cached number
                 # parse answers without a header lookup per amount (amounts are unique to each form)
                 numbers.append((col, t))
@@ -840,7 +842,7 @@ def _label_score(t: str, known: "Known") -> int:
     if score is None:
         if known.value_like(t):
             score = -1
-        elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
+        elif t in known.labels or known.cut_short(t) or any(t[:n] in known.labels for n in range(4, len(t))):
             score = 1  # a label, or one side of a label cut short
         else:
             score = 0
@@ -855,7 +857,7 @@ class Known:
     labels: set[str]
     values: set[str]
     scores: dict[str, int] = field(default_factory=dict)
-    _prefixes: set[str] | None = field(default=None, repr=False)
+    _sorted: list[str] | None = field(default=None, repr=False)
 
     def value_like(self, t: str) -> bool:
         return _is_value(t) or t in self.values
@@ -867,12 +869,15 @@ class Known:
     def no_values(self, cells: list[str]) -> bool:
         return not any(map(_is_value, cells)) and self.values.isdisjoint(cells)
 
-    @property
-    def label_prefixes(self) -> set[str]:
-        """The labels cut short (at least 4 characters kept), built when a cell first needs them."""
-        if self._prefixes is None:
-            self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
-        return self._prefixes
+    def cut_short(self, t: str) -> bool:
+        """`t` is a label cut short: at least 4 characters of a longer label. The labels that start with `t`
+        follow it in sorted order, so the first label after `t` tells (no set of every prefix to build)."""
+        if len(t) < 4:
+            return False
+        if self._sorted is None:
+            self._sorted = sorted(self.labels)
+        after = bisect.bisect_right(self._sorted, t)
+        return after < len(self._sorted) and self._sorted[after].startswith(t)
 
 
 @memo(maxsize=1 << 14)
@@ -952,7 +957,7 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
         if row.explicit[0]:  # all three levels printed: nothing carried to correct
             continue
         other = by_lv3.get(row.levels[2])
-        if other is None:
+        if other is None or not other.explicit[1]:  # (most rows: the other prints no group either)
             continue
         for level in (1, 0):
             if not row.explicit[level] and other.explicit[level] and row.levels[level] != other.levels[level]:
@@ -962,10 +967,10 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
                        f"{row.levels[2]!r} was under {was} by position; the other section ({r.at(other.line)}) "
                        f"puts it under {'/'.join(str(x) for x in row.levels[:2])}")
                 break
-    for row in rows:
-        if None in row.levels:  # (lv3 is always printed: lv1 or lv2 is missing)
-            r.note("missing_hierarchy", "warning", r.at(row.line),
-                   f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
+    # the rows missing lv1 or lv2 (lv3 is always printed), picked in C: most forms have none
+    for row in compress(rows, map(contains, map(_levels, rows), repeat(None))):
+        r.note("missing_hierarchy", "warning", r.at(row.line),
+               f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
 
 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
