@@ -622,7 +622,8 @@ def _funding_numbers(numbers, row: Row, item: str, r: Reader):
     """amount, share, history… in reading order; the share is the cell with a % sign."""
     amount, share, history = None, None, []
     for _, t in numbers:
-        s = values.parse_share(t)
+        # (parse_share's own first test, asked here: most numbers are amounts, each new to the cache)
+        s = values.parse_share(t) if "%" in t or "％" in t else None
         if s is not None and amount is not None and share is None and not history:
             share = s
             continue
