@@ -884,6 +884,8 @@ class Known:
 @memo(maxsize=1 << 14)
 def _is_value(t: str) -> bool:
     """A number (with its comparator and unit) or a dash: a cell that reads as an indicator's value."""
+    if t.isalpha():  # letters only (most labels, new to the cache in each form): no digit, so no number
+        return False
     return values.parse_target(t).value is not None or t in values.DASHES
 
 

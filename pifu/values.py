@@ -120,6 +120,8 @@ def parse_target(raw: str) -> Target:
 
     Cached: a document repeats a handful of values (100%, ≥95%) hundreds of times.
     """
+    if raw.isalpha():  # letters only (`健全`, `按时完成`): no digit, so no number to read
+        return Target(raw, None, None, None)
     t = (raw if raw.isascii() else raw.translate(_WIDE)).strip().replace(" ", "")  # (ascii_fold)
     comparator = "="
     m = _COMPARATOR_RE.match(t)
