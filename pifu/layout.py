@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import attrgetter, contains, itemgetter
+from operator import add, attrgetter, contains, itemgetter
 from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
 
@@ -285,7 +285,7 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
             at = whole.find(word, at + 1)
     hinted: list[int] = []
     if found:
-        starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+        starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
         hinted = sorted({bisect.bisect_right(starts, at) - 1 for at in found})
     for i in hinted:
         row = grid[i]
@@ -383,6 +383,7 @@ def fold(text: str) -> str:
     return re.sub(r"[\s*:]", "", unicodedata.normalize("NFKC", text)).replace("＊", "")
 
 
+@memo(maxsize=4096)
 def roles_of(header: str) -> tuple[str, ...] | None:
     return COLUMNS.get(fold(header))
 
