@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import add, attrgetter, contains, itemgetter
+from operator import add, attrgetter
 from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
 
@@ -905,11 +905,8 @@ def _check_not_cut(rows: list[IndicatorRow], r: Reader) -> None:
 
 def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
-    levels_of, explicit_of = list(map(_levels, rows)), list(map(_explicit, rows))
     for level in range(3):
-        at_level = itemgetter(level)
-        # each row's explicit label of the level (its levels list is shared: a completion below is seen)
-        names = sorted(set(compress(map(at_level, levels_of), map(at_level, explicit_of))))
+        names = sorted({row.levels[level] for row in rows if row.explicit[level]})
         if not any(map(str.startswith, names[1:], names)):  # no label starts another (most forms): done in C
             continue
         # the labels that start with a name follow it in sorted order: a name with exactly one longer label
@@ -930,9 +927,6 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
                 r.note("label_completed", "info", r.at(row.line),
                        f"lv{level + 1} label {row.levels[level]!r} cut short; completed to {full!r}")
                 row.levels[level] = full
-
-
-_levels, _explicit = attrgetter("levels"), attrgetter("explicit")
 
 
 def _carry_down(rows: list[IndicatorRow]) -> None:
@@ -971,10 +965,10 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
                        f"{row.levels[2]!r} was under {was} by position; the other section ({r.at(other.line)}) "
                        f"puts it under {'/'.join(str(x) for x in row.levels[:2])}")
                 break
-    # the rows missing lv1 or lv2 (lv3 is always printed), picked in C: most forms have none
-    for row in compress(rows, map(contains, map(_levels, rows), repeat(None))):
-        r.note("missing_hierarchy", "warning", r.at(row.line),
-               f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
+    for row in rows:
+        if None in row.levels:  # (lv3 is always printed: lv1 or lv2 is missing)
+            r.note("missing_hierarchy", "warning", r.at(row.line),
+                   f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
 
 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
@@ -991,9 +985,10 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
         where = names[line]
         lv1_class = lv1_class_of(lv1)
         row_years = years[-len(row_values):] if row_values else []  # (years[-0:] would be every year)
-        kept = seen.get((lv1, lv2, lv3))
+        key = (lv1, lv2, lv3)
+        kept = seen.get(key)
         if kept is None:
-            seen[lv1, lv2, lv3] = row_years
+            seen[key] = row_years
         for year, raw in zip(row_years, row_values):
             if kept is not None:
                 if year in kept:
