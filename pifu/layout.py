@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import add, attrgetter
+from operator import add
 from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
 
@@ -726,7 +726,7 @@ def _heading(t: str) -> bool:
 def _lines_holding(rows: list[Row], word: str) -> set[int]:
     """The lines of the rows with `word` (one character) in a cell: a few a table, found with one C search
     over the table's text, not a join and a search per row."""
-    joined = list(map("".join, map(_texts, rows)))
+    joined = ["".join(row.texts) for row in rows]
     starts = list(accumulate(map(len, joined), initial=0))  # where each row starts in the whole text
     whole = "".join(joined)
     lines = set()
@@ -736,9 +736,6 @@ def _lines_holding(rows: list[Row], word: str) -> set[int]:
         lines.add(rows[k].line)
         at = whole.find(word, starts[k + 1])
     return lines
-
-
-_texts = attrgetter("texts")
 
 
 def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int]) -> list[int]:
@@ -1019,10 +1016,13 @@ def _column_table(rows: list[Row]) -> Row | None:
     """The header row of a table to be read by its columns, or None when the content reading applies
     (no header, or only the Hubei columns: levels, 指标值, 指标值确定依据, 指标分类, which the content reading
     finds even in rows that lost their columns)."""
-    for k, row in enumerate(rows[:3]):
-        known = [roles_of(t) for t in row.texts]
-        if sum(1 for x in known if x) >= 3 and any(x and x[0] in _LEVEL_ROLES for x in known):
-            roles = {x[0] for x in known if x}
+    for row in rows[:3]:
+        known = list(map(roles_of, row.texts))
+        found = list(filter(None, known))
+        if len(found) < 3:
+            continue
+        roles = {x[0] for x in found}
+        if not roles.isdisjoint(_LEVEL_ROLES):  # three known columns, a level among them
             last_value = max(i for i, x in enumerate(known) if x and x[0] in _VALUE_ROLES) if roles & set(
                 _VALUE_ROLES) else len(known)
             if not roles <= _LEGACY_ROLES or len(known) - last_value < 3:  # 依据 and 分类 follow the values
