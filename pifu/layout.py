@@ -247,7 +247,7 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
     if any(p.code == "unreadable_row" and p.where == r.at(last_line) for p in r.problems):
         raise DocumentError(source.path, f"the last row ({r.at(last_line)}) is cut off: the file is truncated",
                             "truncated")
-    doc_texts = {key: texts.items("\n".join(t for row in sections.get(key, []) for t in row.texts))
+    doc_texts = {key: texts.items("\n".join([t for row in sections.get(key, []) for t in row.texts]))
                  for key in TEXT_KEYS}
     duty = read_duty_targets(sections.get("duty_targets", []), r)
     return Document(source=source, department=department, fiscal_year=fiscal_year, funding=funding,
@@ -748,7 +748,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int])
             y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
                 history.append(y)
-    blank = sum(t in _BLANK_YEARS for row in rows[:4] for t in row.texts)
+    blank = sum([t in _BLANK_YEARS for row in rows[:4] for t in row.texts])
     if not history and blank >= 2:
         r.note("history_blank", "info", "年度绩效指标",
                "the history year headers are left blank (`年` `年`): the table holds the current year only")
