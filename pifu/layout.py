@@ -12,7 +12,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from operator import add
-from itertools import accumulate, compress, count, repeat
+from itertools import accumulate, compress, count, filterfalse, repeat
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -862,8 +862,9 @@ class Known:
         return _is_value(t) or t in self.values
 
     def all_values(self, cells: list[str]) -> bool:
-        """Every cell value-like; `_is_value` answers most cells from its cache without a Python call."""
-        return all(map(_is_value, cells)) or all(map(self.value_like, cells))
+        """Every cell value-like (see `value_like`); `_is_value` answers most cells from its cache without
+        a Python call, and the others are looked up among the long-term values in C."""
+        return all(map(_is_value, cells)) or self.values.issuperset(filterfalse(_is_value, cells))
 
     def no_values(self, cells: list[str]) -> bool:
         return not any(map(_is_value, cells)) and self.values.isdisjoint(cells)
