@@ -9,13 +9,14 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
-from operator import attrgetter
-from itertools import accumulate, compress, count
+from operator import add
+from itertools import accumulate, compress, count, filterfalse, repeat
 from dataclasses import dataclass, field
 
 from pifu import texts, values
+from pifu.values import memo
 from pifu.model import (
     ANNUAL, EXPENDITURE, INCOME, LONG_TERM, Document, DocumentError, DutyTarget, FundingLine, IndicatorValue,
     Problem, Source,
@@ -111,7 +112,7 @@ _UNTIL_YEAR = re.compile(r"截[止至]\s*((?:19|20)\d{2})\s*年")
 _LABEL_NOISE = re.compile(r"[\s:：*＊]|[（(][^）)]*[）)]")
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def section_of(cell: str) -> str | None:
     """`长期目标： （截止2025年）` -> long_term_goal; a cell that is not a section label -> None."""
     if len(cell) > 40:
@@ -178,17 +179,35 @@ class _Names(dict):
         return name
 
 
+def _line_name(line: int) -> str:
+    return f"line {line}"
+
+
+class _LineNames(dict):
+    """`line N` for the grids whose rows are the file's lines: the same names in every file, so one dict
+    serves every parse (bounded: a huge file's names past the first thousands are built each time)."""
+
+    def __missing__(self, line: int) -> str:
+        name = _line_name(line)
+        if len(self) < 4096:
+            self[line] = name
+        return name
+
+
+_LINE_NAMES = _LineNames()
+
+
 @dataclass
 class Reader:
     """The state of one parse: where the problems go."""
 
     path: str
-    where: Callable[[int], str] = lambda line: f"line {line}"
+    where: Callable[[int], str] = _line_name
     problems: list[Problem] = field(default_factory=list)
-    names: _Names = field(init=False, repr=False)
+    names: dict[int, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.names = _Names(self.where)
+        self.names = _LINE_NAMES if self.where is _line_name else _Names(self.where)
 
     def at(self, line: int) -> str:
         """Where grid row `line` came from (line 41, sheet X R12, page 2 row 7)."""
@@ -228,7 +247,7 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
     if any(p.code == "unreadable_row" and p.where == r.at(last_line) for p in r.problems):
         raise DocumentError(source.path, f"the last row ({r.at(last_line)}) is cut off: the file is truncated",
                             "truncated")
-    doc_texts = {key: texts.items("\n".join(t for row in sections.get(key, []) for t in row.texts))
+    doc_texts = {key: texts.items("\n".join([t for row in sections.get(key, []) for t in row.texts]))
                  for key in TEXT_KEYS}
     duty = read_duty_targets(sections.get("duty_targets", []), r)
     return Document(source=source, department=department, fiscal_year=fiscal_year, funding=funding,
@@ -266,7 +285,7 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
             at = whole.find(word, at + 1)
     hinted: list[int] = []
     if found:
-        starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+        starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
         hinted = sorted({bisect.bisect_right(starts, at) - 1 for at in found})
     for i in hinted:
         row = grid[i]
@@ -357,13 +376,14 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
     return preamble, sections
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def fold(text: str) -> str:
     """A header as the synonym tables know it: NFKC, no spaces, asterisks (required-column marks) or
     trailing colons."""
     return re.sub(r"[\s*:]", "", unicodedata.normalize("NFKC", text)).replace("＊", "")
 
 
+@memo(maxsize=4096)
 def roles_of(header: str) -> tuple[str, ...] | None:
     return COLUMNS.get(fold(header))
 
@@ -462,6 +482,7 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
     parsed = []  # [row, flow, item, class, numbers, had_year_header]
     flow_context = None
     last_item_flow = None
+    parse_amount, parse_share = values.parse_amount, values.parse_share
     for row in rows:
         # only a row holding 年 can name a year (most rows: one C search instead of a call per cell)
         year_cells = [y for y in map(values.parse_year, row.texts) if y] if "年" in "".join(row.texts) else []
@@ -477,7 +498,8 @@ def read_funding(rows: list[Row], fiscal_year: int, r: Reader) -> list[FundingLi
                     r.note("unreadable_cell", "warning", r.at(row.line), f"{t!r} stands before any item; ignored")
                     continue
                 item, flow, cls = _funding_item(t, row, r)
-            elif _is_number(t) or not (values.parse_year(t) or _funding_header(t)):
+            elif parse_amount(t) is not None or parse_share(t) is not None or not (
+                    values.parse_year(t) or _funding_header(t)):  # (_is_number written out: once per amount)
                 # an amount or share is never a year (no 年) nor a header: asked first, the cached number
                 # parse answers without a header lookup per amount (amounts are unique to each form)
                 numbers.append((col, t))
@@ -571,12 +593,12 @@ def _unpivot(rows: list[Row], r: Reader) -> list[Row]:
 _ITEM_NOISE = re.compile(r"^其中|[\s:：]|[（(][^）)]*[）)]")
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def _funding_header(t: str) -> bool:
     return t in FUNDING_HEADERS or _LABEL_NOISE.sub("", t) in FUNDING_HEADERS or fold(t) in FUNDING_HEADERS
 
 
-@lru_cache(maxsize=1024)
+@memo(maxsize=1024)
 def item_class_of(item: str) -> str | None:
     return ITEM_CLASSES.get(_ITEM_NOISE.sub("", unicodedata.normalize("NFKC", item)))
 
@@ -601,7 +623,8 @@ def _funding_numbers(numbers, row: Row, item: str, r: Reader):
     """amount, share, history… in reading order; the share is the cell with a % sign."""
     amount, share, history = None, None, []
     for _, t in numbers:
-        s = values.parse_share(t)
+        # (parse_share's own first test, asked here: most numbers are amounts, each new to the cache)
+        s = values.parse_share(t) if "%" in t or "％" in t else None
         if s is not None and amount is not None and share is None and not history:
             share = s
             continue
@@ -667,13 +690,11 @@ def read_indicators(long_rows: list[Row], annual_rows: list[Row], fiscal_year: i
 
 def _read_by_content(long_rows: list[Row], annual_rows: list[Row], fiscal_year: int, r: Reader) -> list[IndicatorValue]:
     nothing = Known(set(), set())
-    long_term = [row for row in (_split_row(row, LONG_TERM, 1, nothing, r, False) for row in _data_rows(long_rows, r))
-                 if row]
+    long_term = _split_rows(_data_rows(long_rows, r), LONG_TERM, 1, nothing, r)
     known = Known({t for row in long_term for t in row.labels}, {v for row in long_term for v in row.values})
     dated = _lines_holding(annual_rows, "年")  # the year headers, and a data row sharing its line with them
     years = _annual_years(annual_rows, fiscal_year, r, dated)
-    annual = [row for row in (_split_row(row, ANNUAL, len(years), known, r, row.line in dated)
-                              for row in _data_rows(annual_rows, r)) if row]
+    annual = _split_rows(_data_rows(annual_rows, r), ANNUAL, len(years), known, r, dated)
     _check_not_cut(long_term + annual, r)
     _complete_labels(long_term + annual, r)
     for rows in (long_term, annual):
@@ -696,7 +717,7 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@memo(maxsize=4096)
 def _heading(t: str) -> bool:
     """A cell of the indicator table's header rows: a column name, a year, or a year left blank."""
     return t in INDICATOR_HEADERS or t in _BLANK_YEARS or bool(values.parse_year(t))
@@ -705,7 +726,7 @@ def _heading(t: str) -> bool:
 def _lines_holding(rows: list[Row], word: str) -> set[int]:
     """The lines of the rows with `word` (one character) in a cell: a few a table, found with one C search
     over the table's text, not a join and a search per row."""
-    joined = list(map("".join, map(_texts, rows)))
+    joined = ["".join(row.texts) for row in rows]
     starts = list(accumulate(map(len, joined), initial=0))  # where each row starts in the whole text
     whole = "".join(joined)
     lines = set()
@@ -715,9 +736,6 @@ def _lines_holding(rows: list[Row], word: str) -> set[int]:
         lines.add(rows[k].line)
         at = whole.find(word, starts[k + 1])
     return lines
-
-
-_texts = attrgetter("texts")
 
 
 def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int]) -> list[int]:
@@ -730,7 +748,7 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int])
             y = values.parse_year(t) if "年" in t else None
             if y and y < fiscal_year and y not in history:
                 history.append(y)
-    blank = sum(t in _BLANK_YEARS for row in rows[:4] for t in row.texts)
+    blank = sum([t in _BLANK_YEARS for row in rows[:4] for t in row.texts])
     if not history and blank >= 2:
         r.note("history_blank", "info", "年度绩效指标",
                "the history year headers are left blank (`年` `年`): the table holds the current year only")
@@ -742,35 +760,50 @@ def _annual_years(rows: list[Row], fiscal_year: int, r: Reader, dated: set[int])
     return sorted(history) + [fiscal_year]
 
 
-def _split_row(row: Row, horizon: str, n_values: int, known: Known, r: Reader, dated: bool) -> IndicatorRow | None:
-    """`dated`: the row holds 年 (an annual row may share its line with a year header)."""
-    cells = row.texts
-    if dated:
-        cells = [t for t in cells if not values.parse_year(t)]
-    if len(cells) < 4:
-        r.note("unreadable_row", "error", r.at(row.line),
-               f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
-        return None
-    category = cells[-1]
-    basis = cells[-2]
-    middle = cells[:-2]
-    if values.parse_target(basis).value is not None:  # numeric
-        # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
-        r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
-        basis, middle = None, cells[:-1]
-    # long-term rows (and rows of two cells before 依据) hold one value: no call to tell
-    n = _count_values(middle, n_values, known, row, r) if n_values > 1 and len(middle) > 2 else 1
-    labels, vals = middle[:-n], middle[-n:]
-    if len(labels) > 3:
-        r.note("extra_cells", "warning", r.at(row.line),
-               f"{len(labels)} label cells {labels!r}; kept the last three")
-        labels = labels[-3:]
-    if len(vals) < n_values:
-        r.note("missing_values", "info", r.at(row.line),
-               f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
-    # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-    return IndicatorRow(horizon, row.line, labels, vals, basis, category, [None] * (3 - len(labels)) + labels,
-                        _EXPLICIT[len(labels)])
+def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: Reader,
+                dated: set[int] = frozenset()) -> list[IndicatorRow]:
+    """Each row's cells as labels, values, 依据 and 分类; a row that cannot be read is reported and left out.
+    `dated`: the lines holding 年 (an annual row may share its line with a year header). One loop for the
+    table: the usual row is told here, without a call of its own."""
+    out = []
+    parse_target, is_value = values.parse_target, _is_value
+    for row in rows:
+        cells = row.texts
+        if row.line in dated:
+            cells = [t for t in cells if not values.parse_year(t)]
+        if len(cells) < 4:
+            r.note("unreadable_row", "error", r.at(row.line),
+                   f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
+            continue
+        category = cells[-1]
+        basis = cells[-2]
+        middle = cells[:-2]
+        if parse_target(basis).value is not None:  # numeric
+            # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
+            r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
+            basis, middle = None, cells[:-1]
+        # long-term rows (and rows of two cells before 依据) hold one value
+        n = 1
+        k = len(middle)
+        if n_values > 1 and k > 2:
+            # the usual annual row (see _count_values): one value a year and no value before them
+            if k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
+                    middle[-n_values:])) and known.no_values(middle[:-n_values]):
+                n = n_values
+            else:
+                n = _count_values(middle, n_values, known, row, r)
+        labels, vals = middle[:-n], middle[-n:]
+        if len(labels) > 3:
+            r.note("extra_cells", "warning", r.at(row.line),
+                   f"{len(labels)} label cells {labels!r}; kept the last three")
+            labels = labels[-3:]
+        if len(vals) < n_values:
+            r.note("missing_values", "info", r.at(row.line),
+                   f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
+        # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
+        out.append(IndicatorRow(horizon, row.line, labels, vals, basis, category,
+                                [None] * (3 - len(labels)) + labels, _EXPLICIT[len(labels)]))
+    return out
 
 
 _EXPLICIT = {n: (False,) * (3 - n) + (True,) * n for n in (1, 2, 3)}  # which levels n labels fill, shared
@@ -808,7 +841,7 @@ def _label_score(t: str, known: "Known") -> int:
     if score is None:
         if known.value_like(t):
             score = -1
-        elif t in known.labels or t in known.label_prefixes or any(t[:n] in known.labels for n in range(4, len(t))):
+        elif t in known.labels or known.cut_short(t) or any(t[:n] in known.labels for n in range(4, len(t))):
             score = 1  # a label, or one side of a label cut short
         else:
             score = 0
@@ -823,29 +856,35 @@ class Known:
     labels: set[str]
     values: set[str]
     scores: dict[str, int] = field(default_factory=dict)
-    _prefixes: set[str] | None = field(default=None, repr=False)
+    _sorted: list[str] | None = field(default=None, repr=False)
 
     def value_like(self, t: str) -> bool:
         return _is_value(t) or t in self.values
 
     def all_values(self, cells: list[str]) -> bool:
-        """Every cell value-like; `_is_value` answers most cells from its cache without a Python call."""
-        return all(map(_is_value, cells)) or all(map(self.value_like, cells))
+        """Every cell value-like (see `value_like`); `_is_value` answers most cells from its cache without
+        a Python call, and the others are looked up among the long-term values in C."""
+        return all(map(_is_value, cells)) or self.values.issuperset(filterfalse(_is_value, cells))
 
     def no_values(self, cells: list[str]) -> bool:
         return not any(map(_is_value, cells)) and self.values.isdisjoint(cells)
 
-    @property
-    def label_prefixes(self) -> set[str]:
-        """The labels cut short (at least 4 characters kept), built when a cell first needs them."""
-        if self._prefixes is None:
-            self._prefixes = {k[:n] for k in self.labels for n in range(4, len(k))}
-        return self._prefixes
+    def cut_short(self, t: str) -> bool:
+        """`t` is a label cut short: at least 4 characters of a longer label. The labels that start with `t`
+        follow it in sorted order, so the first label after `t` tells (no set of every prefix to build)."""
+        if len(t) < 4:
+            return False
+        if self._sorted is None:
+            self._sorted = sorted(self.labels)
+        after = bisect.bisect_right(self._sorted, t)
+        return after < len(self._sorted) and self._sorted[after].startswith(t)
 
 
-@lru_cache(maxsize=1 << 14)
+@memo(maxsize=1 << 14)
 def _is_value(t: str) -> bool:
     """A number (with its comparator and unit) or a dash: a cell that reads as an indicator's value."""
+    if t.isalpha():  # letters only (most labels, new to the cache in each form): no digit, so no number
+        return False
     return values.parse_target(t).value is not None or t in values.DASHES
 
 
@@ -866,6 +905,8 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
     """A label that is a strict prefix of exactly one other label of its level was cut short."""
     for level in range(3):
         names = sorted({row.levels[level] for row in rows if row.explicit[level]})
+        if not any(map(str.startswith, names[1:], names)):  # no label starts another (most forms): done in C
+            continue
         # the labels that start with a name follow it in sorted order: a name with exactly one longer label
         # is followed by that label and then by one that does not start with the name (most forms: none)
         candidates = [(name, other) for name, other, after in zip(names, names[1:], names[2:] + [None])
@@ -887,26 +928,33 @@ def _complete_labels(rows: list[IndicatorRow], r: Reader) -> None:
 
 
 def _carry_down(rows: list[IndicatorRow]) -> None:
-    above: list[str | None] = [None, None]
+    """lv1 and lv2 from the row above where not printed; a row's labels fill its levels from the right, so
+    an explicit lv1 comes with an explicit lv2."""
+    lv1 = lv2 = None
     for row in rows:
-        for level in (0, 1):
-            if row.explicit[level]:
-                above[level] = row.levels[level]
-            else:
-                row.levels[level] = above[level]
+        levels, explicit = row.levels, row.explicit
+        if explicit[0]:
+            lv1, lv2 = levels[0], levels[1]
+        elif explicit[1]:
+            levels[0], lv2 = lv1, levels[1]
+        else:
+            levels[0], levels[1] = lv1, lv2
 
 
 def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) -> None:
     """A merged label printed on the wrong row leaves some rows under the previous group. Where the other
     section prints the same indicator's group explicitly, the explicit label wins over the carried one."""
-    by_lv3: dict[str, list[IndicatorRow]] = {}
-    for row in others:
-        by_lv3.setdefault(row.levels[2], []).append(row)
+    # the other section's row of each lv3 it prints once (most forms: every lv3 once, told by one count)
+    by_lv3 = {row.levels[2]: row for row in others}
+    if len(by_lv3) < len(others):
+        twice = {lv3 for lv3, n in Counter(row.levels[2] for row in others).items() if n > 1}
+        by_lv3 = {lv3: row for lv3, row in by_lv3.items() if lv3 not in twice}
     for row in rows:
-        matches = by_lv3.get(row.levels[2], [])
-        if len(matches) != 1:
+        if row.explicit[0]:  # all three levels printed: nothing carried to correct
             continue
-        other = matches[0]
+        other = by_lv3.get(row.levels[2])
+        if other is None or not other.explicit[1]:  # (most rows: the other prints no group either)
+            continue
         for level in (1, 0):
             if not row.explicit[level] and other.explicit[level] and row.levels[level] != other.levels[level]:
                 was = "/".join(str(x) for x in row.levels[:2])
@@ -916,31 +964,39 @@ def _reconcile(rows: list[IndicatorRow], others: list[IndicatorRow], r: Reader) 
                        f"puts it under {'/'.join(str(x) for x in row.levels[:2])}")
                 break
     for row in rows:
-        if row.levels[0] is None or row.levels[1] is None:
+        if None in row.levels:  # (lv3 is always printed: lv1 or lv2 is missing)
             r.note("missing_hierarchy", "warning", r.at(row.line),
                    f"{row.levels[2]!r} has no {'一级' if row.levels[0] is None else '二级'}指标 above it")
 
 
 def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> list[IndicatorValue]:
     out: list[IndicatorValue] = []
-    seen = set()
+    append = out.append
+    # (lv1, lv2, lv3) -> the years already kept for it. A row's years are distinct, so only a row whose
+    # levels came before can hold a duplicate: the others keep every value without a check per value.
+    seen: dict[tuple[str, str, str], list[int | None]] = {}
     parse_target, names = values.parse_target, r.names
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, basis, category = row.horizon, row.line, row.basis, row.category
+        horizon, line, basis, category, row_values = row.horizon, row.line, row.basis, row.category, row.values
         where = names[line]
         lv1_class = lv1_class_of(lv1)
-        for year, raw in zip(years[-len(row.values):], row.values):
-            key = (lv1, lv2, lv3, year)
-            if key in seen:
-                r.note("duplicate_row", "warning", where,
-                       f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
-                continue
-            seen.add(key)
+        row_years = years[-len(row_values):] if row_values else []  # (years[-0:] would be every year)
+        key = (lv1, lv2, lv3)
+        kept = seen.get(key)
+        if kept is None:
+            seen[key] = row_years
+        for year, raw in zip(row_years, row_values):
+            if kept is not None:
+                if year in kept:
+                    r.note("duplicate_row", "warning", where,
+                           f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
+                    continue
+                kept.append(year)
             t = parse_target(raw)
-            out.append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                      basis, category, line, where, lv1_class))
+            append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
+                                  basis, category, line, where, lv1_class))
     return out
 
 
@@ -948,7 +1004,7 @@ _BLANK_YEARS = frozenset({"年", "年度"})  # a year header left blank (Hubei 2
 _LV1_NOISE = re.compile(r"^[一二三四五六七八九十\d]+[、.．]|[\s*]")
 
 
-@lru_cache(maxsize=1024)
+@memo(maxsize=1024)
 def lv1_class_of(lv1: str | None) -> str | None:
     """The standard class of a first-level indicator, whichever vocabulary names it (see LV1_CLASSES)."""
     key = _LV1_NOISE.sub("", unicodedata.normalize("NFKC", lv1 or ""))
@@ -961,10 +1017,13 @@ def _column_table(rows: list[Row]) -> Row | None:
     """The header row of a table to be read by its columns, or None when the content reading applies
     (no header, or only the Hubei columns: levels, 指标值, 指标值确定依据, 指标分类, which the content reading
     finds even in rows that lost their columns)."""
-    for k, row in enumerate(rows[:3]):
-        known = [roles_of(t) for t in row.texts]
-        if sum(1 for x in known if x) >= 3 and any(x and x[0] in _LEVEL_ROLES for x in known):
-            roles = {x[0] for x in known if x}
+    for row in rows[:3]:
+        known = list(map(roles_of, row.texts))
+        found = list(filter(None, known))
+        if len(found) < 3:
+            continue
+        roles = {x[0] for x in found}
+        if not roles.isdisjoint(_LEVEL_ROLES):  # three known columns, a level among them
             last_value = max(i for i, x in enumerate(known) if x and x[0] in _VALUE_ROLES) if roles & set(
                 _VALUE_ROLES) else len(known)
             if not roles <= _LEGACY_ROLES or len(known) - last_value < 3:  # 依据 and 分类 follow the values

@@ -6,9 +6,8 @@ Everything numeric becomes a `Decimal`; the text a cell held is never trusted to
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from typing import Callable, NamedTuple, TypeVar
 
 # Full-width digits, signs and punctuation to ASCII; ≧/≦ are the JIS forms of ≥/≤.
 _WIDE = str.maketrans({
@@ -34,6 +33,33 @@ _SUFFIXES = tuple(suffix for suffix, _ in _SUFFIX_CMP)
 _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 
 
+_K, _V = TypeVar("_K"), TypeVar("_V")
+
+
+class _Memo(dict):
+    """A pure function's answers by its one argument, kept until `maxsize` are held (then emptied: the
+    cells of the next forms fill it again)."""
+
+    __slots__ = ("function", "maxsize")
+
+    def __init__(self, function: Callable[[_K], _V], maxsize: int):
+        super().__init__()
+        self.function, self.maxsize = function, maxsize
+
+    def __missing__(self, key: _K) -> _V:
+        if len(self) >= self.maxsize:
+            self.clear()
+        value = self[key] = self.function(key)
+        return value
+
+
+def memo(maxsize: int) -> Callable[[Callable[[_K], _V]], Callable[[_K], _V]]:
+    """Cache a pure function of one hashable argument (a cell's text). The cached function is the dict's
+    own `__getitem__`: a cell seen before costs one lookup in C, without the argument tuple, the key and
+    the recency list an lru_cache keeps for every call (the layout asks about each cell several times)."""
+    return lambda function: _Memo(function, maxsize).__getitem__
+
+
 def ascii_fold(text: str) -> str:
     """Full-width forms to ASCII, trimmed."""
     if text.isascii():  # most cells: nothing to fold
@@ -45,23 +71,25 @@ def to_decimal(text: str) -> Decimal:
     return Decimal(text.replace(",", ""))
 
 
-@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
+@memo(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_amount(cell: str) -> Decimal | None:
     """`998.71`, `1,058.85`, `９９８．７１` -> Decimal; a lone dash means zero; else None."""
-    t = ascii_fold(cell)
+    # ascii_fold and to_decimal written out: amounts are unique to their form, so each is parsed here once
+    # (a cache miss), and the calls were most of it
+    t = cell.strip() if cell.isascii() else cell.translate(_WIDE).strip()
     if t in DASHES:
         return Decimal(0)
     m = _AMOUNT_RE.match(t)
-    return to_decimal(m.group(1)) if m else None
+    return Decimal(m.group(1).replace(",", "")) if m else None
 
 
-@lru_cache(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
+@memo(maxsize=1 << 14)  # pure, and asked again and again of the same cells by the layout
 def parse_share(cell: str) -> Decimal | None:
     """`49.96%`, `100％` -> Decimal percent; None when the cell is not a percentage."""
     if "%" not in cell and "％" not in cell:  # most cells asked (every amount): no folding, no regex
         return None
-    m = _SHARE_RE.match(ascii_fold(cell))
-    return to_decimal(m.group(1)) if m else None
+    m = _SHARE_RE.match(cell.strip() if cell.isascii() else cell.translate(_WIDE).strip())  # (as parse_amount)
+    return Decimal(m.group(1).replace(",", "")) if m else None
 
 
 def parse_year(cell: str) -> int | None:
@@ -72,8 +100,10 @@ def parse_year(cell: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
+    """A parsed value: immutable, as the cache hands the same one to every cell of its text (a named tuple
+    is built several times faster than a frozen dataclass: each value first seen is a cache miss)."""
+
     raw: str
     comparator: str | None
     value: Decimal | None
@@ -84,13 +114,15 @@ class Target:
         return self.value is not None
 
 
-@lru_cache(maxsize=1 << 16)
+@memo(maxsize=1 << 16)
 def parse_target(raw: str) -> Target:
     """`≥23人` -> (>=, 23, 人); `≤100％` -> (<=, 100, %); `健全` -> qualitative (all None).
 
     Cached: a document repeats a handful of values (100%, ≥95%) hundreds of times.
     """
-    t = ascii_fold(raw).replace(" ", "")
+    if raw.isalpha():  # letters only (`健全`, `按时完成`): no digit, so no number to read
+        return Target(raw, None, None, None)
+    t = (raw if raw.isascii() else raw.translate(_WIDE)).strip().replace(" ", "")  # (ascii_fold)
     comparator = "="
     m = _COMPARATOR_RE.match(t)
     if m:
@@ -99,7 +131,7 @@ def parse_target(raw: str) -> Target:
     if not m:
         return Target(raw, None, None, None)
     try:
-        value = to_decimal(m.group(1))
+        value = Decimal(m.group(1).replace(",", ""))  # (to_decimal)
     except InvalidOperation:
         return Target(raw, None, None, None)
     unit = m.group(2)

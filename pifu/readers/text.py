@@ -8,7 +8,8 @@ from __future__ import annotations
 import bisect
 import codecs
 import re
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Grid, Sheet
@@ -84,7 +85,7 @@ def to_grid(text: str) -> Grid:
 def _padded_lines(text: str, lines: list[str]) -> set[int]:
     """The lines holding a padding character (a few a form): only their cells can need stripping, and
     stripping every cell was most of the reader's time. One C search per character and padded line."""
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
     padded = set()
     for ch in _PADDING:
         at = text.find(ch)
