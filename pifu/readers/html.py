@@ -142,9 +142,25 @@ def _text_of(el, nested: list | None = None) -> str:
     text = el.text
     if not len(el):  # most cells: text and no markup
         return _clean(_collapse(text)) if text else ""
+    ws = _collapse
+    if len(el) == 1:  # the next most common cell: one childless element (`<span>a</span>`, `<p>a</p>`)
+        child = el[0]
+        tag = child.tag
+        if not len(child) and type(tag) is str and (tag := tag.lower()) != "table":
+            # the loop below for this one child, with no list to join
+            inner = child.text
+            if tag not in _NOT_INLINE:
+                mid = ws(inner) if inner else ""
+            elif tag in _SKIP:
+                mid = ""
+            elif tag == "br":
+                mid = "\n"
+            else:
+                mid = f"\n{ws(inner)}\n" if inner else "\n\n"
+            tail = child.tail
+            return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
     # el's children are read here one by one; a child with children of its own is read by _walk. Most
     # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
-    ws = _collapse
     out = [ws(text)] if text else []
     append = out.append
     for child in el:
@@ -304,6 +320,8 @@ class _Page:
             self.tables.append(table)
         count = 0
         by_el = self.by_el
+        # the per-cell loop below runs for every cell of the page: what it calls is bound locally
+        collapse, strip_chars, label_of, headers = _collapse, STRIP, section_of, _FORM_HEADERS
         for tr in root.iter("tr"):
             # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
@@ -317,12 +335,13 @@ class _Page:
                 tag = td.tag
                 if tag != "td" and tag != "th":
                     continue
-                nested: list = []
                 if len(td):
+                    nested: list | tuple = []
                     text = _text_of(td, nested)
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
+                    nested = ()  # no list for a cell that cannot hold a table
                     text = td.text
-                    text = _collapse(text).replace("\xa0", " ").strip(STRIP) if text else ""
+                    text = collapse(text).replace("\xa0", " ").strip(strip_chars) if text else ""
                 names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
                 if nested or "rowspan" in names or "colspan" in names:
                     rowspan, colspan = td.get("rowspan"), td.get("colspan")
@@ -332,12 +351,12 @@ class _Page:
                 else:
                     row.append(text)
                 # a section label is short and Chinese (NFKC keeps ASCII as it is: numbers are not looked up)
-                key = section_of(text) if text and len(text) <= 40 and not text.isascii() else None
+                key = label_of(text) if text and len(text) <= 40 and not text.isascii() else None
                 if key:
                     table.labels.add(key)
                     table.first = table.first or key
                     table.last = key
-                elif text in _FORM_HEADERS:
+                elif text in headers:
                     table.headers += 1
             count += len(row)
             check_cells(count, path, "the page")
