@@ -143,22 +143,29 @@ def _text_of(el, nested: list | None = None) -> str:
     if not len(el):  # most cells: text and no markup
         return _clean(_collapse(text)) if text else ""
     ws = _collapse
-    if len(el) == 1:  # the next most common cell: one childless element (`<span>a</span>`, `<p>a</p>`)
+    if len(el) == 1:  # the next most common cells: one element (`<span>a</span>`, `<p>a</p>`, a layout table)
         child = el[0]
         tag = child.tag
-        if not len(child) and type(tag) is str and (tag := tag.lower()) != "table":
-            # the loop below for this one child, with no list to join
-            inner = child.text
-            if tag not in _NOT_INLINE:
-                mid = ws(inner) if inner else ""
-            elif tag in _SKIP:
-                mid = ""
-            elif tag == "br":
-                mid = "\n"
-            else:
-                mid = f"\n{ws(inner)}\n" if inner else "\n\n"
-            tail = child.tail
-            return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
+        if type(tag) is str:
+            tag = tag.lower()
+            if tag == "table":  # the loop below for this one child, as _walk reads a table
+                if nested is not None:
+                    nested.append(child)
+                return _clean(f"{ws(text) if text else ''}\n{ws(tail) if (tail := child.tail) else ''}")
+            if not len(child):  # the loop below for this one child, with no list to join
+                inner = child.text
+                tail = child.tail
+                if tag not in _NOT_INLINE:
+                    # one line: collapsed pieces hold no line break, so _clean is a replace and a strip
+                    line = (ws(text) if text else "") + (ws(inner) if inner else "") + (ws(tail) if tail else "")
+                    return line.replace("\xa0", " ").strip(STRIP)
+                if tag in _SKIP:
+                    mid = ""
+                elif tag == "br":
+                    mid = "\n"
+                else:
+                    mid = f"\n{ws(inner)}\n" if inner else "\n\n"
+                return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
     # el's children are read here one by one; a child with children of its own is read by _walk. Most
     # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
     out = [ws(text)] if text else []
