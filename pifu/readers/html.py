@@ -307,10 +307,9 @@ def _span_of(value: str, limit: int) -> int:
 
 def _owner(el):
     """The nearest `<table>` above `el`, or None."""
-    anc = el.getparent()
-    while anc is not None and _tag(anc) != "table":
-        anc = anc.getparent()
-    return anc
+    # lxml matches the tag in C and makes a Python element only for the match (libxml2's HTML parser writes
+    # tag names in lower case), where a walk up in Python made one per ancestor
+    return next(el.iterancestors("table"), None)
 
 
 class _Page:
@@ -328,7 +327,7 @@ class _Page:
         count = 0
         by_el = self.by_el
         # the per-cell loop below runs for every cell of the page: what it calls is bound locally
-        collapse, strip_chars, label_of, headers = _collapse, STRIP, section_of, _FORM_HEADERS
+        ws_sub, strip_chars, label_of, headers = _WS.sub, STRIP, section_of, _FORM_HEADERS
         for tr in root.iter("tr"):
             # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
@@ -348,7 +347,12 @@ class _Page:
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
                     nested = ()  # no list for a cell that cannot hold a table
                     text = td.text
-                    text = collapse(text).replace("\xa0", " ").strip(strip_chars) if text else ""
+                    if text:  # _collapse inlined
+                        if not text.isprintable() or "  " in text:
+                            text = ws_sub(" ", text)
+                        text = text.replace("\xa0", " ").strip(strip_chars)
+                    else:
+                        text = ""
                 names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
                 if nested or "rowspan" in names or "colspan" in names:
                     rowspan, colspan = td.get("rowspan"), td.get("colspan")
