@@ -163,8 +163,13 @@ def _text_of(el, nested: list | None = None) -> str:
                     mid = ""
                 elif tag == "br":
                     mid = "\n"
-                else:
-                    mid = f"\n{ws(inner)}\n" if inner else "\n\n"
+                else:  # a block (`<p>a</p>`): its line between the cell's text and the tail, as _clean splits them
+                    line = ws(inner).replace("\xa0", " ").strip(STRIP) if inner else ""
+                    before = ws(text).replace("\xa0", " ").strip(STRIP) if text else ""
+                    after = ws(tail).replace("\xa0", " ").strip(STRIP) if tail else ""
+                    if not before and not after:
+                        return line
+                    return "\n".join([part for part in (before, line, after) if part])
                 return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
     # el's children are read here one by one; a child with children of its own is read by _walk. Most
     # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
