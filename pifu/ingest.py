@@ -231,8 +231,9 @@ def _refusal(path: Path, roots: Iterable[Path]) -> str:
         info = path.stat()
     except OSError:
         return ""  # missing or unreadable: the parse says so (unreadable)
-    if _kind_refusal(info):
-        return _kind_refusal(info)
+    refusal = _kind_refusal(info)
+    if refusal:
+        return refusal
     if path.is_symlink():  # os.walk does not descend into symlinked folders, so only the file itself can be one
         target = path.resolve()
         if not any(_inside(target, root.resolve()) for root in _roots_of(path, roots)):

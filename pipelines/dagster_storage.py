@@ -71,7 +71,7 @@ def _transaction(engine):
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines = _Engines(keep=_RUN_SHARDS + 1)  # + the index shard
-        self._tables: set[tuple[str, str]] = set()
+        self._tables: set[str] = set()  # tables of the index shard seen to exist
         super().__init__(base_dir, inst_data=inst_data)
 
     @contextmanager
@@ -87,12 +87,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def has_table(self, table_name: str) -> bool:
         # asked before every dynamic-partition read; a table, once there, stays until wipe()
-        key = (self._base_dir, table_name)
-        if key in self._tables:
+        if table_name in self._tables:
             return True
         found = super().has_table(table_name)
         if found:
-            self._tables.add(key)
+            self._tables.add(table_name)
         return found
 
     def wipe(self) -> None:
