@@ -54,6 +54,11 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     from warehouse.load import committed_snapshot, known_sha256
 
     lake_dir = settings.lake_path()
+    if not os.environ.get("PIFU_DASK_SCHEDULER"):
+        # The workers' server imports the parser on the other core while this one looks at the
+        # warehouse and the lake; a first run over a large inbox also hashes its files in processes
+        # forked from it (ingest.plan).
+        ingest.start_workers_early()
     check_reachable(url)
     # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
     lake.roll_forward(lake_dir, committed_snapshot(url, lake_dir))
@@ -71,8 +76,6 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     if not new:
         print("nothing to do", file=out)
         return 0
-    if not os.environ.get("PIFU_DASK_SCHEDULER"):
-        ingest.start_workers_early()
     config = run_config(sources, force=force)
     # raw_files takes this plan instead of reading and hashing every file again
     config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)

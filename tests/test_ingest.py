@@ -76,3 +76,61 @@ def test_a_batch_adopted_again_replaces_the_one_a_first_attempt_staged(tmp_path)
         staging.write(folder, {"dim_department": pa.table({"department_id": [str(i) for i in range(rows)]})})
         staging.adopt_batch(stage, 1, folder, {})
     assert staging.read(stage, ["dim_department"])["dim_department"].num_rows == 1
+
+
+def _every_kind_of_input(box):
+    """A folder of every format, a copy (same content), an empty file, a file past MAX_BYTES, a file
+    without a title, a symlink inside the folder and one leaving it."""
+    import os
+
+    paths = []
+    for i, fmt in enumerate(("text", "xlsx", "xls", "docx", "html")):
+        paths += generate(2, box / fmt, seed=40 + i, fmt=fmt, errors=0.5)
+    (box / "copy.txt").write_bytes(paths[0].read_bytes())
+    (box / "empty.txt").write_bytes(b"")
+    (box / "untitled.txt").write_text("财政拨款\t100\n", encoding="utf-8")
+    title = "2021年部门整体绩效目标批复\n"
+    (box / "late.txt").write_text("注：\n" * 500 + title, encoding="utf-8")  # the title ~3 KB in
+    (box / "gbk.txt").write_text(title, encoding="gb18030")
+    (box / "wide.txt").write_text(title, encoding="utf-16")
+    with open(box / "huge.txt", "wb") as f:
+        f.truncate(ingest.MAX_BYTES + 10)
+    os.symlink(paths[1], box / "inside.txt")
+    os.symlink("/etc/hostname", box / "outside.txt")
+
+
+def test_planning_reads_each_file_once_and_routes_it_as_sniff_year_does(tmp_path, monkeypatch):
+    """Hashing and routing from one read, in this process or in planning processes: the same plan, the
+    same hash cache, and every file in the partition sniff_year gives it."""
+    box = tmp_path / "box"
+    _every_kind_of_input(box)
+    plans, caches = [], []
+    for threshold in (10**9, 1):  # in this process; then in processes forked from the workers' server
+        monkeypatch.setattr(ingest, "_PARALLEL_HASHING", threshold)
+        cache = {}
+        by_year, stats = ingest.plan([str(box)], set(), cache=cache)
+        plans.append(({y: sorted(files, key=lambda f: f.path) for y, files in by_year.items()}, stats))
+        caches.append(cache)
+    assert plans[0] == plans[1] and caches[0] == caches[1]
+    by_year, stats = plans[0]
+    assert stats == {"found": 19, "already_seen": 0, "same_content": 2}  # the copy and the symlink inside
+    routed = {f.path: year for year, files in by_year.items() for f in files}
+    assert len(routed) == 17 and len(set(by_year) - {ingest.UNKNOWN_YEAR}) >= 2
+    for path, year in routed.items():
+        expected = ingest.UNKNOWN_YEAR if path.endswith("outside.txt") else ingest.sniff_year(path)
+        assert year == expected, path
+    assert routed[str(box / "untitled.txt")] == routed[str(box / "huge.txt")] == ingest.UNKNOWN_YEAR
+    assert {routed[str(box / n)] for n in ("late.txt", "gbk.txt", "wide.txt")} == {"2021"}
+    refused = {f.path for files in by_year.values() for f in files if f.refused}
+    assert refused == {str(box / "outside.txt")}
+
+
+def test_files_already_known_are_hashed_but_not_routed(tmp_path, monkeypatch):
+    box = tmp_path / "box"
+    paths = generate(3, box, seed=48)
+    sha = ingest.fingerprint(paths[0]).sha256
+    routed = []
+    real = ingest._year_of
+    monkeypatch.setattr(ingest, "_year_of", lambda data, path: routed.append(path) or real(data, path))
+    by_year, stats = ingest.plan([str(box)], {sha})
+    assert stats["already_seen"] == 1 and sorted(routed) == sorted(map(str, paths[1:]))
