@@ -16,6 +16,7 @@ import stat
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -342,8 +343,6 @@ def _hash_all(paths: list[str], known: set[str]) -> list[tuple[InputFile, str | 
     if that pool cannot be used, in this process, routing only the files not known yet."""
     workers = min(os.cpu_count() or 1, 4)
     if len(paths) >= _PARALLEL_HASHING and workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         step = -(-len(paths) // (workers * 2))
         try:
             with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:

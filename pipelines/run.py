@@ -44,12 +44,9 @@ def _say(message: str) -> None:
 
 
 def _run(sources: list[str], settings, url: str, workers: int | None, force: bool, out) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from pifu import ingest, lake, staging
-    from pipelines.definitions import defs
-    from pipelines.instance import open_instance
-    from pipelines.partitions import range_tags
-    from pipelines.sensors import REGION_TAG, run_config
-    from pipelines.summary import summarize
     from warehouse.engine import check_reachable
     from warehouse.load import committed_snapshot, known_sha256
 
@@ -68,7 +65,17 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     known = set() if force else known_sha256(url) & lake.known_sha256(lake_dir)
     seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
     hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
-    by_year, stats = ingest.plan(sources, known, timings=seconds, cache=hashes)
+    with ThreadPoolExecutor(1, thread_name_prefix="pifu-plan") as planner:
+        # A first run over a large inbox hashes its files in other processes (ingest.plan): meanwhile
+        # this thread imports Dagster, which the run needs next (~1 s, its import lock held).
+        planning = planner.submit(ingest.plan, sources, known, timings=seconds, cache=hashes)
+        from pipelines.definitions import defs
+        from pipelines.instance import open_instance
+        from pipelines.partitions import range_tags
+        from pipelines.sensors import REGION_TAG, run_config
+        from pipelines.summary import summarize
+
+        by_year, stats = planning.result()
     hashes.save()
     new = sum(map(len, by_year.values()))
     print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
