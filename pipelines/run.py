@@ -45,6 +45,7 @@ def _say(message: str) -> None:
 
 def _run(sources: list[str], settings, url: str, workers: int | None, force: bool, out) -> int:
     from concurrent.futures import ThreadPoolExecutor
+    from contextlib import ExitStack
 
     from pifu import ingest, lake, staging
     from warehouse.engine import check_reachable
@@ -65,33 +66,35 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     known = set() if force else known_sha256(url) & lake.known_sha256(lake_dir)
     seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
     hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
-    with ThreadPoolExecutor(1, thread_name_prefix="pifu-plan") as planner:
-        # A first run over a large inbox hashes its files in other processes (ingest.plan): meanwhile
-        # this thread imports Dagster, which the run needs next (~1 s, its import lock held).
-        planning = planner.submit(ingest.plan, sources, known, timings=seconds, cache=hashes)
-        from pipelines.definitions import defs
-        from pipelines.instance import open_instance
-        from pipelines.partitions import range_tags
-        from pipelines.sensors import REGION_TAG, run_config
-        from pipelines.summary import summarize
+    with ExitStack() as stack:
+        with ThreadPoolExecutor(1, thread_name_prefix="pifu-plan") as planner:
+            # A first run over a large inbox hashes its files in other processes (ingest.plan): meanwhile
+            # this thread imports Dagster and opens its instance, which the run needs next (~1 s; ~2 s
+            # creating a new one), with the import lock and the GIL to itself.
+            planning = planner.submit(ingest.plan, sources, known, timings=seconds, cache=hashes)
+            from pipelines.definitions import defs
+            from pipelines.instance import open_instance
+            from pipelines.partitions import range_tags
+            from pipelines.sensors import REGION_TAG, run_config
+            from pipelines.summary import summarize
 
-        by_year, stats = planning.result()
-    hashes.save()
-    new = sum(map(len, by_year.values()))
-    print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
-          f"{stats['same_content']} same content as another", file=out)
-    if not new:
-        print("nothing to do", file=out)
-        return 0
-    config = run_config(sources, force=force)
-    # raw_files takes this plan instead of reading and hashing every file again
-    config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
-    # The summary says what failed in one line per step; Dagster's console would add pages of traceback
-    # (they are in the run's event log, the UI, and the file the summary names).
-    config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "CRITICAL")}}}
-    if workers:
-        config["resources"] = {"settings": {"config": {"workers": workers}}}
-    with open_instance() as instance:
+            instance = stack.enter_context(open_instance())
+            by_year, stats = planning.result()
+        hashes.save()
+        new = sum(map(len, by_year.values()))
+        print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
+              f"{stats['same_content']} same content as another", file=out)
+        if not new:
+            print("nothing to do", file=out)
+            return 0
+        config = run_config(sources, force=force)
+        # raw_files takes this plan instead of reading and hashing every file again
+        config["ops"]["raw_files"]["config"]["plan"] = write_plan(sources, force, by_year, stats, seconds)
+        # The summary says what failed in one line per step; Dagster's console would add pages of traceback
+        # (they are in the run's event log, the UI, and the file the summary names).
+        config["loggers"] = {"console": {"config": {"log_level": os.environ.get("PIFU_LOG_LEVEL", "CRITICAL")}}}
+        if workers:
+            config["resources"] = {"settings": {"config": {"workers": workers}}}
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
         if settings.region_slug():
             tags[REGION_TAG] = settings.region_slug()
