@@ -88,9 +88,13 @@ NOT_NULL = {
 # memory and time and buy nothing. Keys (PRIMARY_KEYS, UNIQUE_KEYS) stay on both.
 INDEXES = {
     "fact_document": [("department_id", "fiscal_year")],
-    "fact_indicator_value": [("document_id",), ("indicator_id",)],
+    "fact_indicator_value": [("indicator_id",)],
     "dq_result": [("document_id",)],
 }
+# Indexes an earlier pifu created, dropped where found. fact_indicator_value (document_id) duplicated the
+# leading column of its unique key (document_id, value_no), which answers the same lookups; maintaining it
+# was a fifth of the server's work in a PostgreSQL load (docs/performance.md, 2026-11-26).
+RETIRED_INDEXES = {"fact_indicator_value": [("document_id",)]}
 # The load order: dimensions and documents before the facts that refer to them.
 TABLES = (
     "dim_department", "dim_indicator", "fact_document", "fact_funding", "fact_indicator_value",
@@ -168,10 +172,10 @@ def _upgrade(engine: sa.Engine) -> None:
             _mark_all_current(conn)
     # A transaction of its own: DuckDB cannot create an index with updates outstanding.
     with engine.begin() as conn:
-        if engine.dialect.name == "duckdb":  # made by an earlier pifu: see INDEXES
-            for name, indexes in INDEXES.items():
-                for cols in indexes:
-                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_index_name(name, cols)}")
+        retired = [*RETIRED_INDEXES.items(), *(INDEXES.items() if engine.dialect.name == "duckdb" else ())]
+        for name, indexes in retired:  # made by an earlier pifu: see INDEXES
+            for cols in indexes:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_index_name(name, cols)}")
         for name in UNIQUE_KEYS:
             cols = ", ".join(f'"{c}"' for c in UNIQUE_KEYS[name])
             conn.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {_unique_name(name)} ON {name} ({cols})")
