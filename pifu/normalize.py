@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pifu import attribution
 from pifu.model import TEXT_SECTIONS, Document
@@ -225,16 +226,30 @@ def mark_current(fact_document: pa.Table) -> pa.Table:
     the larger source path; then the larger document_id. Reruns from scratch over the same files (one
     run) therefore choose by modification time, then path.
     """
-    cols = fact_document.select(["department_id", "fiscal_year", "loaded_at", "source_mtime", "source_path",
-                                 "document_id"])
-    newest: dict[tuple, tuple] = {}
-    for dep, fy, ts, mtime, path, doc in zip(*(c.to_pylist() for c in cols.columns)):
-        rank = (ts, mtime is not None, mtime or ts, path, doc)
-        if newest.get((dep, fy), ()) < rank:
-            newest[(dep, fy)] = rank
-    winners = {rank[-1] for rank in newest.values()}
-    current = pa.array([d in winners for d in fact_document["document_id"].to_pylist()], pa.bool_())
-    return fact_document.set_column(fact_document.schema.get_field_index("is_current"), "is_current", current)
+    t = fact_document
+    if t.num_rows == 0:
+        return t.set_column(t.schema.get_field_index("is_current"), "is_current", pa.array([], pa.bool_()))
+    # In Arrow: the rows sorted newest first within each (department, fiscal year), the first of each
+    # group wins. Converting the timestamps to Python datetimes cost more than the rest of a ten-file run's
+    # lake step (10,000 documents of the touched years).
+    keys = pa.table({"department_id": t["department_id"], "fiscal_year": t["fiscal_year"],
+                     "loaded_at": t["loaded_at"], "known_mtime": pc.is_valid(t["source_mtime"]),
+                     "source_mtime": t["source_mtime"], "source_path": t["source_path"],
+                     "document_id": t["document_id"]})
+    order = pc.sort_indices(keys, sort_keys=[("department_id", "ascending"), ("fiscal_year", "ascending"),
+                                             *((name, "descending") for name in keys.column_names[2:])])
+    first = pc.or_(_changed(pc.take(t["department_id"], order)), _changed(pc.take(t["fiscal_year"], order)))
+    winners = pc.filter(pc.take(t["document_id"], order), first)
+    current = pc.fill_null(pc.is_in(t["document_id"], value_set=winners), False)
+    return t.set_column(t.schema.get_field_index("is_current"), "is_current", current)
+
+
+def _changed(values: pa.ChunkedArray) -> pa.Array:
+    """Per row of a sorted column: does it start a new run of equal values (nulls equal to each other)?"""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    cur, prev = values[1:], values[:-1]
+    differs = pc.coalesce(pc.not_equal(cur, prev), pc.xor(pc.is_null(cur), pc.is_null(prev)))
+    return pa.concat_arrays([pa.array([True]), differs])
 
 
 def _decimals(values: list[Decimal | None], column: str, type_: pa.DataType) -> pa.Array:

@@ -230,3 +230,43 @@ def test_the_reference_sample_normalizes():
     assert tables["fact_funding"].num_rows == len(doc.funding) > 0
     assert tables["fact_indicator_value"].num_rows == len(doc.indicators) > 0
     assert tables["fact_problem"].num_rows == len(doc.problems)
+
+
+def _mark_current_by_rank(fact_document):
+    """The rule as first written, row by row: the largest (loaded_at, has an mtime, mtime, path, id)."""
+    cols = fact_document.select(["department_id", "fiscal_year", "loaded_at", "source_mtime", "source_path",
+                                 "document_id"])
+    newest = {}
+    for dep, fy, ts, mtime, path, doc in zip(*(c.to_pylist() for c in cols.columns)):
+        rank = (ts, mtime is not None, mtime or ts, path, doc)
+        if newest.get((dep, fy), ()) < rank:
+            newest[(dep, fy)] = rank
+    winners = {rank[-1] for rank in newest.values()}
+    return [d in winners for d in fact_document["document_id"].to_pylist()]
+
+
+def test_mark_current_in_arrow_chooses_as_the_rank_rule_does():
+    """Ties on every key but the last, unknown mtimes, a null department, two runs, repeated ids, UTF-8
+    paths (byte order is code point order): 300 seeded tables, each as the row-by-row rule decides."""
+    import random
+
+    from pifu.normalize import mark_current
+
+    schema = SCHEMAS["fact_document"]
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for seed in range(300):
+        rng = random.Random(seed)
+        rows = []
+        for _ in range(rng.randint(0, 40)):
+            mtime = rng.choice([None, base - timedelta(days=rng.randint(0, 3))])
+            rows.append({"document_id": rng.choice("abcdefghij") + str(rng.randint(0, 3)),
+                         "department_id": rng.choice(["d1", "d2", None, "部门"]),
+                         "fiscal_year": rng.choice([2024, 2025]),
+                         "loaded_at": base + timedelta(hours=rng.randint(0, 1)),
+                         "source_mtime": mtime,
+                         "source_path": rng.choice(["/a/x.txt", "/a/y.txt", "/a/é.txt", "/a/中.txt", "/a/z.txt"]),
+                         "sha256": "s", "is_current": False})
+        table = pa.Table.from_pylist(rows, schema=schema)
+        marked = mark_current(table)
+        assert marked["is_current"].to_pylist() == _mark_current_by_rank(table), seed
+        assert marked.drop(["is_current"]).equals(table.drop(["is_current"]))
