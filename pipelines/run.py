@@ -2,6 +2,7 @@
 recorded in the same Dagster instance the UI reads."""
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -98,6 +99,9 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
         if settings.region_slug():
             tags[REGION_TAG] = settings.region_slug()
+        if not gc.isenabled():  # the CLI's start (pifu.cli): what it imported is kept for good, not collected
+            gc.freeze()
+            gc.enable()
         started = time.perf_counter()
         result = defs.resolve_job_def("pifu_job").execute_in_process(
             run_config=config, instance=instance, raise_on_error=False, tags=tags)
