@@ -153,23 +153,13 @@ def _text_of(el, nested: list | None = None) -> str:
                     nested.append(child)
                 return _clean(f"{ws(text) if text else ''}\n{ws(tail) if (tail := child.tail) else ''}")
             if not len(child):  # the loop below for this one child, with no list to join
-                inner = child.text
-                tail = child.tail
-                if tag not in _NOT_INLINE:
-                    # one line: collapsed pieces hold no line break, so _clean is a replace and a strip
-                    line = (ws(text) if text else "") + (ws(inner) if inner else "") + (ws(tail) if tail else "")
-                    return line.replace("\xa0", " ").strip(STRIP)
                 if tag in _SKIP:
                     mid = ""
                 elif tag == "br":
                     mid = "\n"
-                else:  # a block (`<p>a</p>`): its line between the cell's text and the tail, as _clean splits them
-                    line = ws(inner).replace("\xa0", " ").strip(STRIP) if inner else ""
-                    before = ws(text).replace("\xa0", " ").strip(STRIP) if text else ""
-                    after = ws(tail).replace("\xa0", " ").strip(STRIP) if tail else ""
-                    if not before and not after:
-                        return line
-                    return "\n".join([part for part in (before, line, after) if part])
+                else:
+                    return _one_leaf(text, child.text, child.tail, tag not in _NOT_INLINE)
+                tail = child.tail
                 return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
     # el's children are read here one by one; a child with children of its own is read by _walk. Most
     # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
@@ -201,6 +191,33 @@ def _text_of(el, nested: list | None = None) -> str:
         if tail:
             append(ws(tail))
     return _clean("".join(out))
+
+
+def _one_leaf(text: str | None, inner: str | None, tail: str | None, inline: bool) -> str:
+    """`_text_of` of an element holding `text`, then one childless element (inline, or a block or a cell)
+    holding `inner`, then that element's `tail`: the loop of `_text_of` for this one child, with no list
+    to join."""
+    ws = _collapse
+    if inline:  # one line: collapsed pieces hold no line break, so _clean is a replace and a strip
+        line = (ws(text) if text else "") + (ws(inner) if inner else "") + (ws(tail) if tail else "")
+        return line.replace("\xa0", " ").strip(STRIP)
+    # a block (`<p>a</p>`): its line between the cell's text and the tail, as _clean splits them
+    line = ws(inner).replace("\xa0", " ").strip(STRIP) if inner else ""
+    before = ws(text).replace("\xa0", " ").strip(STRIP) if text else ""
+    after = ws(tail).replace("\xa0", " ").strip(STRIP) if tail else ""
+    if not before and not after:
+        return line
+    return "\n".join([part for part in (before, line, after) if part])
+
+
+# The elements a cell most often holds alone and childless (`<span>a</span>`, `<p>a</p>`), read by
+# _Page without a call: name -> a block (its text a line of its own). Names as libxml2 writes them (lower
+# case); any other name takes _text_of.
+_LEAVES = {**dict.fromkeys(("span", "font", "b", "a", "strong", "em", "i", "u", "o:p", "label", "sup", "sub",
+                            "small", "big", "s", "strike", "nobr"), False),
+           **dict.fromkeys(("p", "div", "center"), True)}
+assert all(tag not in _NOT_INLINE for tag, block in _LEAVES.items() if not block)
+assert all(tag in _BLOCK for tag, block in _LEAVES.items() if block)
 
 
 def _walk(el, out: list[str], nested: list | None) -> None:
@@ -332,7 +349,7 @@ class _Page:
         count = 0
         by_el = self.by_el
         # the per-cell loop below runs for every cell of the page: what it calls is bound locally
-        ws_sub, strip_chars, label_of, headers = _WS.sub, STRIP, section_of, _FORM_HEADERS
+        ws_sub, strip_chars, label_of, headers, leaves = _WS.sub, STRIP, section_of, _FORM_HEADERS, _LEAVES
         for tr in root.iter("tr"):
             # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
@@ -346,7 +363,25 @@ class _Page:
                 tag = td.tag
                 if tag != "td" and tag != "th":
                     continue
-                if len(td):
+                children = len(td)
+                if children == 1 and (block := leaves.get((child := td[0]).tag)) is not None and not len(child):
+                    # the next most common cells: one childless element (_text_of's case for it, inlined).
+                    # Pieces without two spaces in a row, tabs, line breaks or no-break spaces (all of them
+                    # unprintable) are what collapsing and cleaning leave as they are.
+                    nested = ()
+                    outer, inner, tail = td.text, child.text, child.tail
+                    text = (outer or "") + (inner or "") + (tail or "")
+                    if not text.isprintable() or "  " in text:
+                        text = _one_leaf(outer, inner, tail, not block)
+                    elif not block:
+                        text = text.strip(strip_chars)
+                    elif outer or tail:  # a line between the cell's text and the tail
+                        text = "\n".join([part for part in (outer and outer.strip(strip_chars),
+                                                             inner and inner.strip(strip_chars),
+                                                             tail and tail.strip(strip_chars)) if part])
+                    else:
+                        text = inner.strip(strip_chars) if inner else ""
+                elif children:
                     nested: list | tuple = []
                     text = _text_of(td, nested)
                 else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
@@ -545,6 +580,8 @@ class _Builder:
 # --- the title -------------------------------------------------------------------------------------------------
 
 _TITLE_TAGS = frozenset(("p", "div", "center", "span", "strong", "b", "font", "td", "th", "a", "em", "label"))
+_TITLE_SCAN = (*sorted(_HEADINGS), *sorted(_TITLE_TAGS), "table")
+_BLOCK_OR_TABLE = _BLOCK | {"table"}
 
 
 def _title_row(root, page: _Page, form: _Table) -> tuple[str, str] | None:
@@ -552,22 +589,25 @@ def _title_row(root, page: _Page, form: _Table) -> tuple[str, str] | None:
     form, the form table's `<caption>`, or the page's `<title>`. One with the fiscal year wins; the
     caption before the text nearest the form, that before the page's title."""
     candidates: list[tuple[str, str]] = []
-    caption = next((c for c in form.el if _tag(c) == "caption"), None)
+    caption = next(form.el.iterchildren("caption"), None)  # matched in C, not by a proxy per row
     if caption is not None:
         text = _text_of(caption).replace("\n", "")
         if text:
             candidates.append((text, f"table {form.number} caption"))
     before: list[tuple[str, str]] = []
     headings = 0
-    for el in root.iter():
+    # the elements that may hold a title, and the tables (to stop at the form's): lxml matches their names
+    # in C and makes a Python element only for them (libxml2 writes names in lower case; no name here is
+    # another's lower case but its own)
+    for el in root.iter(_TITLE_SCAN):
         if el is form.el:
             break
-        tag = _tag(el)
+        tag = el.tag
         if tag in _HEADINGS:
             headings += 1
         elif tag not in _TITLE_TAGS:
-            continue
-        if any(_tag(c) in _BLOCK or _tag(c) == "table" for c in el):
+            continue  # another table
+        if len(el) and any(_tag(c) in _BLOCK_OR_TABLE for c in el):
             continue
         quick = etree.tostring(el, method="text", encoding="unicode", with_tail=False)
         if len(quick) > 400 or not _TITLE_WORDS.search(_fold(quick)) or _in_form_table(el, page):
