@@ -520,3 +520,71 @@ def test_html_leaf_cells_match_text_of_on_mutations(seed, html_generated):
         _html_check(data)
         raised += _raised(_html_read(data, True))
     assert raised < 60, "every mutated page was refused: nothing was compared"
+
+
+# `_Builder.add_table` places a row of str cells that spans from above cover by `_with_blanks`, with one
+# check for its cells; the loop it stands in for is what every row takes when no row is marked plain.
+
+def _random_table(rng: random.Random) -> str:
+    """A table of a few rows: cells spanning rows and columns (sometimes past the table's end, with 0 or
+    junk), rows of plain cells under them, empty rows."""
+    rows = []
+    for _ in range(rng.randint(1, 9)):
+        cells = []
+        for _ in range(rng.choice([0, 1, 2, 3, 4, 6])):
+            if rng.random() < 0.25:
+                span = rng.choice([f'rowspan="{rng.choice([2, 3, 5, 0, 40])}"', f'colspan="{rng.choice([2, 3])}"',
+                                   'rowspan="2" colspan="2"', 'rowspan="x"', 'rowspan="1"'])
+                cells.append(f"<td {span}>s{len(cells)}</td>")
+            else:
+                cells.append(f"<td>{rng.choice(['', 'a', '长期目标', '1.5'])}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _built(tables: list, page, plain: bool, limit: int):
+    """The builder's grid, origins and merges for `tables`, or what it raised, with `limit` cells allowed;
+    `plain=False` takes every row through the general loop."""
+    import pifu.readers as readers
+
+    saved = [t.plain for t in tables], html.MAX_CELLS, readers.MAX_CELLS
+    html.MAX_CELLS = readers.MAX_CELLS = limit
+    try:
+        if not plain:
+            for t in tables:
+                t.plain = [False] * len(t.plain)
+
+        def build():
+            out = html._Builder(page)
+            for t in tables:
+                out.add_table(t)
+            return out.grid, out.origins, out.merges
+        return _outcome(build)
+    finally:
+        for t, flags in zip(tables, saved[0]):
+            t.plain = flags
+        html.MAX_CELLS, readers.MAX_CELLS = saved[1], saved[2]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_html_rows_under_spans_match_the_loop(seed):
+    rng = random.Random(seed)
+    taken = 0
+    for _ in range(150):
+        markup = "<html><body>" + "".join(_random_table(rng) for _ in range(rng.randint(1, 3))) + "</body></html>"
+        root, _ = html._parse(markup.encode(), "page.html")
+        page = html._Page(root, "page.html")
+        taken += sum(1 for t in page.tables for flag in t.plain if flag)
+        size = sum(len(row) for table in page.tables for row in table.rows) * 4  # more than the grid holds
+        for limit in range(size + 2):  # the cell limit reached at every cell, and not reached
+            assert _built(page.tables, page, True, limit) == _built(page.tables, page, False, limit), markup
+    assert taken >= 150, "too few plain rows for the comparison to mean much"
+
+
+def test_html_generated_rows_match_the_loop(html_generated):
+    for path in html_generated[::3]:
+        text, _ = html.decode(path.read_bytes(), str(path))
+        root, _ = html._parse(text.encode("utf-8"), str(path))
+        page = html._Page(root, str(path))
+        run = page.form_run()
+        assert _built(run, page, True, html.MAX_CELLS) == _built(run, page, False, html.MAX_CELLS), path.name

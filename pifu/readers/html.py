@@ -31,6 +31,7 @@ from lxml import etree
 
 from pifu.layout import section_of
 from pifu.model import DocumentError
+from pifu import readers
 from pifu.readers import MAX_CELLS, STRIP, Grid, Merge, Sheet, check_cells
 
 # --- charset ---------------------------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ def _walk(el, out: list[str], nested: list | None) -> None:
 # Column headers that only a form's tables have: a table holding two of them continues the form.
 _FORM_HEADERS = frozenset(("一级指标", "二级指标", "三级指标", "指标值确定依据", "指标分类", "近两年指标值",
                            "预期当年实现值", "总体资金情况", "当年金额", "近两年收支金额"))
+assert all(len(h) <= 40 and not h.isascii() for h in _FORM_HEADERS)  # _Page looks for them only in such cells
 _TITLE = re.compile(r"(?:19|20)\d{2}\s*年.*?(?:部门|单位)整体绩效目标")
 _TITLE_WORDS = re.compile(r"绩效目标|绩效自评|评价报告|批复")
 
@@ -401,16 +403,19 @@ class _Page:
                     plain = False
                 else:
                     row.append(text)
-                # a section label is short and Chinese (NFKC keeps ASCII as it is: numbers are not looked up)
-                key = label_of(text) if text and len(text) <= 40 and not text.isascii() else None
-                if key:
-                    table.labels.add(key)
-                    table.first = table.first or key
-                    table.last = key
-                elif text in headers:
-                    table.headers += 1
+                # a section label or a form's column header is short and Chinese (NFKC keeps ASCII as it is:
+                # numbers and empty cells are not looked up)
+                if text and len(text) <= 40 and not text.isascii():
+                    key = label_of(text)
+                    if key:
+                        table.labels.add(key)
+                        table.first = table.first or key
+                        table.last = key
+                    elif text in headers:
+                        table.headers += 1
             count += len(row)
-            check_cells(count, path, "the page")
+            if count > readers.MAX_CELLS:  # check_cells's test without its call; its limit read where it is set
+                check_cells(count, path, "the page")
             table.rows.append(row)
             table.plain.append(plain)
         for table in reversed(self.tables):  # innermost first: a nested form table's labels count for its holder
@@ -514,10 +519,18 @@ class _Builder:
             occupied = taken.pop(i, ())
             at.append(len(self.grid))
             origin = f"table {table.number} row {i + 1}"
-            if not occupied and table.plain[i]:  # no span starts in the row or covers it: it is a grid row
-                if self.cells + len(row) + pending > MAX_CELLS:
+            if table.plain[i]:  # no span starts in the row
+                if not occupied:  # … nor covers it: it is a grid row
+                    if self.cells + len(row) + pending > MAX_CELLS:
+                        check_cells(self.cells + len(row) + pending, self.page.path)
+                    self.add_row(list(row), origin)
+                    continue
+                # spans from above cover some of its columns: the loop below for a row of str cells (its
+                # checks, one per cell, come to this one: `pending` does not change along such a row)
+                pending -= len(occupied)
+                if row and len(row) + pending > MAX_CELLS - self.cells:
                     check_cells(self.cells + len(row) + pending, self.page.path)
-                self.add_row(list(row), origin)
+                self.add_row(_with_blanks(row, occupied), origin)
                 continue
             pending -= len(occupied)
             cells: list[str] = []
@@ -575,6 +588,19 @@ class _Builder:
                                                    if type(c) is _Cell and c.nested)) if t)
             text = "\n".join(t for t in (text, inner) if t)
         return text
+
+
+def _with_blanks(row: list[str], covered) -> list[str]:
+    """`row`'s cells with a blank in each column of `covered` (a span from above covers it), placed as
+    add_table's loop places them: the cells fill the other columns in order, blanks pad the row to the
+    last covered column."""
+    cells = list(row)
+    for col in sorted(covered):
+        if col < len(cells):
+            cells.insert(col, "")
+        else:
+            cells += [""] * (col + 1 - len(cells))
+    return cells
 
 
 # --- the title -------------------------------------------------------------------------------------------------
