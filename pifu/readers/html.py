@@ -366,7 +366,16 @@ class _Page:
                 if tag != "td" and tag != "th":
                     continue
                 children = len(td)
-                if children == 1 and (block := leaves.get((child := td[0]).tag)) is not None and not len(child):
+                if not children:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
+                    nested: list | tuple = ()  # no list for a cell that cannot hold a table
+                    text = td.text
+                    if not text:
+                        text = ""
+                    elif text.isprintable() and "  " not in text:  # nothing to collapse, no no-break space
+                        text = text.strip(strip_chars)
+                    else:  # _collapse and _clean inlined
+                        text = ws_sub(" ", text).replace("\xa0", " ").strip(strip_chars)
+                elif children == 1 and (block := leaves.get((child := td[0]).tag)) is not None and not len(child):
                     # the next most common cells: one childless element (_text_of's case for it, inlined).
                     # Pieces without two spaces in a row, tabs, line breaks or no-break spaces (all of them
                     # unprintable) are what collapsing and cleaning leave as they are.
@@ -383,18 +392,9 @@ class _Page:
                                                              tail and tail.strip(strip_chars)) if part])
                     else:
                         text = inner.strip(strip_chars) if inner else ""
-                elif children:
-                    nested: list | tuple = []
+                else:
+                    nested = []
                     text = _text_of(td, nested)
-                else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
-                    nested = ()  # no list for a cell that cannot hold a table
-                    text = td.text
-                    if text:  # _collapse inlined
-                        if not text.isprintable() or "  " in text:
-                            text = ws_sub(" ", text)
-                        text = text.replace("\xa0", " ").strip(strip_chars)
-                    else:
-                        text = ""
                 names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
                 if nested or "rowspan" in names or "colspan" in names:
                     rowspan, colspan = td.get("rowspan"), td.get("colspan")
