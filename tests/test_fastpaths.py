@@ -20,7 +20,7 @@ import pytest
 import xlrd
 
 from pifu.generate import FAMILIES, generate
-from pifu.readers import xls, xlsx
+from pifu.readers import html, xls, xlsx
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "ezhou-trade-union-2025"
@@ -402,3 +402,189 @@ def test_xls_scan_matches_xlrd_on_mutations(seed, xls_books):
         finally:
             book.mem = mem
     assert taken >= 80, "the record scan took too few mutated sheets for the comparison to mean much"
+
+
+# ---------------------------------------------------------------- html
+
+# `_Page` reads a cell holding one childless element it knows (`<span>a</span>`, `<p>a</p>`) itself, in
+# its loop; `_text_of` reads every other cell with markup, and read all of them before. With `_LEAVES`
+# emptied the loop hands every such cell to `_text_of`: the slow path, compared here.
+
+def _html_page(data: bytes, fast: bool):
+    """The page's tables as `_Page` reads them (texts, spans, nested tables by number, labels), or what
+    reading raised; `fast=False` without the loop's own reading of one-element cells."""
+    def read():
+        text, encoding = html.decode(data, "page.html")
+        markup = data if encoding == "utf-8" and not data.startswith(b"\xef\xbb\xbf") else text.encode("utf-8")
+        root, _ = html._parse(markup, "page.html")
+        page = html._Page(root, "page.html")
+        numbers = {t.el: t.number for t in page.tables}
+        return [([[c if type(c) is str else (c.text, c.rowspan, c.colspan, [numbers[e] for e in c.nested])
+                   for c in row] for row in t.rows], t.plain, sorted(t.labels), t.headers, t.first, t.last)
+                for t in page.tables]
+    saved = html._LEAVES
+    html._LEAVES = saved if fast else {}
+    try:
+        return _outcome(read)
+    finally:
+        html._LEAVES = saved
+
+
+def _html_read(data: bytes, fast: bool):
+    """`html.read` (the whole reader: grid, origins, merges, title), or what it raised."""
+    saved = html._LEAVES
+    html._LEAVES = saved if fast else {}
+    try:
+        return _outcome(lambda: html.read(data, "page.html"))
+    finally:
+        html._LEAVES = saved
+
+
+def _leaf_cells(data: bytes) -> int:
+    """Cells the loop reads itself: one childless child whose name is in `_LEAVES`."""
+    text, encoding = html.decode(data, "page.html")
+    root, _ = html._parse(text.encode("utf-8"), "page.html")
+    return sum(1 for td in root.iter("td", "th")
+               if len(td) == 1 and td[0].tag in html._LEAVES and not len(td[0]))
+
+
+def _html_check(data: bytes) -> None:
+    assert _html_page(data, True) == _html_page(data, False), data[:3000]
+    assert _html_read(data, True) == _html_read(data, False), data[:3000]
+
+
+# What a cell's one element and the text around it may hold: every kind of white space the reading
+# collapses or strips, no-break and full-width spaces, runs meeting across the element's edges.
+_HTML_PIECES = ["", "a", " a", "a ", "  a", "a  b", " ", "  ", "\n", "a\nb", "\t", "&nbsp;", "a&nbsp;", "&nbsp;&nbsp;",
+                "\u3000", "\u3000a\u3000", "\ufeff", "\x0b", "\x0c", "\r", "年度绩效指标", " 长期目标 ", "一级指标",
+                "部门（单位）名称", "1,058.85", "&amp;", "&#12288;", "\xa0x\xa0"]
+_HTML_LEAVES = [*html._LEAVES, "br", "img", "table", "td", "script", "select", "h1", "li", "SPAN", "o:p", "xyz"]
+
+
+def _leaf_cell(rng: random.Random) -> str:
+    def piece() -> str:  # mostly none: the element alone in its cell is the most common cell with markup
+        return rng.choice(_HTML_PIECES) if rng.random() < 0.5 else ""
+    tag = rng.choice(_HTML_LEAVES)
+    attrs = rng.choice(["", "", ' rowspan="2"', ' colspan="3"', ' rowspan="0" colspan="2"', ' class="x"'])
+    inner = rng.choice(_HTML_PIECES) if rng.random() < 0.9 else f"<b>{rng.choice(_HTML_PIECES)}</b>"
+    return (f"<td{attrs}>{piece()}<{tag}>{inner}</{tag}>{piece()}</td>"
+            if rng.random() < 0.9 else f"<td>{piece()}<{tag}>{rng.choice(_HTML_PIECES)}</td>")
+
+
+def _mutated_page(rng: random.Random, raw: bytes) -> bytes:
+    """1-12 cells holding one element inserted after cells of the page, some snippets of markup anywhere."""
+    text = raw.decode("utf-8")
+    for _ in range(rng.randint(1, 12)):
+        ends = [m.end() for m in re.finditer(r"</t[dh]>|<tr[^>]*>", text, re.IGNORECASE)] or [0]
+        at = rng.choice(ends) if rng.random() < 0.85 else rng.randrange(len(text) + 1)
+        insert = _leaf_cell(rng) if rng.random() < 0.85 else rng.choice(
+            ["<tr>", "</tr>", "<table>", "</table>", "<td>", "</td>", "<br>", "<p>", "</span>", "&nbsp;", "  "])
+        text = text[:at] + insert + text[at:]
+    return text.encode("utf-8")
+
+
+def _html_pages(paths: list[Path]) -> list[bytes]:
+    """The generated pages in UTF-8 (the mutations insert UTF-8 text)."""
+    out = []
+    for path in paths:
+        data = path.read_bytes()
+        text, _ = html.decode(data, str(path))
+        out.append(text.encode("utf-8"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def html_generated(tmp_path_factory) -> list[Path]:
+    return _generated(tmp_path_factory, "html")
+
+
+def test_html_leaf_cells_taken_and_match_real_pages(html_generated):
+    taken = 0
+    for path in html_generated:
+        data = path.read_bytes()
+        taken += _leaf_cells(data)
+        _html_check(data)
+    for path in [SAMPLE.with_suffix(".html"), *sorted((ROOT / "tests" / "data").glob("*.htm*"))]:
+        if path.exists():
+            _html_check(path.read_bytes())
+    assert taken >= 100, "the generated pages have too few one-element cells for the comparison to mean much"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_html_leaf_cells_match_text_of_on_mutations(seed, html_generated):
+    pages = _html_pages(html_generated[::4])
+    rng = random.Random(seed)
+    raised = 0
+    for _ in range(60):
+        data = _mutated_page(rng, rng.choice(pages))
+        _html_check(data)
+        raised += _raised(_html_read(data, True))
+    assert raised < 60, "every mutated page was refused: nothing was compared"
+
+
+# `_Builder.add_table` places a row of str cells that spans from above cover by `_with_blanks`, with one
+# check for its cells; the loop it stands in for is what every row takes when no row is marked plain.
+
+def _random_table(rng: random.Random) -> str:
+    """A table of a few rows: cells spanning rows and columns (sometimes past the table's end, with 0 or
+    junk), rows of plain cells under them, empty rows."""
+    rows = []
+    for _ in range(rng.randint(1, 9)):
+        cells = []
+        for _ in range(rng.choice([0, 1, 2, 3, 4, 6])):
+            if rng.random() < 0.25:
+                span = rng.choice([f'rowspan="{rng.choice([2, 3, 5, 0, 40])}"', f'colspan="{rng.choice([2, 3])}"',
+                                   'rowspan="2" colspan="2"', 'rowspan="x"', 'rowspan="1"'])
+                cells.append(f"<td {span}>s{len(cells)}</td>")
+            else:
+                cells.append(f"<td>{rng.choice(['', 'a', '长期目标', '1.5'])}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _built(tables: list, page, plain: bool, limit: int):
+    """The builder's grid, origins and merges for `tables`, or what it raised, with `limit` cells allowed;
+    `plain=False` takes every row through the general loop."""
+    import pifu.readers as readers
+
+    saved = [t.plain for t in tables], html.MAX_CELLS, readers.MAX_CELLS
+    html.MAX_CELLS = readers.MAX_CELLS = limit
+    try:
+        if not plain:
+            for t in tables:
+                t.plain = [False] * len(t.plain)
+
+        def build():
+            out = html._Builder(page)
+            for t in tables:
+                out.add_table(t)
+            return out.grid, out.origins, out.merges
+        return _outcome(build)
+    finally:
+        for t, flags in zip(tables, saved[0]):
+            t.plain = flags
+        html.MAX_CELLS, readers.MAX_CELLS = saved[1], saved[2]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_html_rows_under_spans_match_the_loop(seed):
+    rng = random.Random(seed)
+    taken = 0
+    for _ in range(150):
+        markup = "<html><body>" + "".join(_random_table(rng) for _ in range(rng.randint(1, 3))) + "</body></html>"
+        root, _ = html._parse(markup.encode(), "page.html")
+        page = html._Page(root, "page.html")
+        taken += sum(1 for t in page.tables for flag in t.plain if flag)
+        size = sum(len(row) for table in page.tables for row in table.rows) * 4  # more than the grid holds
+        for limit in range(size + 2):  # the cell limit reached at every cell, and not reached
+            assert _built(page.tables, page, True, limit) == _built(page.tables, page, False, limit), markup
+    assert taken >= 150, "too few plain rows for the comparison to mean much"
+
+
+def test_html_generated_rows_match_the_loop(html_generated):
+    for path in html_generated[::3]:
+        text, _ = html.decode(path.read_bytes(), str(path))
+        root, _ = html._parse(text.encode("utf-8"), str(path))
+        page = html._Page(root, str(path))
+        run = page.form_run()
+        assert _built(run, page, True, html.MAX_CELLS) == _built(run, page, False, html.MAX_CELLS), path.name

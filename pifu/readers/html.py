@@ -31,6 +31,7 @@ from lxml import etree
 
 from pifu.layout import section_of
 from pifu.model import DocumentError
+from pifu import readers
 from pifu.readers import MAX_CELLS, STRIP, Grid, Merge, Sheet, check_cells
 
 # --- charset ---------------------------------------------------------------------------------------------------
@@ -153,23 +154,13 @@ def _text_of(el, nested: list | None = None) -> str:
                     nested.append(child)
                 return _clean(f"{ws(text) if text else ''}\n{ws(tail) if (tail := child.tail) else ''}")
             if not len(child):  # the loop below for this one child, with no list to join
-                inner = child.text
-                tail = child.tail
-                if tag not in _NOT_INLINE:
-                    # one line: collapsed pieces hold no line break, so _clean is a replace and a strip
-                    line = (ws(text) if text else "") + (ws(inner) if inner else "") + (ws(tail) if tail else "")
-                    return line.replace("\xa0", " ").strip(STRIP)
                 if tag in _SKIP:
                     mid = ""
                 elif tag == "br":
                     mid = "\n"
-                else:  # a block (`<p>a</p>`): its line between the cell's text and the tail, as _clean splits them
-                    line = ws(inner).replace("\xa0", " ").strip(STRIP) if inner else ""
-                    before = ws(text).replace("\xa0", " ").strip(STRIP) if text else ""
-                    after = ws(tail).replace("\xa0", " ").strip(STRIP) if tail else ""
-                    if not before and not after:
-                        return line
-                    return "\n".join([part for part in (before, line, after) if part])
+                else:
+                    return _one_leaf(text, child.text, child.tail, tag not in _NOT_INLINE)
+                tail = child.tail
                 return _clean((ws(text) if text else "") + mid + (ws(tail) if tail else ""))
     # el's children are read here one by one; a child with children of its own is read by _walk. Most
     # cells with markup have only childless children (`text<br>`, `<span>a</span>`, `<p>a</p><p>b</p>`).
@@ -201,6 +192,33 @@ def _text_of(el, nested: list | None = None) -> str:
         if tail:
             append(ws(tail))
     return _clean("".join(out))
+
+
+def _one_leaf(text: str | None, inner: str | None, tail: str | None, inline: bool) -> str:
+    """`_text_of` of an element holding `text`, then one childless element (inline, or a block or a cell)
+    holding `inner`, then that element's `tail`: the loop of `_text_of` for this one child, with no list
+    to join."""
+    ws = _collapse
+    if inline:  # one line: collapsed pieces hold no line break, so _clean is a replace and a strip
+        line = (ws(text) if text else "") + (ws(inner) if inner else "") + (ws(tail) if tail else "")
+        return line.replace("\xa0", " ").strip(STRIP)
+    # a block (`<p>a</p>`): its line between the cell's text and the tail, as _clean splits them
+    line = ws(inner).replace("\xa0", " ").strip(STRIP) if inner else ""
+    before = ws(text).replace("\xa0", " ").strip(STRIP) if text else ""
+    after = ws(tail).replace("\xa0", " ").strip(STRIP) if tail else ""
+    if not before and not after:
+        return line
+    return "\n".join([part for part in (before, line, after) if part])
+
+
+# The elements a cell most often holds alone and childless (`<span>a</span>`, `<p>a</p>`), read by
+# _Page without a call: name -> a block (its text a line of its own). Names as libxml2 writes them (lower
+# case); any other name takes _text_of.
+_LEAVES = {**dict.fromkeys(("span", "font", "b", "a", "strong", "em", "i", "u", "o:p", "label", "sup", "sub",
+                            "small", "big", "s", "strike", "nobr"), False),
+           **dict.fromkeys(("p", "div", "center"), True)}
+assert all(tag not in _NOT_INLINE for tag, block in _LEAVES.items() if not block)
+assert all(tag in _BLOCK for tag, block in _LEAVES.items() if block)
 
 
 def _walk(el, out: list[str], nested: list | None) -> None:
@@ -248,6 +266,7 @@ def _walk(el, out: list[str], nested: list | None) -> None:
 # Column headers that only a form's tables have: a table holding two of them continues the form.
 _FORM_HEADERS = frozenset(("一级指标", "二级指标", "三级指标", "指标值确定依据", "指标分类", "近两年指标值",
                            "预期当年实现值", "总体资金情况", "当年金额", "近两年收支金额"))
+assert all(len(h) <= 40 and not h.isascii() for h in _FORM_HEADERS)  # _Page looks for them only in such cells
 _TITLE = re.compile(r"(?:19|20)\d{2}\s*年.*?(?:部门|单位)整体绩效目标")
 _TITLE_WORDS = re.compile(r"绩效目标|绩效自评|评价报告|批复")
 
@@ -332,7 +351,7 @@ class _Page:
         count = 0
         by_el = self.by_el
         # the per-cell loop below runs for every cell of the page: what it calls is bound locally
-        ws_sub, strip_chars, label_of, headers = _WS.sub, STRIP, section_of, _FORM_HEADERS
+        ws_sub, strip_chars, label_of, headers, leaves = _WS.sub, STRIP, section_of, _FORM_HEADERS, _LEAVES
         for tr in root.iter("tr"):
             # the nearest <table> above the row: mostly its parent (only table elements are keys of by_el)
             table = by_el.get(tr.getparent()) or by_el.get(_owner(tr))
@@ -346,18 +365,36 @@ class _Page:
                 tag = td.tag
                 if tag != "td" and tag != "th":
                     continue
-                if len(td):
-                    nested: list | tuple = []
-                    text = _text_of(td, nested)
-                else:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
-                    nested = ()  # no list for a cell that cannot hold a table
+                children = len(td)
+                if not children:  # most cells: text and no markup (_text_of's first case, inlined: it runs per cell)
+                    nested: list | tuple = ()  # no list for a cell that cannot hold a table
                     text = td.text
-                    if text:  # _collapse inlined
-                        if not text.isprintable() or "  " in text:
-                            text = ws_sub(" ", text)
-                        text = text.replace("\xa0", " ").strip(strip_chars)
-                    else:
+                    if not text:
                         text = ""
+                    elif text.isprintable() and "  " not in text:  # nothing to collapse, no no-break space
+                        text = text.strip(strip_chars)
+                    else:  # _collapse and _clean inlined
+                        text = ws_sub(" ", text).replace("\xa0", " ").strip(strip_chars)
+                elif children == 1 and (block := leaves.get((child := td[0]).tag)) is not None and not len(child):
+                    # the next most common cells: one childless element (_text_of's case for it, inlined).
+                    # Pieces without two spaces in a row, tabs, line breaks or no-break spaces (all of them
+                    # unprintable) are what collapsing and cleaning leave as they are.
+                    nested = ()
+                    outer, inner, tail = td.text, child.text, child.tail
+                    text = (outer or "") + (inner or "") + (tail or "")
+                    if not text.isprintable() or "  " in text:
+                        text = _one_leaf(outer, inner, tail, not block)
+                    elif not block:
+                        text = text.strip(strip_chars)
+                    elif outer or tail:  # a line between the cell's text and the tail
+                        text = "\n".join([part for part in (outer and outer.strip(strip_chars),
+                                                             inner and inner.strip(strip_chars),
+                                                             tail and tail.strip(strip_chars)) if part])
+                    else:
+                        text = inner.strip(strip_chars) if inner else ""
+                else:
+                    nested = []
+                    text = _text_of(td, nested)
                 names = td.keys()  # one call for the attributes' names, where two `get`s cost twice that
                 if nested or "rowspan" in names or "colspan" in names:
                     rowspan, colspan = td.get("rowspan"), td.get("colspan")
@@ -366,16 +403,19 @@ class _Page:
                     plain = False
                 else:
                     row.append(text)
-                # a section label is short and Chinese (NFKC keeps ASCII as it is: numbers are not looked up)
-                key = label_of(text) if text and len(text) <= 40 and not text.isascii() else None
-                if key:
-                    table.labels.add(key)
-                    table.first = table.first or key
-                    table.last = key
-                elif text in headers:
-                    table.headers += 1
+                # a section label or a form's column header is short and Chinese (NFKC keeps ASCII as it is:
+                # numbers and empty cells are not looked up)
+                if text and len(text) <= 40 and not text.isascii():
+                    key = label_of(text)
+                    if key:
+                        table.labels.add(key)
+                        table.first = table.first or key
+                        table.last = key
+                    elif text in headers:
+                        table.headers += 1
             count += len(row)
-            check_cells(count, path, "the page")
+            if count > readers.MAX_CELLS:  # check_cells's test without its call; its limit read where it is set
+                check_cells(count, path, "the page")
             table.rows.append(row)
             table.plain.append(plain)
         for table in reversed(self.tables):  # innermost first: a nested form table's labels count for its holder
@@ -479,10 +519,18 @@ class _Builder:
             occupied = taken.pop(i, ())
             at.append(len(self.grid))
             origin = f"table {table.number} row {i + 1}"
-            if not occupied and table.plain[i]:  # no span starts in the row or covers it: it is a grid row
-                if self.cells + len(row) + pending > MAX_CELLS:
+            if table.plain[i]:  # no span starts in the row
+                if not occupied:  # … nor covers it: it is a grid row
+                    if self.cells + len(row) + pending > MAX_CELLS:
+                        check_cells(self.cells + len(row) + pending, self.page.path)
+                    self.add_row(list(row), origin)
+                    continue
+                # spans from above cover some of its columns: the loop below for a row of str cells (its
+                # checks, one per cell, come to this one: `pending` does not change along such a row)
+                pending -= len(occupied)
+                if row and len(row) + pending > MAX_CELLS - self.cells:
                     check_cells(self.cells + len(row) + pending, self.page.path)
-                self.add_row(list(row), origin)
+                self.add_row(_with_blanks(row, occupied), origin)
                 continue
             pending -= len(occupied)
             cells: list[str] = []
@@ -542,9 +590,24 @@ class _Builder:
         return text
 
 
+def _with_blanks(row: list[str], covered) -> list[str]:
+    """`row`'s cells with a blank in each column of `covered` (a span from above covers it), placed as
+    add_table's loop places them: the cells fill the other columns in order, blanks pad the row to the
+    last covered column."""
+    cells = list(row)
+    for col in sorted(covered):
+        if col < len(cells):
+            cells.insert(col, "")
+        else:
+            cells += [""] * (col + 1 - len(cells))
+    return cells
+
+
 # --- the title -------------------------------------------------------------------------------------------------
 
 _TITLE_TAGS = frozenset(("p", "div", "center", "span", "strong", "b", "font", "td", "th", "a", "em", "label"))
+_TITLE_SCAN = (*sorted(_HEADINGS), *sorted(_TITLE_TAGS), "table")
+_BLOCK_OR_TABLE = _BLOCK | {"table"}
 
 
 def _title_row(root, page: _Page, form: _Table) -> tuple[str, str] | None:
@@ -552,22 +615,25 @@ def _title_row(root, page: _Page, form: _Table) -> tuple[str, str] | None:
     form, the form table's `<caption>`, or the page's `<title>`. One with the fiscal year wins; the
     caption before the text nearest the form, that before the page's title."""
     candidates: list[tuple[str, str]] = []
-    caption = next((c for c in form.el if _tag(c) == "caption"), None)
+    caption = next(form.el.iterchildren("caption"), None)  # matched in C, not by a proxy per row
     if caption is not None:
         text = _text_of(caption).replace("\n", "")
         if text:
             candidates.append((text, f"table {form.number} caption"))
     before: list[tuple[str, str]] = []
     headings = 0
-    for el in root.iter():
+    # the elements that may hold a title, and the tables (to stop at the form's): lxml matches their names
+    # in C and makes a Python element only for them (libxml2 writes names in lower case; no name here is
+    # another's lower case but its own)
+    for el in root.iter(_TITLE_SCAN):
         if el is form.el:
             break
-        tag = _tag(el)
+        tag = el.tag
         if tag in _HEADINGS:
             headings += 1
         elif tag not in _TITLE_TAGS:
-            continue
-        if any(_tag(c) in _BLOCK or _tag(c) == "table" for c in el):
+            continue  # another table
+        if len(el) and any(_tag(c) in _BLOCK_OR_TABLE for c in el):
             continue
         quick = etree.tostring(el, method="text", encoding="unicode", with_tail=False)
         if len(quick) > 400 or not _TITLE_WORDS.search(_fold(quick)) or _in_form_table(el, page):
