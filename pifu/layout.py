@@ -1019,6 +1019,7 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
     # levels came before can hold a duplicate: the others keep every value without a check per value.
     seen: dict[tuple[str, str, str], list[int | None]] = {}
     parse_target, names = values.parse_target, r.names
+    new_value = object.__new__
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
@@ -1038,8 +1039,15 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
                     continue
                 kept.append(year)
             _, comparator, value, unit = parse_target(raw)  # (one unpacking, not three attribute lookups)
-            append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, comparator, value, unit,
-                                  basis, category, line, where, lv1_class))
+            # IndicatorValue(horizon, year, lv1, …, lv1_class) written out, every field stored (the other
+            # templates' columns None): the class call cost as much as the twenty stores, a hundred times a
+            # form (tests/test_fastpaths.py checks these values against the constructor's)
+            v = new_value(IndicatorValue)
+            v.horizon = horizon; v.year = year; v.lv1 = lv1; v.lv2 = lv2; v.lv3 = lv3; v.raw = raw
+            v.comparator = comparator; v.value = value; v.unit = unit; v.basis = basis
+            v.category = category; v.line = line; v.where = where; v.lv1_class = lv1_class
+            v.value_type = v.explanation = v.scoring_rule = v.remark = v.weight = v.extra = None
+            append(v)
     return out
 
 

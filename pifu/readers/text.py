@@ -22,6 +22,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_BOM_BYTES = tuple(bom for bom, _ in _BOMS)
 
 
 def read(data: bytes, path: str) -> Sheet:
@@ -31,7 +32,7 @@ def read(data: bytes, path: str) -> Sheet:
 
 def decode(data: bytes, path: str) -> tuple[str, str]:
     """Sniff the encoding: a BOM decides; else strict UTF-8; else GB18030 (a superset of GBK/GB2312)."""
-    for bom, enc in _BOMS:
+    for bom, enc in _BOMS if data.startswith(_BOM_BYTES) else ():  # (most files: no mark, one C test)
         if data.startswith(bom):
             try:
                 return data.decode(enc), enc.replace("-sig", "") if enc == "utf-8-sig" else enc
