@@ -261,8 +261,8 @@ def read_document(grid: Grid, source: Source, where: Callable[[int], str] | None
 # the value cell after a bare label. Codes and dates beside them are taken first.
 _PERSONAL = ("填报人", "联系人", "联系电话", "电话", "手机", "经办人", "联系方式")
 _HINT_WORDS = ("填报", "联系", "电话", "手机", "经办", "预算编码")
-_FIELD_HINT = re.compile("|".join(_HINT_WORDS))
-_LABELS_HERE = re.compile(r"(部门预算编码|预算编码|填报日期|填报人|联系人|联系电话|电话|手机|经办人|联系方式)"
+_LABEL_WORDS = ("部门预算编码", "预算编码", "填报日期", "填报人", "联系人", "联系电话", "电话", "手机", "经办人", "联系方式")
+_LABELS_HERE = re.compile("(" + "|".join(_LABEL_WORDS) + ")"
                           r"(?:\s*[:：]\s*|\s*$|\s+(?=\S))")
 _CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z\-]{1,29}")
 
@@ -283,17 +283,15 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
         while at >= 0:
             found.append(at)
             at = whole.find(word, at + 1)
-    hinted: list[int] = []
-    if found:
-        starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
-        hinted = sorted({bisect.bisect_right(starts, at) - 1 for at in found})
-    for i in hinted:
+    for i in _rows_at(whole, lines, found) if found else ():
         row = grid[i]
         new = list(row)
         c = 0
         while c < len(new):
             t = new[c]
-            if t and _FIELD_HINT.search(t):
+            # only a cell starting with a label has pieces (most cells of the row: an indicator 联系部门满意度),
+            # told by one C prefix test instead of a regex search
+            if t and t.lstrip().startswith(_LABEL_WORDS):
                 pieces = _label_pieces(t)
                 bare = len(pieces) == 1 and not pieces[0][1]
                 for label, value in pieces:
@@ -311,6 +309,22 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
                 out = list(grid)
             out[i] = new
     return out, fields
+
+
+def _rows_at(whole: str, lines: list[str], positions: list[int]) -> list[int]:
+    """The indexes of the `lines` (joined by line breaks into `whole`) holding the given positions, in order.
+    Where no line holds a break of its own (a cell's line break: never in a text export), a line's index is
+    the count of breaks before it, counted on from the previous position."""
+    if whole.count("\n") != len(lines) - 1:
+        starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
+        return sorted({bisect.bisect_right(starts, at) - 1 for at in positions})
+    rows = set()
+    row = counted = 0
+    for at in sorted(positions):
+        row += whole.count("\n", counted, at)
+        counted = at
+        rows.add(row)
+    return sorted(rows)
 
 
 def _label_pieces(cell: str) -> list[tuple[str, str]]:
@@ -347,6 +361,8 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
     sections: dict[str, list[Row]] = {}
     current: list[Row] = preamble
     key = None
+    in_table = False  # key is an indicator section
+    new_row = object.__new__
     for i, raw in enumerate(grid, 1):
         # the non-empty cells and their columns, filtered in C (a Python loop per cell was a fifth of a
         # text parse)
@@ -355,9 +371,13 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             continue
         skip = 0
         found = section_of(texts_[0])
-        if found == "functions" and key == "duty_targets" and _duty_header(texts_):
+        if found is not None and found == "functions" and key == "duty_targets" and _duty_header(texts_):
             found = None  # 部门职能 heads the 年度履职目标 table's first column (its label a heading above)
-        if found:
+        if found is None:  # (most rows)
+            if not in_table and _starts_table(texts_):
+                key, in_table = ANNUAL, True
+                current = sections.setdefault(ANNUAL, [])
+        else:
             skip = 1
             texts_ = texts_[1:]
             if found == key:
@@ -366,13 +386,13 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             elif found in sections:
                 r.note("section_repeated", "warning", r.at(i),
                        f"section {found} appears again after another section; its rows are appended")
-            key = found
+            key, in_table = found, found in (LONG_TERM, ANNUAL)
             current = sections.setdefault(found, [])
-        elif key not in (LONG_TERM, ANNUAL) and _starts_table(texts_):
-            key = ANNUAL
-            current = sections.setdefault(ANNUAL, [])
-        if texts_:
-            current.append(Row(i, raw, texts_, skip))
+            if not texts_:
+                continue
+        row = new_row(Row)  # (Row.__init__ written out: the call through type() cost more than the row)
+        row.line, row.texts, row._cells, row._raw, row._skip = i, texts_, None, raw, skip
+        current.append(row)
     return preamble, sections
 
 
@@ -641,6 +661,7 @@ def _funding_numbers(numbers, row: Row, item: str, r: Reader):
     return amount, share, history
 
 
+@memo(maxsize=4096)  # asked of the item cells of every funding row: a hit answers in C
 def _is_number(t: str) -> bool:
     return values.parse_amount(t) is not None or values.parse_share(t) is not None
 
@@ -708,11 +729,22 @@ def _data_rows(rows: list[Row], r: Reader) -> list[Row]:
     """Header rows out; the expected column of 指标分类 in, to report shifted rows."""
     category_col = _header_column(rows, "指标分类")
     out = []
+    heading = _heading
     for row in rows:
-        if all(map(_heading, row.texts)):
+        texts_ = row.texts
+        if not texts_ or heading(texts_[0]) and all(map(heading, texts_)):  # (most rows: a label first)
             continue
-        if category_col is not None and row.last_column() != category_col:
-            _note_shift(r, row, row.last_column() - category_col)
+        if category_col is not None:
+            cells = row._cells
+            if cells is None:  # (Row.last_column written out: a call a row was a tenth of this loop)
+                raw = row._raw
+                last = len(raw) - 1
+                while not raw[last]:
+                    last -= 1
+            else:
+                last = cells[-1][0]
+            if last != category_col:
+                _note_shift(r, row, last - category_col)
         out.append(row)
     return out
 
@@ -766,47 +798,58 @@ def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: R
     `dated`: the lines holding 年 (an annual row may share its line with a year header). One loop for the
     table: the usual row is told here, without a call of its own."""
     out = []
-    parse_target, is_value = values.parse_target, _is_value
+    parse_target, is_value, known_values, at = values.parse_target, _is_value, known.values, r.at
+    new_split = object.__new__
     for row in rows:
         cells = row.texts
         if row.line in dated:
             cells = [t for t in cells if not values.parse_year(t)]
         if len(cells) < 4:
-            r.note("unreadable_row", "error", r.at(row.line),
+            r.note("unreadable_row", "error", at(row.line),
                    f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
             continue
         category = cells[-1]
         basis = cells[-2]
         middle = cells[:-2]
-        if parse_target(basis).value is not None:  # numeric
+        if parse_target(basis)[2] is not None:  # numeric (a Target's value, by index: no attribute lookup)
             # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
-            r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
+            r.note("missing_basis", "warning", at(row.line), "no 指标值确定依据 on this row")
             basis, middle = None, cells[:-1]
         # long-term rows (and rows of two cells before 依据) hold one value
         n = 1
         k = len(middle)
         if n_values > 1 and k > 2:
-            # the usual annual row (see _count_values): one value a year and no value before them
-            if k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
-                    middle[-n_values:])) and known.no_values(middle[:-n_values]):
+            # (_count_values written out for the usual rows)
+            if k - 3 >= n_values:  # three labels and a value a year, or more cells (reported below): one reading
+                n = n_values
+            # the usual annual row: one value a year and no value before them
+            elif k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
+                    middle[-n_values:])) and not any(map(is_value, middle[:-n_values])) and known_values.isdisjoint(
+                    middle[:-n_values]):
                 n = n_values
             else:
                 n = _count_values(middle, n_values, known, row, r)
         labels, vals = middle[:-n], middle[-n:]
-        if len(labels) > 3:
-            r.note("extra_cells", "warning", r.at(row.line),
-                   f"{len(labels)} label cells {labels!r}; kept the last three")
+        n_labels = len(labels)
+        if n_labels > 3:
+            r.note("extra_cells", "warning", at(row.line),
+                   f"{n_labels} label cells {labels!r}; kept the last three")
             labels = labels[-3:]
+            n_labels = 3
         if len(vals) < n_values:
-            r.note("missing_values", "info", r.at(row.line),
+            r.note("missing_values", "info", at(row.line),
                    f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
         # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-        out.append(IndicatorRow(horizon, row.line, labels, vals, basis, category,
-                                [None] * (3 - len(labels)) + labels, _EXPLICIT[len(labels)]))
+        split = new_split(IndicatorRow)  # (IndicatorRow's __init__ written out, as Row's in split_sections)
+        split.horizon, split.line, split.labels, split.values, split.basis, split.category = (
+            horizon, row.line, labels, vals, basis, category)
+        split.levels, split.explicit = _UNFILLED[n_labels] + labels, _EXPLICIT[n_labels]
+        out.append(split)
     return out
 
 
 _EXPLICIT = {n: (False,) * (3 - n) + (True,) * n for n in (1, 2, 3)}  # which levels n labels fill, shared
+_UNFILLED = {n: [None] * (3 - n) for n in (1, 2, 3)}  # the levels above n labels (copied by the + of a row)
 
 
 def _count_values(middle: list[str], n_values: int, known: Known, row: Row, r: Reader) -> int:
@@ -976,6 +1019,7 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
     # levels came before can hold a duplicate: the others keep every value without a check per value.
     seen: dict[tuple[str, str, str], list[int | None]] = {}
     parse_target, names = values.parse_target, r.names
+    new_value = object.__new__
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
@@ -994,9 +1038,16 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
                            f"indicator {lv1}/{lv2}/{lv3} ({year or horizon}) appears twice; kept the first")
                     continue
                 kept.append(year)
-            t = parse_target(raw)
-            append(IndicatorValue(horizon, year, lv1, lv2, lv3, raw, t.comparator, t.value, t.unit,
-                                  basis, category, line, where, lv1_class))
+            _, comparator, value, unit = parse_target(raw)  # (one unpacking, not three attribute lookups)
+            # IndicatorValue(horizon, year, lv1, …, lv1_class) written out, every field stored (the other
+            # templates' columns None): the class call cost as much as the twenty stores, a hundred times a
+            # form (tests/test_fastpaths.py checks these values against the constructor's)
+            v = new_value(IndicatorValue)
+            v.horizon = horizon; v.year = year; v.lv1 = lv1; v.lv2 = lv2; v.lv3 = lv3; v.raw = raw
+            v.comparator = comparator; v.value = value; v.unit = unit; v.basis = basis
+            v.category = category; v.line = line; v.where = where; v.lv1_class = lv1_class
+            v.value_type = v.explanation = v.scoring_rule = v.remark = v.weight = v.extra = None
+            append(v)
     return out
 
 

@@ -588,3 +588,21 @@ def test_html_generated_rows_match_the_loop(html_generated):
         page = html._Page(root, str(path))
         run = page.form_run()
         assert _built(run, page, True, html.MAX_CELLS) == _built(run, page, False, html.MAX_CELLS), path.name
+
+
+
+
+def test_content_values_are_the_constructors_objects(tmp_path):
+    """The content reading stores every IndicatorValue field itself (no class call, see layout._values):
+    each value must equal the constructor's, and a field added to IndicatorValue must be stored there too
+    (an unset slot raises AttributeError here)."""
+    import dataclasses
+
+    from pifu.api import parse
+    from pifu.model import IndicatorValue
+
+    names = [f.name for f in dataclasses.fields(IndicatorValue)]
+    values = [v for path in generate(5, tmp_path, seed=3, fmt="text") for v in parse(path).indicators]
+    assert values
+    for v in values:
+        assert v == IndicatorValue(*[getattr(v, name) for name in names])
