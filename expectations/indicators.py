@@ -40,6 +40,7 @@ COUNT_UNITS = ("人", "人次", "个", "次", "户", "家", "项", "件", "场",
                "名", "位", "批", "份", "本", "条", "处", "班", "课时", "天", "小时", "万人", "万人次")
 LOWER, UPPER = (">=", ">", "="), ("<=", "<", "=")  # what an annual target bounds (a bare value: both)
 LT_LOWER, LT_UPPER = (">=", ">"), ("<=", "<")  # what a long-term target bounds (a bare value: unknown)
+RANGE_KINDS = ["percent", "count"]  # range_kind: which range a numeric target must lie in
 GX_COLUMNS = ["document_id", "indicator_id", "horizon", "year", "value", "range_kind", "looser_than_long_term_by"]
 
 
@@ -63,8 +64,8 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     doc, indicator, horizon = (ex.categorical(f[c]) for c in ("document_id", "indicator_id", "horizon"))
     unit = ex.categorical(pc.fill_null(f["unit"], ""))
     year, fiscal, v = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"]), ex.numbers(f["value"])
-    comparator = f["comparator"]
-    lower, upper, lt_lower, lt_upper = (np.where(_among(comparator, c), v, np.nan)
+    comparator = ex.categorical(f["comparator"])  # `isin` then tests the few distinct strings, not every row's
+    lower, upper, lt_lower, lt_upper = (np.where(comparator.isin(c), v, np.nan)
                                         for c in (LOWER, UPPER, LT_LOWER, LT_UPPER))
 
     long_term = np.asarray(horizon == LONG_TERM) & ~np.isnan(v)
@@ -78,20 +79,16 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
 
     is_percent = np.asarray(unit == PERCENT)
     is_count = np.asarray(unit.isin(COUNT_UNITS))
-    kind = np.where(np.isnan(v), None, np.where(is_percent, "percent", np.where(is_count, "count", None)))
+    kind = np.where(np.isnan(v), -1, np.where(is_percent, 0, np.where(is_count, 1, -1)))  # codes of RANGE_KINDS
     d = pd.DataFrame({
         "document_id": doc, "indicator_id": indicator, "horizon": horizon, "year": year, "value": v,
-        "range_kind": pd.Categorical(kind, categories=["percent", "count"]),
+        "range_kind": pd.Categorical.from_codes(kind, categories=RANGE_KINDS),
         "looser_than_long_term_by": looser, "lt_row": lt["lt_row"],
     })
     d["indicator_value_in_range"] = d["range_kind"].notna()
     d["annual_contradicts_long_term"] = current_annual & ~np.isnan(looser)
     d["fact_indicator_value_keys_unique"] = True
     return d
-
-
-def _among(comparator: pa.ChunkedArray, allowed: tuple[str, ...]) -> np.ndarray:
-    return pc.fill_null(pc.is_in(comparator, pa.array(allowed)), False).to_numpy(zero_copy_only=False)
 
 
 # ---------------------------------------------------------------- messages for failing rows
