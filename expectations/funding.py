@@ -104,8 +104,8 @@ def derive(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = 
     })
 
     d = pd.DataFrame({"document_id": doc, "flow": flow, "item": item, "year": year,
-                      "amt_u": amt, "ea_u": ea, "sh_u": sh, "es_u": es, "flow_items": flow_items})
-    d = pd.concat([d, g, income, history.previous_amounts(tables, reference)], axis=1)
+                      "amt_u": amt, "ea_u": ea, "sh_u": sh, "es_u": es, "flow_items": flow_items,
+                      **g, **income, **history.previous_amounts(tables, reference)})
 
     complete = (d["group_items"].to_numpy() == flow_items) & (flow_items > 0)
     d["funding_components_sum_to_total"] = is_total & complete

@@ -24,13 +24,25 @@ def codes(*parts) -> np.ndarray:
 _FOLD = {"max": np.fmax, "min": np.fmin}
 
 
-def per_group(key: np.ndarray, columns: dict[str, tuple[str, np.ndarray]]) -> pd.DataFrame:
+def _groups(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """A group number per row (equal keys, equal numbers) and how many groups. By sorting: the rows of a
+    table come mostly in key order, and a hash table (pd.factorize) costs several times more on 10^5 keys."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    starts = np.ones(len(key), dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    group = np.empty(len(key), dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    return group, int(starts.sum())
+
+
+def per_group(key: np.ndarray, columns: dict[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Each row gets its group's aggregates {name: (how, values)} (how: "sum", "max" or "min", NaN
-    skipped; a group of NaN only gets NaN from max/min); rows without a group get NaN.
-    numpy on one factorization of the key: a pandas groupby costs several times more per column. The
-    sums are exact: every value is an integer or half-integer count of micro-units (expectations.exact)."""
-    group, keys = pd.factorize(key)
-    n = len(keys)
+    skipped; a group of NaN only gets NaN from max/min), as float64 columns by name; rows without a
+    group get NaN. Columns, not a DataFrame: the caller builds its frame once.
+    numpy on one grouping of the key: a pandas groupby costs several times more per column. The sums
+    are exact: every value is an integer or half-integer count of micro-units (expectations.exact)."""
+    group, n = _groups(key)
     out = {}
     for name, (how, values) in columns.items():
         values = np.asarray(values, dtype=np.float64)
@@ -43,12 +55,12 @@ def per_group(key: np.ndarray, columns: dict[str, tuple[str, np.ndarray]]) -> pd
         spread = folded[group]
         spread[key < 0] = np.nan
         out[name] = spread
-    return pd.DataFrame(out)
+    return out
 
 
 def distinct_per(key: np.ndarray, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """How many distinct `values` (non-negative integer codes, where mask) each row's group has (float64)."""
-    group, keys = pd.factorize(key)
+    group, n = _groups(key)
     width = np.int64(int(values[mask].max(initial=0)) + 1)
-    pairs = pd.unique(group[mask] * width + values[mask])  # each (group, value) once
-    return np.bincount(pairs // width, minlength=len(keys))[group].astype(np.float64)
+    pairs = np.unique(group[mask] * width + values[mask])  # each (group, value) once
+    return np.bincount(pairs // width, minlength=n)[group].astype(np.float64)

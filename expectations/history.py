@@ -32,8 +32,8 @@ _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), (
 _STATED = ["amount", "amount_digits", "line"]
 
 
-def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> pd.DataFrame:
-    """Aligned row for row with tables["fact_funding"]: the earlier document's amount (micro-units), its
+def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> dict:
+    """Columns by name, aligned row for row with tables["fact_funding"]: the earlier document's amount (micro-units), its
     half-unit, stated digits and line, and (categorical) its document_id and source_path; NaN where the
     row is not a history amount or no current document of that department-year states one."""
     f = tables["fact_funding"]
@@ -57,14 +57,14 @@ def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table]
 
     amount = spread(own["amount"])
     doc = pc.fill_null(spread(own["doc"]), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return pd.DataFrame({
+    return {
         "prev_amount_u": ex.micro(amount),
         "prev_ea_u": np.where(found, ex.half_micro(spread(own["amount_digits"]), amount.type.scale), np.nan),
         "prev_digits": ex.numbers(spread(own["amount_digits"])),
         "prev_line": ex.numbers(spread(own["line"])),
         "prev_document_id": _categorical(current["document_id"], doc),
         "prev_source_path": _categorical(current["source_path"], doc),
-    })
+    }
 
 
 def _categorical(values: pa.ChunkedArray, rows: np.ndarray) -> pd.Categorical:

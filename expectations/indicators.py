@@ -64,8 +64,8 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     doc, indicator, horizon = (ex.categorical(f[c]) for c in ("document_id", "indicator_id", "horizon"))
     unit = ex.categorical(pc.fill_null(f["unit"], ""))
     year, fiscal, v = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"]), ex.numbers(f["value"])
-    comparator = ex.categorical(f["comparator"])  # `isin` then tests the few distinct strings, not every row's
-    lower, upper, lt_lower, lt_upper = (np.where(comparator.isin(c), v, np.nan)
+    comparator = ex.categorical(f["comparator"])
+    lower, upper, lt_lower, lt_upper = (np.where(_among(comparator, c), v, np.nan)
                                         for c in (LOWER, UPPER, LT_LOWER, LT_UPPER))
 
     long_term = np.asarray(horizon == LONG_TERM) & ~np.isnan(v)
@@ -74,11 +74,11 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
         "lt_upper": ("min", np.where(long_term, lt_upper, np.nan)),
         "lt_row": ("min", np.where(long_term, np.arange(len(v)), np.nan)),
     })
-    looser = np.fmax(lt["lt_lower"].to_numpy() - lower, upper - lt["lt_upper"].to_numpy())
+    looser = np.fmax(lt["lt_lower"] - lower, upper - lt["lt_upper"])
     current_annual = np.asarray(horizon == ANNUAL) & (year == fiscal)
 
     is_percent = np.asarray(unit == PERCENT)
-    is_count = np.asarray(unit.isin(COUNT_UNITS))
+    is_count = _among(unit, COUNT_UNITS)
     kind = np.where(np.isnan(v), -1, np.where(is_percent, 0, np.where(is_count, 1, -1)))  # codes of RANGE_KINDS
     d = pd.DataFrame({
         "document_id": doc, "indicator_id": indicator, "horizon": horizon, "year": year, "value": v,
@@ -89,6 +89,12 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     d["annual_contradicts_long_term"] = current_annual & ~np.isnan(looser)
     d["fact_indicator_value_keys_unique"] = True
     return d
+
+
+def _among(values: pd.Categorical, allowed) -> np.ndarray:
+    """values.isin(allowed) (missing: False), tested on the few categories, then spread by code."""
+    hit = np.append(np.asarray(values.categories.isin(allowed), dtype=bool), False)  # code -1: missing
+    return hit[values.codes]
 
 
 # ---------------------------------------------------------------- messages for failing rows

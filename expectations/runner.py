@@ -79,9 +79,11 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
         elif frames is not None:
             frames[module.TABLE] = checked
         docs = _documents(source, frame, look)
+        # Every check's failing rows read at once: most columns cost the same for 1 row or 200.
+        records = _failing_rows(source, frame, sorted(set().union(*failing.values())))
         for check in checks:
-            parts += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look,
-                              docs, problems)
+            rows = [dict(records[i]) for i in sorted(failing.get(check, ()))]
+            parts += _results(check, frame, rows, module.DESCRIBE[check], look, docs, problems)
         clock["describe"] += time.perf_counter() - t
         del frame, checked  # before the next table's frame is derived: one at a time in memory
     return _table(parts, run_id, checked_at, tables.get("fact_document"))
@@ -96,7 +98,7 @@ class _Documents(NamedTuple):
 
 def _documents(source: pa.Table, frame: pd.DataFrame, look: Lookup) -> _Documents:
     """Per document code: its id, and its department and fiscal year (from its first row) as the message
-    opening. One Python string per document, none per row."""
+    opening of its passed rows."""
     doc_codes = frame["document_id"].cat.codes.to_numpy()
     ids = pa.array(frame["document_id"].cat.categories, pa.string())
     first = np.full(len(ids), 0, dtype=np.int64)
@@ -104,21 +106,31 @@ def _documents(source: pa.Table, frame: pd.DataFrame, look: Lookup) -> _Document
     present, idx = np.unique(doc_codes[valid], return_index=True)
     first[present] = np.nonzero(valid)[0][idx]
     take = pa.array(first)
-    departments = source["department_id"].take(take).to_pylist()
-    years = source["fiscal_year"].take(take).to_pylist()
-    prefixes = pa.array([f"{look.department(d)} FY{y}: " for d, y in zip(departments, years)], pa.string())
-    return _Documents(doc_codes, ids, prefixes)
+    openings = _openings(look, source["department_id"].take(take), source["fiscal_year"].take(take))
+    return _Documents(doc_codes, ids, openings)
 
 
-def _results(check, source, frame, failing, describe, look: Lookup, docs: _Documents, problems) -> list[pa.Table]:
-    """The check's dq_result rows (less run_id, checked_at, source_path, result_no): its failing rows as
-    `describe` words them, then one passed row per document it looked at that has none failing, in
-    document code order."""
+def _openings(look: Lookup, departments: pa.ChunkedArray, years: pa.ChunkedArray) -> pa.Array:
+    """f"{look.department(d)} FY{y}: " for each department_id d and fiscal year y, with Arrow."""
+    known = look.cache.get("departments")
+    if known is None:
+        known = look.cache["departments"] = (pa.array(list(look.departments), pa.string()),
+                                            pa.array(list(look.departments.values()), pa.string()))
+    names = pc.take(known[1], pc.index_in(departments, value_set=known[0]))
+    named = pc.fill_null(pc.not_equal(names, ""), False)  # Lookup.department: a name, if not empty
+    unnamed = pc.binary_join_element_wise("department ", pc.fill_null(departments, "None"), "")
+    years = pc.fill_null(pc.cast(years, pa.string()), "None")
+    return pc.binary_join_element_wise(pc.if_else(named, names, unnamed), " FY", years, ": ", "").combine_chunks()
+
+
+def _results(check, frame, failing: list[dict], describe, look: Lookup, docs: _Documents, problems) -> list[pa.Table]:
+    """The check's dq_result rows (less run_id, checked_at, source_path, result_no): its failing rows
+    (`failing`: as dicts, _failing_rows) as `describe` words them, then one passed row per document it
+    looked at that has none failing, in document code order."""
     spec = CHECKS[check]
     out = []
     if failing:
-        for document_id, row_ref, observed, expected, message, *cells in describe(
-                _failing_rows(source, frame, failing), look):
+        for document_id, row_ref, observed, expected, message, *cells in describe(failing, look):
             cells = list(dict.fromkeys(c for c in (cells[0] if cells else ()) if c))  # distinct, in order
             code = next((problems[document_id, c] for c in cells if (document_id, c) in problems), None)
             who = attribution.EXTRACTION if code or spec.severity == "error" else attribution.SOURCE
@@ -136,16 +148,16 @@ def _results(check, source, frame, failing, describe, look: Lookup, docs: _Docum
     return tables
 
 
-def _failing_rows(source: pa.Table, frame: pd.DataFrame, failing: list[int]) -> list[dict]:
-    """The failing rows as dicts: the frame's derived columns, then the source table's columns (a source
-    column wins over a derived one of the same name). Column by column: pandas' to_dict("records")
-    spends its time per row and cell."""
+def _failing_rows(source: pa.Table, frame: pd.DataFrame, failing: list[int]) -> dict[int, dict]:
+    """The failing rows as dicts by row number: the frame's derived columns, then the source table's
+    columns (a source column wins over a derived one of the same name). Column by column: pandas'
+    to_dict("records") spends its time per row and cell."""
     src = source.take(pa.array(failing, pa.int64()))
     names = [c for c in frame.columns if c not in src.column_names]
     columns = [_values(frame[c], failing) for c in names]
     names += src.column_names
     columns += [src[c].to_pylist() for c in src.column_names]
-    return [dict(zip(names, values)) for values in zip(*columns)]
+    return {i: dict(zip(names, values)) for i, values in zip(failing, zip(*columns))}
 
 
 def _values(column: pd.Series, rows: list[int]) -> list:
@@ -178,6 +190,20 @@ def _passed_table(check: str, spec, docs: _Documents, which: np.ndarray, counts:
         "source_cell": null, "attribution": null, "problem_code": null,
     }
     return pa.table([columns[name] for name in _COLUMNS], schema=_ROW_SCHEMA)
+
+
+def _order(keys: list[pa.ChunkedArray]) -> np.ndarray:
+    """The rows in the order of sort_by(ascending, nulls last; stable) on string keys: each key ranked
+    through its few distinct values, then one numpy lexsort on the integer ranks (Arrow compares the
+    long strings of every row otherwise)."""
+    ranks = []
+    for key in keys:
+        encoded = key.combine_chunks().dictionary_encode()
+        rank = np.empty(len(encoded.dictionary) + 1, dtype=np.int64)  # the last: null, after every value
+        rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+        rank[-1] = len(encoded.dictionary)
+        ranks.append(rank[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)])
+    return np.lexsort(ranks[::-1])
 
 
 def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str], str]:
@@ -223,6 +249,6 @@ def _table(parts: list[pa.Table], run_id: str, checked_at: datetime, fact_docume
     data["source_path"] = _source_paths(fact_document, rows["document_id"])
     data["result_no"] = pa.nulls(n, pa.int32())
     t = pa.table(data, schema=schema)
-    t = t.sort_by([("check_name", "ascending"), ("document_id", "ascending"), ("row_ref", "ascending")])
+    t = t.take(_order([t["check_name"], t["document_id"], t["row_ref"]]))
     # Numbered after sorting: (run_id, result_no) is the row's key in the lake and the warehouse.
     return t.set_column(schema.get_field_index("result_no"), "result_no", pa.array(np.arange(1, n + 1, dtype=np.int32)))
