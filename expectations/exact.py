@@ -55,8 +55,16 @@ def dec(micro_value: float) -> Decimal | None:
     return Decimal(int(micro_value)).scaleb(-6)
 
 
-def categorical(values: pa.ChunkedArray) -> pd.Categorical:
-    """Strings -> pandas Categorical (integer codes for groupby, -1 for null)."""
+def categorical(values: pa.ChunkedArray, in_runs: bool = False) -> pd.Categorical:
+    """Strings -> pandas Categorical (integer codes for groupby, -1 for null), categories in order of
+    first appearance. `in_runs`: the values come in long runs (a document's rows lie together), so
+    hashing one value per run and repeating its code costs less than hashing every row."""
+    if in_runs:
+        runs = pc.run_end_encode(values.combine_chunks())
+        encoded = runs.values.dictionary_encode()
+        lengths = np.diff(runs.run_ends.to_numpy(), prepend=0)
+        indices = np.repeat(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), lengths)
+        return pd.Categorical.from_codes(indices, categories=encoded.dictionary.to_pylist())
     encoded = values.combine_chunks().dictionary_encode()
     indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
     return pd.Categorical.from_codes(indices, categories=encoded.dictionary.to_pylist())

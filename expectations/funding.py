@@ -75,7 +75,8 @@ def derive(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = 
     """`reference`: fact_document and fact_funding of documents loaded before (the lake's), which the
     history check compares with besides the run's own documents."""
     f = tables[TABLE]
-    doc, flow, item = (ex.categorical(f[c]) for c in ("document_id", "flow", "item"))
+    doc, flow = ex.categorical(f["document_id"], in_runs=True), ex.categorical(f["flow"], in_runs=True)
+    item = ex.categorical(f["item"])
     year, fiscal = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"])
     amt, ea = ex.micro(f["amount"]), ex.half_micro(f["amount_digits"], f["amount"].type.scale)
     sh, es = ex.micro(f["share_pct"]), ex.half_micro(f["share_digits"], f["share_pct"].type.scale)

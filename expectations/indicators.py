@@ -61,7 +61,8 @@ def suite():
 
 def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     f = tables[TABLE]
-    doc, indicator, horizon = (ex.categorical(f[c]) for c in ("document_id", "indicator_id", "horizon"))
+    doc, horizon = ex.categorical(f["document_id"], in_runs=True), ex.categorical(f["horizon"], in_runs=True)
+    indicator = ex.categorical(f["indicator_id"])
     unit = ex.categorical(pc.fill_null(f["unit"], ""))
     year, fiscal, v = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"]), ex.numbers(f["value"])
     comparator = ex.categorical(f["comparator"])

@@ -37,14 +37,14 @@ class Lookup(NamedTuple):
         wanted = {r["document_id"] for r in rows}
         new = sorted(wanted - known.keys())
         if new:
-            f = f.filter(pc.is_in(f["document_id"], pa.array(new, pa.string())))
+            has_cell = pc.fill_null(pc.not_equal(f["source_cell"], ""), False)
+            f = f.filter(pc.and_(pc.is_in(f["document_id"], pa.array(new, pa.string())), has_cell))
             # File order: by line (unknown last), ties in table order (Arrow's sort is stable).
             f = f.sort_by([("line", "ascending")])
             known.update((d, {}) for d in new)
             columns = (f[c].to_pylist() for c in ("document_id", "flow", "year", "item", "source_cell"))
             for doc, flow, year, item, cell in zip(*columns):
-                if cell:
-                    known[doc].setdefault((doc, flow, year), []).append((item, cell))
+                known[doc].setdefault((doc, flow, year), []).append((item, cell))
         out: dict[tuple, list] = {}
         for doc in wanted:
             out.update(known[doc])

@@ -52,7 +52,7 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
     for key in ("derive", "evaluate", "gx_validate", "describe"):
         clock.setdefault(key, 0.0)
     look = lookup_of(tables)
-    problems = _extraction_problems(tables.get("fact_problem"))
+    problems = _Problems(tables.get("fact_problem"))
     parts: list[pa.Table] = []  # dq_result rows, in the order they are found
     for module in MODULES:
         source = tables.get(module.TABLE)
@@ -81,9 +81,10 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
         docs = _documents(source, frame, look)
         # Every check's failing rows read at once: most columns cost the same for 1 row or 200.
         records = _failing_rows(source, frame, sorted(set().union(*failing.values())))
+        problems.read({r["document_id"] for r in records.values()})
         for check in checks:
             rows = [dict(records[i]) for i in sorted(failing.get(check, ()))]
-            parts += _results(check, frame, rows, module.DESCRIBE[check], look, docs, problems)
+            parts += _results(check, frame, rows, module.DESCRIBE[check], look, docs, problems.found)
         clock["describe"] += time.perf_counter() - t
         del frame, checked  # before the next table's frame is derived: one at a time in memory
     return _table(parts, run_id, checked_at, tables.get("fact_document"))
@@ -206,23 +207,34 @@ def _order(keys: list[pa.ChunkedArray]) -> np.ndarray:
     return np.lexsort(ranks[::-1])
 
 
-def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str], str]:
+class _Problems:
     """(document_id, location) -> the first problem pifu recorded there that can explain a finding
-    (pifu.attribution.explains)."""
-    if fact_problem is None or not fact_problem.num_rows:
-        return {}
-    # Only the problems that can explain a finding, found on the few distinct codes, not per row.
-    codes = fact_problem["code"].combine_chunks()
-    explaining = pa.array([c for c in pc.unique(codes).to_pylist() if attribution.explains(c)], codes.type)
-    where = fact_problem["location"]
-    keep = pc.and_(pc.is_in(codes, value_set=explaining), pc.and_(pc.is_valid(where), pc.not_equal(where, "")))
-    t = fact_problem.filter(pc.fill_null(keep, False))
-    t = t.sort_by([("document_id", "ascending"), ("problem_no", "ascending")])
-    out: dict[tuple[str, str], str] = {}
-    for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
-        out.setdefault((doc, where), code)
-        out.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
-    return out
+    (pifu.attribution.explains), in `found`; only the documents `read` asks for (those with failing
+    rows: a few percent of them) go through Python."""
+
+    def __init__(self, fact_problem: pa.Table | None):
+        self.found: dict[tuple[str, str], str] = {}
+        self._read: set = set()
+        self._table = None
+        if fact_problem is None or not fact_problem.num_rows:
+            return
+        # Only the problems that can explain a finding, found on the few distinct codes, not per row.
+        codes = fact_problem["code"].combine_chunks()
+        explaining = pa.array([c for c in pc.unique(codes).to_pylist() if attribution.explains(c)], codes.type)
+        where = fact_problem["location"]
+        keep = pc.and_(pc.is_in(codes, value_set=explaining), pc.and_(pc.is_valid(where), pc.not_equal(where, "")))
+        # First by problem_no within each document (the keys hold the document: documents never mix).
+        self._table = fact_problem.filter(pc.fill_null(keep, False)).sort_by([("problem_no", "ascending")])
+
+    def read(self, document_ids: set) -> None:
+        new = document_ids - self._read
+        if not new or self._table is None:
+            return
+        self._read |= new
+        t = self._table.filter(pc.is_in(self._table["document_id"], value_set=pa.array(list(new), pa.string())))
+        for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
+            self.found.setdefault((doc, where), code)
+            self.found.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
 
 
 # A cell's provenance less its column: "sheet 表 R12C3" -> "sheet 表 R12", "page 2 row 7 col 3" -> "page 2 row 7".
