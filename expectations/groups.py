@@ -1,9 +1,8 @@
-"""Per-group values handed back to every row of the group: pandas groupby on integer codes,
-so the derived frame stays aligned with the source table (no joins, no re-sorting)."""
+"""Per-group values handed back to every row of the group: numpy on integer codes (groups found by one
+argsort), so the derived frame stays aligned with the source table (no joins, no re-sorting)."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 
 def codes(*parts) -> np.ndarray:

@@ -81,15 +81,14 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     is_percent = np.asarray(unit == PERCENT)
     is_count = _among(unit, COUNT_UNITS)
     kind = np.where(np.isnan(v), -1, np.where(is_percent, 0, np.where(is_count, 1, -1)))  # codes of RANGE_KINDS
-    d = pd.DataFrame({
+    return pd.DataFrame({
         "document_id": doc, "indicator_id": indicator, "horizon": horizon, "year": year, "value": v,
         "range_kind": pd.Categorical.from_codes(kind, categories=RANGE_KINDS),
         "looser_than_long_term_by": looser, "lt_row": lt["lt_row"],
+        "indicator_value_in_range": kind >= 0,
+        "annual_contradicts_long_term": current_annual & ~np.isnan(looser),
+        "fact_indicator_value_keys_unique": np.ones(len(v), dtype=bool),
     })
-    d["indicator_value_in_range"] = d["range_kind"].notna()
-    d["annual_contradicts_long_term"] = current_annual & ~np.isnan(looser)
-    d["fact_indicator_value_keys_unique"] = True
-    return d
 
 
 def _among(values: pd.Categorical, allowed) -> np.ndarray:
