@@ -25,6 +25,7 @@ from expectations.groups import codes
 from pifu.schema import SCHEMAS
 
 KEYS = ["department_id", "year", "flow", "item"]
+_IN_RUNS = {"department_id", "flow"}
 _DOCUMENT = ["document_id", "department_id", "fiscal_year", "source_path", "is_current", "loaded_at", "source_mtime"]
 # Nulls sort last: an unknown modification time counts as the oldest, as in mark_current.
 _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), ("loaded_at", "descending"),
@@ -80,9 +81,10 @@ def _keys(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     parts = []
     for c in KEYS:
         both = pa.concat_arrays([left[c].combine_chunks(), right[c].combine_chunks()])
-        if pa.types.is_string(both.type):
-            both = both.dictionary_encode().indices
-        parts.append(pc.fill_null(pc.cast(both, pa.int64()), -1).to_numpy(zero_copy_only=False))
+        if pa.types.is_string(both.type):  # a document's rows lie together: its department, its flows
+            parts.append(ex.encode(both, in_runs=c in _IN_RUNS)[0])
+        else:
+            parts.append(pc.fill_null(pc.cast(both, pa.int64()), -1).to_numpy(zero_copy_only=False))
     key = codes(*parts)
     return key[:left.num_rows], key[left.num_rows:]
 
