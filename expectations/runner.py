@@ -153,6 +153,8 @@ def _failing_rows(source: pa.Table, frame: pd.DataFrame, failing: list[int]) -> 
     """The failing rows as dicts by row number: the frame's derived columns, then the source table's
     columns (a source column wins over a derived one of the same name). Column by column: pandas'
     to_dict("records") spends its time per row and cell."""
+    if not failing:  # a clean table: no column to read
+        return {}
     src = source.take(pa.array(failing, pa.int64()))
     names = [c for c in frame.columns if c not in src.column_names]
     columns = [_values(frame[c], failing) for c in names]
@@ -215,26 +217,30 @@ class _Problems:
     def __init__(self, fact_problem: pa.Table | None):
         self.found: dict[tuple[str, str], str] = {}
         self._read: set = set()
-        self._table = None
-        if fact_problem is None or not fact_problem.num_rows:
+        self._source = fact_problem
+        self._table = None  # the problems that can explain a finding, on the first read (none if all pass)
+
+    def read(self, document_ids: set) -> None:
+        new = document_ids - self._read
+        if not new or self._source is None or not self._source.num_rows:
             return
+        self._read |= new
+        if self._table is None:
+            self._table = self._explaining(self._source)
+        t = self._table.filter(pc.is_in(self._table["document_id"], value_set=pa.array(list(new), pa.string())))
+        for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
+            self.found.setdefault((doc, where), code)
+            self.found.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
+
+    @staticmethod
+    def _explaining(fact_problem: pa.Table) -> pa.Table:
         # Only the problems that can explain a finding, found on the few distinct codes, not per row.
         codes = fact_problem["code"].combine_chunks()
         explaining = pa.array([c for c in pc.unique(codes).to_pylist() if attribution.explains(c)], codes.type)
         where = fact_problem["location"]
         keep = pc.and_(pc.is_in(codes, value_set=explaining), pc.and_(pc.is_valid(where), pc.not_equal(where, "")))
         # First by problem_no within each document (the keys hold the document: documents never mix).
-        self._table = fact_problem.filter(pc.fill_null(keep, False)).sort_by([("problem_no", "ascending")])
-
-    def read(self, document_ids: set) -> None:
-        new = document_ids - self._read
-        if not new or self._table is None:
-            return
-        self._read |= new
-        t = self._table.filter(pc.is_in(self._table["document_id"], value_set=pa.array(list(new), pa.string())))
-        for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
-            self.found.setdefault((doc, where), code)
-            self.found.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
+        return fact_problem.filter(pc.fill_null(keep, False)).sort_by([("problem_no", "ascending")])
 
 
 # A cell's provenance less its column: "sheet 表 R12C3" -> "sheet 表 R12", "page 2 row 7 col 3" -> "page 2 row 7".
