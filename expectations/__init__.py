@@ -14,7 +14,7 @@ Layout: one module per table, each with its GX suite (`suite()`, named after the
 check marking the rows it looks at, plus the measures its expectations read), and `DESCRIBE` (the
 dq_result text of failing rows). GX validates the derived frame through a pandas data source
 (`whole_dataframe` batch); its unexpected index list gives the failing rows (expectations.runner).
-Group values are computed with a pandas groupby on integer codes, sums exactly (expectations.exact).
+Group values are computed with numpy on integer codes (expectations.groups), sums exactly (expectations.exact).
 
   funding.py    suite fact_funding          components sum, shares, shares sum, income = expenditure, keys,
                                             earlier years = the department's own document of that year

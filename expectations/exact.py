@@ -55,11 +55,27 @@ def dec(micro_value: float) -> Decimal | None:
     return Decimal(int(micro_value)).scaleb(-6)
 
 
-def categorical(values: pa.ChunkedArray) -> pd.Categorical:
-    """Strings -> pandas Categorical (integer codes for groupby, -1 for null)."""
-    encoded = values.combine_chunks().dictionary_encode()
-    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-    return pd.Categorical.from_codes(indices, categories=encoded.dictionary.to_pylist())
+def categorical(values: pa.ChunkedArray | pa.Array, in_runs: bool = False) -> pd.Categorical:
+    """Strings -> pandas Categorical (integer codes for groupby, -1 for null), categories in order of
+    first appearance. `in_runs`: see `encode`."""
+    indices, dictionary = encode(values, in_runs)
+    return pd.Categorical.from_codes(indices, categories=dictionary.to_pylist())
+
+
+def encode(values: pa.ChunkedArray | pa.Array, in_runs: bool = False) -> tuple[np.ndarray, pa.Array]:
+    """Each value's index in the distinct values (in order of first appearance; -1 for null), and those.
+    `in_runs`: the values come in long runs (a document's rows lie together), so hashing one value per
+    run and repeating its index costs less than hashing every row; the result is the same."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if in_runs:
+        runs = pc.run_end_encode(values)
+        encoded = runs.values.dictionary_encode()
+        lengths = np.diff(runs.run_ends.to_numpy(), prepend=0)
+        indices = np.repeat(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), lengths)
+        return indices, encoded.dictionary
+    encoded = values.dictionary_encode()
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), encoded.dictionary
 
 
 def numbers(values: pa.ChunkedArray) -> np.ndarray:

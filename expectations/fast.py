@@ -65,10 +65,50 @@ def _unexpected(rule: Rule, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray
         bad[take] = np.asarray(v[take].duplicated(keep=False), dtype=bool)
         return bad
     if rule.kind == "compound_unique":
-        sub = frame[args["column_list"]]
-        take = rows & ~np.asarray(sub.isna().all(axis=1), dtype=bool)
+        codes = [_codes(frame[c]) for c in args["column_list"]]
+        take = rows & ~np.logical_and.reduce([c < 0 for c in codes])
         bad = np.zeros(len(frame), dtype=bool)
         if take.any():
-            bad[take] = np.asarray(sub[take].duplicated(keep=False), dtype=bool)
+            bad[take] = _duplicated(_combined([c[take] for c in codes]))
         return bad
     raise ValueError(f"unknown rule kind {rule.kind!r} for {rule.check}")
+
+
+def _codes(series: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values (distinct values, distinct codes), -1 for missing: a
+    categorical's own codes; whole numbers (years) less their minimum; pd.factorize otherwise."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy().astype(np.int64)
+    values = series.to_numpy()
+    if values.dtype.kind == "f":
+        present = ~np.isnan(values)
+        known = values[present]
+        low = known.min(initial=0)
+        if (known == np.floor(known)).all() and known.max(initial=0) - low < 2**20:
+            return np.where(present, np.where(present, values, low) - low, -1).astype(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
+
+
+def _combined(codes: list[np.ndarray]) -> np.ndarray:
+    """One int64 per combination of codes, missing (-1) a value of its own as in pandas' duplicated."""
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for c in codes:
+        width = int(c.max(initial=-1)) + 2
+        if int(key.max(initial=0)) >= 2**62 // width:  # renumber the combinations so far: no overflow
+            key = pd.factorize(key)[0].astype(np.int64)
+        key = key * width + (c + 1)
+    return key
+
+
+def _duplicated(key: np.ndarray) -> np.ndarray:
+    """Rows whose key another row holds too (DataFrame.duplicated(keep=False)). By sorting: the rows of
+    a table come mostly in key order, and a hash table costs several times more on 10^5 distinct keys."""
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    same = ordered[1:] == ordered[:-1]
+    held_twice = np.zeros(len(key), dtype=bool)
+    held_twice[1:] |= same
+    held_twice[:-1] |= same
+    out = np.empty(len(key), dtype=bool)
+    out[order] = held_twice
+    return out

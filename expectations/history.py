@@ -25,6 +25,7 @@ from expectations.groups import codes
 from pifu.schema import SCHEMAS
 
 KEYS = ["department_id", "year", "flow", "item"]
+_IN_RUNS = {"department_id", "flow"}
 _DOCUMENT = ["document_id", "department_id", "fiscal_year", "source_path", "is_current", "loaded_at", "source_mtime"]
 # Nulls sort last: an unknown modification time counts as the oldest, as in mark_current.
 _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), ("loaded_at", "descending"),
@@ -32,8 +33,8 @@ _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), (
 _STATED = ["amount", "amount_digits", "line"]
 
 
-def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> pd.DataFrame:
-    """Aligned row for row with tables["fact_funding"]: the earlier document's amount (micro-units), its
+def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> dict:
+    """Columns by name, aligned row for row with tables["fact_funding"]: the earlier document's amount (micro-units), its
     half-unit, stated digits and line, and (categorical) its document_id and source_path; NaN where the
     row is not a history amount or no current document of that department-year states one."""
     f = tables["fact_funding"]
@@ -57,14 +58,14 @@ def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table]
 
     amount = spread(own["amount"])
     doc = pc.fill_null(spread(own["doc"]), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return pd.DataFrame({
+    return {
         "prev_amount_u": ex.micro(amount),
         "prev_ea_u": np.where(found, ex.half_micro(spread(own["amount_digits"]), amount.type.scale), np.nan),
         "prev_digits": ex.numbers(spread(own["amount_digits"])),
         "prev_line": ex.numbers(spread(own["line"])),
         "prev_document_id": _categorical(current["document_id"], doc),
         "prev_source_path": _categorical(current["source_path"], doc),
-    })
+    }
 
 
 def _categorical(values: pa.ChunkedArray, rows: np.ndarray) -> pd.Categorical:
@@ -80,9 +81,10 @@ def _keys(left: pa.Table, right: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     parts = []
     for c in KEYS:
         both = pa.concat_arrays([left[c].combine_chunks(), right[c].combine_chunks()])
-        if pa.types.is_string(both.type):
-            both = both.dictionary_encode().indices
-        parts.append(pc.fill_null(pc.cast(both, pa.int64()), -1).to_numpy(zero_copy_only=False))
+        if pa.types.is_string(both.type):  # a document's rows lie together: its department, its flows
+            parts.append(ex.encode(both, in_runs=c in _IN_RUNS)[0])
+        else:
+            parts.append(pc.fill_null(pc.cast(both, pa.int64()), -1).to_numpy(zero_copy_only=False))
     key = codes(*parts)
     return key[:left.num_rows], key[left.num_rows:]
 

@@ -40,6 +40,7 @@ COUNT_UNITS = ("人", "人次", "个", "次", "户", "家", "项", "件", "场",
                "名", "位", "批", "份", "本", "条", "处", "班", "课时", "天", "小时", "万人", "万人次")
 LOWER, UPPER = (">=", ">", "="), ("<=", "<", "=")  # what an annual target bounds (a bare value: both)
 LT_LOWER, LT_UPPER = (">=", ">"), ("<=", "<")  # what a long-term target bounds (a bare value: unknown)
+RANGE_KINDS = ["percent", "count"]  # range_kind: which range a numeric target must lie in
 GX_COLUMNS = ["document_id", "indicator_id", "horizon", "year", "value", "range_kind", "looser_than_long_term_by"]
 
 
@@ -60,10 +61,11 @@ def suite():
 
 def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
     f = tables[TABLE]
-    doc, indicator, horizon = (ex.categorical(f[c]) for c in ("document_id", "indicator_id", "horizon"))
+    doc, horizon = ex.categorical(f["document_id"], in_runs=True), ex.categorical(f["horizon"], in_runs=True)
+    indicator = ex.categorical(f["indicator_id"])
     unit = ex.categorical(pc.fill_null(f["unit"], ""))
     year, fiscal, v = ex.numbers(f["year"]), ex.numbers(f["fiscal_year"]), ex.numbers(f["value"])
-    comparator = f["comparator"]
+    comparator = ex.categorical(f["comparator"])
     lower, upper, lt_lower, lt_upper = (np.where(_among(comparator, c), v, np.nan)
                                         for c in (LOWER, UPPER, LT_LOWER, LT_UPPER))
 
@@ -73,25 +75,26 @@ def derive(tables: dict[str, pa.Table]) -> pd.DataFrame:
         "lt_upper": ("min", np.where(long_term, lt_upper, np.nan)),
         "lt_row": ("min", np.where(long_term, np.arange(len(v)), np.nan)),
     })
-    looser = np.fmax(lt["lt_lower"].to_numpy() - lower, upper - lt["lt_upper"].to_numpy())
+    looser = np.fmax(lt["lt_lower"] - lower, upper - lt["lt_upper"])
     current_annual = np.asarray(horizon == ANNUAL) & (year == fiscal)
 
     is_percent = np.asarray(unit == PERCENT)
-    is_count = np.asarray(unit.isin(COUNT_UNITS))
-    kind = np.where(np.isnan(v), None, np.where(is_percent, "percent", np.where(is_count, "count", None)))
-    d = pd.DataFrame({
+    is_count = _among(unit, COUNT_UNITS)
+    kind = np.where(np.isnan(v), -1, np.where(is_percent, 0, np.where(is_count, 1, -1)))  # codes of RANGE_KINDS
+    return pd.DataFrame({
         "document_id": doc, "indicator_id": indicator, "horizon": horizon, "year": year, "value": v,
-        "range_kind": pd.Categorical(kind, categories=["percent", "count"]),
+        "range_kind": pd.Categorical.from_codes(kind, categories=RANGE_KINDS),
         "looser_than_long_term_by": looser, "lt_row": lt["lt_row"],
+        "indicator_value_in_range": kind >= 0,
+        "annual_contradicts_long_term": current_annual & ~np.isnan(looser),
+        "fact_indicator_value_keys_unique": np.ones(len(v), dtype=bool),
     })
-    d["indicator_value_in_range"] = d["range_kind"].notna()
-    d["annual_contradicts_long_term"] = current_annual & ~np.isnan(looser)
-    d["fact_indicator_value_keys_unique"] = True
-    return d
 
 
-def _among(comparator: pa.ChunkedArray, allowed: tuple[str, ...]) -> np.ndarray:
-    return pc.fill_null(pc.is_in(comparator, pa.array(allowed)), False).to_numpy(zero_copy_only=False)
+def _among(values: pd.Categorical, allowed) -> np.ndarray:
+    """values.isin(allowed) (missing: False), tested on the few categories, then spread by code."""
+    hit = np.append(np.asarray(values.categories.isin(allowed), dtype=bool), False)  # code -1: missing
+    return hit[values.codes]
 
 
 # ---------------------------------------------------------------- messages for failing rows

@@ -11,6 +11,7 @@ class Lookup(NamedTuple):
     departments: dict[str, str]
     indicators: dict[str, tuple[str, str, str]]
     tables: dict[str, pa.Table]
+    cache: dict  # what lookups found, kept for the run's other checks
 
     def department(self, department_id: str | None) -> str:
         return self.departments.get(department_id) or f"department {department_id}"
@@ -27,17 +28,26 @@ class Lookup(NamedTuple):
 
     def funding_cells(self, rows: list[dict]) -> dict[tuple, list[tuple[str, str]]]:
         """(document_id, flow, year) of each row -> [(item, source_cell)] of that group's rows, in file
-        order: the cells a group finding (items vs 合计, shares) involves. One filter for all rows."""
+        order: the cells a group finding (items vs 合计, shares) involves. One filter for the documents
+        not looked up before in this run (several checks describe rows of the same documents)."""
         f = self.tables.get("fact_funding")
         if f is None or not rows:
             return {}
-        docs = pa.array(sorted({r["document_id"] for r in rows}), pa.string())
-        f = f.filter(pc.is_in(f["document_id"], docs)).select(
-            ["document_id", "flow", "year", "item", "source_cell", "line"]).to_pylist()
+        known = self.cache.setdefault("funding_cells", {})  # document_id -> its groups
+        wanted = {r["document_id"] for r in rows}
+        new = sorted(wanted - known.keys())
+        if new:
+            has_cell = pc.fill_null(pc.not_equal(f["source_cell"], ""), False)
+            f = f.filter(pc.and_(pc.is_in(f["document_id"], pa.array(new, pa.string())), has_cell))
+            # File order: by line (unknown last), ties in table order (Arrow's sort is stable).
+            f = f.sort_by([("line", "ascending")])
+            known.update((d, {}) for d in new)
+            columns = (f[c].to_pylist() for c in ("document_id", "flow", "year", "item", "source_cell"))
+            for doc, flow, year, item, cell in zip(*columns):
+                known[doc].setdefault((doc, flow, year), []).append((item, cell))
         out: dict[tuple, list] = {}
-        for x in sorted(f, key=lambda x: (x["line"] is None, x["line"] or 0)):
-            if x["source_cell"]:
-                out.setdefault((x["document_id"], x["flow"], x["year"]), []).append((x["item"], x["source_cell"]))
+        for doc in wanted:
+            out.update(known[doc])
         return out
 
 
@@ -56,7 +66,7 @@ def lookup_of(tables: dict[str, pa.Table]) -> Lookup:
     if ind is not None:
         cols = [ind[c].to_pylist() for c in ("indicator_id", "lv1", "lv2", "lv3")]
         indicators = {i: (a, b, c) for i, a, b, c in zip(*cols)}
-    return Lookup(departments, indicators, tables)
+    return Lookup(departments, indicators, tables, {})
 
 
 def by_key(rows: list[dict], ref: Callable[[dict], str]) -> dict[tuple[str, str], list[dict]]:

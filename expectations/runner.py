@@ -15,10 +15,12 @@ import functools
 import time
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from expectations import documents, funding, indicators
 from expectations import fast
@@ -30,6 +32,7 @@ from pifu.schema import SCHEMAS
 MODULES = (funding, indicators, documents)
 _COLUMNS = ["check_name", "document_id", "row_ref", "severity", "passed", "observed", "expected", "message",
             "source_cell", "attribution", "problem_code"]
+_ROW_SCHEMA = pa.schema([SCHEMAS["dq_result"].field(name) for name in _COLUMNS])
 
 
 @functools.cache
@@ -49,8 +52,8 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
     for key in ("derive", "evaluate", "gx_validate", "describe"):
         clock.setdefault(key, 0.0)
     look = lookup_of(tables)
-    problems = _extraction_problems(tables.get("fact_problem"))
-    rows: list[tuple] = []
+    problems = _Problems(tables.get("fact_problem"))
+    parts: list[pa.Table] = []  # dq_result rows, in the order they are found
     for module in MODULES:
         source = tables.get(module.TABLE)
         if source is None:
@@ -75,89 +78,195 @@ def run_checks(tables: dict[str, pa.Table], run_id: str, checked_at: datetime,
             frames(module.TABLE, checked)  # e.g. expectations.datadocs.Pending: written now, not kept
         elif frames is not None:
             frames[module.TABLE] = checked
-        docs = _documents(source, frame)
+        docs = _documents(source, frame, look)
+        # Every check's failing rows read at once: most columns cost the same for 1 row or 200.
+        records = _failing_rows(source, frame, sorted(set().union(*failing.values())))
+        problems.read({r["document_id"] for r in records.values()})
         for check in checks:
-            rows += _results(check, source, frame, sorted(failing.get(check, ())), module.DESCRIBE[check], look, docs,
-                             problems)
+            rows = [dict(records[i]) for i in sorted(failing.get(check, ()))]
+            parts += _results(check, frame, rows, module.DESCRIBE[check], look, docs, problems.found)
         clock["describe"] += time.perf_counter() - t
         del frame, checked  # before the next table's frame is derived: one at a time in memory
-    return _table(rows, run_id, checked_at, _source_paths(tables.get("fact_document")))
+    return _table(parts, run_id, checked_at, tables.get("fact_document"))
 
 
-def _documents(source: pa.Table, frame: pd.DataFrame) -> tuple[np.ndarray, list, list, list]:
-    """Per document code: its id, department and fiscal year (from its first row)."""
+class _Documents(NamedTuple):
+    """The table's documents by code (the frame's document_id categories)."""
+    codes: np.ndarray  # per row: its document's code, -1 for none
+    ids: pa.Array  # per code: the document_id
+    prefixes: pa.Array  # per code: "<department name> FY<fiscal year>: ", the passed row's message opening
+
+
+def _documents(source: pa.Table, frame: pd.DataFrame, look: Lookup) -> _Documents:
+    """Per document code: its id, and its department and fiscal year (from its first row) as the message
+    opening of its passed rows."""
     doc_codes = frame["document_id"].cat.codes.to_numpy()
-    ids = list(frame["document_id"].cat.categories)
+    ids = pa.array(frame["document_id"].cat.categories, pa.string())
     first = np.full(len(ids), 0, dtype=np.int64)
     valid = doc_codes >= 0
     present, idx = np.unique(doc_codes[valid], return_index=True)
     first[present] = np.nonzero(valid)[0][idx]
     take = pa.array(first)
-    return doc_codes, ids, source["department_id"].take(take).to_pylist(), source["fiscal_year"].take(take).to_pylist()
+    openings = _openings(look, source["department_id"].take(take), source["fiscal_year"].take(take))
+    return _Documents(doc_codes, ids, openings)
 
 
-def _results(check, source, frame, failing, describe, look: Lookup, docs, problems) -> list[tuple]:
+def _openings(look: Lookup, departments: pa.ChunkedArray, years: pa.ChunkedArray) -> pa.Array:
+    """f"{look.department(d)} FY{y}: " for each department_id d and fiscal year y, with Arrow."""
+    known = look.cache.get("departments")
+    if known is None:
+        known = look.cache["departments"] = (pa.array(list(look.departments), pa.string()),
+                                            pa.array(list(look.departments.values()), pa.string()))
+    names = pc.take(known[1], pc.index_in(departments, value_set=known[0]))
+    named = pc.fill_null(pc.not_equal(names, ""), False)  # Lookup.department: a name, if not empty
+    unnamed = pc.binary_join_element_wise("department ", pc.fill_null(departments, "None"), "")
+    years = pc.fill_null(pc.cast(years, pa.string()), "None")
+    return pc.binary_join_element_wise(pc.if_else(named, names, unnamed), " FY", years, ": ", "").combine_chunks()
+
+
+def _results(check, frame, failing: list[dict], describe, look: Lookup, docs: _Documents, problems) -> list[pa.Table]:
+    """The check's dq_result rows (less run_id, checked_at, source_path, result_no): its failing rows
+    (`failing`: as dicts, _failing_rows) as `describe` words them, then one passed row per document it
+    looked at that has none failing, in document code order."""
     spec = CHECKS[check]
-    doc_codes, ids, departments, years = docs
     out = []
     if failing:
-        derived = frame.iloc[failing].to_dict("records")
-        src = source.take(pa.array(failing, pa.int64())).to_pylist()
-        for document_id, row_ref, observed, expected, message, *cells in describe(
-                [{**d, **s} for d, s in zip(derived, src)], look):
+        for document_id, row_ref, observed, expected, message, *cells in describe(failing, look):
             cells = list(dict.fromkeys(c for c in (cells[0] if cells else ()) if c))  # distinct, in order
             code = next((problems[document_id, c] for c in cells if (document_id, c) in problems), None)
             who = attribution.EXTRACTION if code or spec.severity == "error" else attribution.SOURCE
             out.append((check, document_id, row_ref, spec.severity, False, observed, expected, message,
                         "; ".join(cells) or None, who, code))
-    failed = {r[1] for r in out}
-    applies = frame[check].to_numpy(dtype=bool) & (doc_codes >= 0)
-    counts = np.bincount(doc_codes[applies], minlength=len(ids))
-    for code in np.nonzero(counts)[0]:
-        if ids[code] in failed:
-            continue
-        n = int(counts[code])
-        out.append((check, ids[code], None, spec.severity, True, f"0 of {n} failing", "0 failing",
-                    f"{look.department(departments[code])} FY{years[code]}: {spec.subject} checked: {n}, failing: 0.",
-                    None, None, None))
-    return out
+    applies = frame[check].to_numpy(dtype=bool) & (docs.codes >= 0)
+    counts = np.bincount(docs.codes[applies], minlength=len(docs.ids))
+    passed = counts > 0
+    if out:
+        failed = pa.array({r[1] for r in out}, pa.string())
+        passed &= ~pc.is_in(docs.ids, value_set=failed).to_numpy(zero_copy_only=False)
+    tables = [_rows_table(out)] if out else []
+    if passed.any():
+        tables.append(_passed_table(check, spec, docs, np.nonzero(passed)[0], counts))
+    return tables
 
 
-def _extraction_problems(fact_problem: pa.Table | None) -> dict[tuple[str, str], str]:
-    """(document_id, location) -> the first problem pifu recorded there that can explain a finding
-    (pifu.attribution.explains)."""
-    if fact_problem is None or not fact_problem.num_rows:
+def _failing_rows(source: pa.Table, frame: pd.DataFrame, failing: list[int]) -> dict[int, dict]:
+    """The failing rows as dicts by row number: the frame's derived columns, then the source table's
+    columns (a source column wins over a derived one of the same name). Column by column: pandas'
+    to_dict("records") spends its time per row and cell."""
+    if not failing:  # a clean table: no column to read
         return {}
-    t = fact_problem.sort_by([("document_id", "ascending"), ("problem_no", "ascending")])
-    out: dict[tuple[str, str], str] = {}
-    for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
-        if where and attribution.explains(code):
-            out.setdefault((doc, where), code)
-            out.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
-    return out
+    src = source.take(pa.array(failing, pa.int64()))
+    names = [c for c in frame.columns if c not in src.column_names]
+    columns = [_values(frame[c], failing) for c in names]
+    names += src.column_names
+    columns += [src[c].to_pylist() for c in src.column_names]
+    return {i: dict(zip(names, values)) for i, values in zip(failing, zip(*columns))}
+
+
+def _values(column: pd.Series, rows: list[int]) -> list:
+    """column[rows] as Python values, as to_dict("records") gives them (a missing category: NaN)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.array.take(rows).tolist()
+    return column.to_numpy()[rows].tolist()
+
+
+def _rows_table(rows: list[tuple]) -> pa.Table:
+    schema = _ROW_SCHEMA
+    return pa.table([pa.array(values, schema.field(name).type) for name, values in zip(_COLUMNS, zip(*rows))],
+                    schema=schema)
+
+
+def _passed_table(check: str, spec, docs: _Documents, which: np.ndarray, counts: np.ndarray) -> pa.Table:
+    """Rows passed=True for the documents `which` (codes): "0 of n failing", built column-wise."""
+    k = len(which)
+    take = pa.array(which)
+    n = pc.cast(pa.array(counts[which]), pa.string())
+    message = pc.binary_join_element_wise(docs.prefixes.take(take), f"{spec.subject} checked: ", n,
+                                          ", failing: 0.", "")
+    null = pa.nulls(k, pa.string())
+    columns = {
+        "check_name": pa.repeat(pa.scalar(check, pa.string()), k), "document_id": docs.ids.take(take),
+        "row_ref": null, "severity": pa.repeat(pa.scalar(spec.severity, pa.string()), k),
+        "passed": pa.repeat(pa.scalar(True), k),
+        "observed": pc.binary_join_element_wise("0 of ", n, " failing", ""),
+        "expected": pa.repeat(pa.scalar("0 failing", pa.string()), k), "message": message,
+        "source_cell": null, "attribution": null, "problem_code": null,
+    }
+    return pa.table([columns[name] for name in _COLUMNS], schema=_ROW_SCHEMA)
+
+
+def _order(keys: list[pa.ChunkedArray]) -> np.ndarray:
+    """The rows in the order of sort_by(ascending, nulls last; stable) on string keys: each key ranked
+    through its few distinct values, then one numpy lexsort on the integer ranks (Arrow compares the
+    long strings of every row otherwise)."""
+    ranks = []
+    for key in keys:
+        encoded = key.combine_chunks().dictionary_encode()
+        rank = np.empty(len(encoded.dictionary) + 1, dtype=np.int64)  # the last: null, after every value
+        rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(encoded.dictionary))
+        rank[-1] = len(encoded.dictionary)
+        ranks.append(rank[pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)])
+    return np.lexsort(ranks[::-1])
+
+
+class _Problems:
+    """(document_id, location) -> the first problem pifu recorded there that can explain a finding
+    (pifu.attribution.explains), in `found`; only the documents `read` asks for (those with failing
+    rows: a few percent of them) go through Python."""
+
+    def __init__(self, fact_problem: pa.Table | None):
+        self.found: dict[tuple[str, str], str] = {}
+        self._read: set = set()
+        self._source = fact_problem
+        self._table = None  # the problems that can explain a finding, on the first read (none if all pass)
+
+    def read(self, document_ids: set) -> None:
+        new = document_ids - self._read
+        if not new or self._source is None or not self._source.num_rows:
+            return
+        self._read |= new
+        if self._table is None:
+            self._table = self._explaining(self._source)
+        t = self._table.filter(pc.is_in(self._table["document_id"], value_set=pa.array(list(new), pa.string())))
+        for doc, where, code in zip(*(t[c].to_pylist() for c in ("document_id", "location", "code"))):
+            self.found.setdefault((doc, where), code)
+            self.found.setdefault((doc, _ROW_OF_CELL.sub(r"\1", where)), code)  # a cell's problem is on its row
+
+    @staticmethod
+    def _explaining(fact_problem: pa.Table) -> pa.Table:
+        # Only the problems that can explain a finding, found on the few distinct codes, not per row.
+        codes = fact_problem["code"].combine_chunks()
+        explaining = pa.array([c for c in pc.unique(codes).to_pylist() if attribution.explains(c)], codes.type)
+        where = fact_problem["location"]
+        keep = pc.and_(pc.is_in(codes, value_set=explaining), pc.and_(pc.is_valid(where), pc.not_equal(where, "")))
+        # First by problem_no within each document (the keys hold the document: documents never mix).
+        return fact_problem.filter(pc.fill_null(keep, False)).sort_by([("problem_no", "ascending")])
 
 
 # A cell's provenance less its column: "sheet 表 R12C3" -> "sheet 表 R12", "page 2 row 7 col 3" -> "page 2 row 7".
 _ROW_OF_CELL = re.compile(r"((?:\bR\d+)|(?:\brow \d+))(?:C\d+| col \d+)$")
 
 
-def _source_paths(fact_document: pa.Table | None) -> dict[str, str]:
+def _source_paths(fact_document: pa.Table | None, document_ids: pa.ChunkedArray) -> pa.Array:
+    """Each row's document's source_path (the last fact_document row of that id wins, as a dict would)."""
     if fact_document is None:
-        return {}
-    return dict(zip(fact_document["document_id"].to_pylist(), fact_document["source_path"].to_pylist()))
+        return pa.nulls(len(document_ids), pa.string())
+    ids, paths = (fact_document[c].combine_chunks()[::-1] for c in ("document_id", "source_path"))
+    return pc.cast(paths.take(pc.index_in(document_ids, value_set=ids)), pa.string())
 
 
-def _table(rows: list[tuple], run_id: str, checked_at: datetime, paths: dict[str, str]) -> pa.Table:
+def _table(parts: list[pa.Table], run_id: str, checked_at: datetime, fact_document: pa.Table | None) -> pa.Table:
     schema = SCHEMAS["dq_result"]
     if checked_at.tzinfo is None:
         checked_at = checked_at.replace(tzinfo=timezone.utc)
-    columns = list(zip(*rows)) if rows else [()] * len(_COLUMNS)
-    data = {name: pa.array(values, schema.field(name).type) for name, values in zip(_COLUMNS, columns)}
-    data["run_id"] = pa.array([run_id] * len(rows), pa.string())
-    data["checked_at"] = pa.array([checked_at] * len(rows), schema.field("checked_at").type)
-    data["source_path"] = pa.array([paths.get(r[1]) for r in rows], pa.string())
-    data["result_no"] = pa.nulls(len(rows), pa.int32())
+    rows = pa.concat_tables(parts) if parts else _ROW_SCHEMA.empty_table()
+    n = rows.num_rows
+    data = {name: rows[name] for name in _COLUMNS}
+    data["run_id"] = pa.repeat(pa.scalar(run_id, pa.string()), n)
+    data["checked_at"] = pa.repeat(pa.scalar(checked_at, schema.field("checked_at").type), n)
+    data["source_path"] = _source_paths(fact_document, rows["document_id"])
+    data["result_no"] = pa.nulls(n, pa.int32())
     t = pa.table(data, schema=schema)
-    t = t.sort_by([("check_name", "ascending"), ("document_id", "ascending"), ("row_ref", "ascending")])
+    t = t.take(_order([t["check_name"], t["document_id"], t["row_ref"]]))
     # Numbered after sorting: (run_id, result_no) is the row's key in the lake and the warehouse.
-    return t.set_column(schema.get_field_index("result_no"), "result_no", pa.array(range(1, len(rows) + 1), pa.int32()))
+    return t.set_column(schema.get_field_index("result_no"), "result_no", pa.array(np.arange(1, n + 1, dtype=np.int32)))
