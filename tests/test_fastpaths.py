@@ -494,8 +494,13 @@ _DOCX_SNIPPETS = [
     '<w:p xmlns:q="urn:q"/>', '<w:p xml:id="a"/>', "<w:rPr><w:b/></w:rPr>", '<w:pPr><w:jc w:val="center"/></w:pPr>',
     '<w:tcW w:w="1" w:type="dxa"/>', '<w:vAlign w:val="center"/>', "<w:body>", "</w:body>", "<w:document>",
     '<w:jc w:val=">"/>', "<w:jc w:val='1'/>", '<w:jc\nw:val="1"/>', '<w:jc  w:val="1"/>', '<w:b w:val="1" w:val="2"/>',
-    '<w:b q:val="1"/>', "\x01", "&#0;", "]]>", "\ufeff",
+    '<w:b q:val="1"/>', '<w:rPr><w:b q:val="1"/></w:rPr>', '<w:rPr><w:b xml:space="preserve"/></w:rPr>',
+    '<w:tcW q:w="1"/>', '<w:rPr><w:b w:val="a:b"/></w:rPr>', "\x01", "&#0;", "]]>", "\ufeff",
 ]
+# Attributes added to the root's start tag: namespaces declared (or not) as a tree takes them or refuses them
+_DOCX_ROOT = [' xmlns:q="urn:q"', ' q:a="1"', ' xmlns:q=""', ' xmlns:xml="urn:x"', ' xmlns:xmlns="urn:x"', ' xmlns="urn:d"',
+              ' xmlns:q="http://www.w3.org/XML/1998/namespace"', ' xmlns:w2="' + docx._TRANSITIONAL + '"',
+              ' xmlns:q="urn:q" xmlns:p2="urn:q" q:a="1" p2:a="2"', ' w:x="1"', ' xml:lang="zh"', " q:b='1'"]
 
 
 def _docx_mutated(rng: random.Random, raw: bytes) -> bytes:
@@ -504,7 +509,10 @@ def _docx_mutated(rng: random.Random, raw: bytes) -> bytes:
     for _ in range(rng.choice([1, 1, 1, 2, 3])):
         op = rng.random()
         tags = [m.end() for m in re.finditer(">", text)] or [0]
-        if op < 0.75:
+        if op < 0.08:
+            at = text.index("<w:document") + len("<w:document")
+            text = text[:at] + rng.choice(_DOCX_ROOT) + text[at:]
+        elif op < 0.75:
             at = rng.choice(tags) if rng.random() < 0.85 else rng.randrange(len(text) + 1)
             text = text[:at] + rng.choice(_DOCX_SNIPPETS) + text[at:]
         elif op < 0.88:
@@ -539,6 +547,7 @@ _DOCX_INSERTS = {
                '<w:p w:rsidR="1"><w:r><w:t xml:space="preserve">{}</w:t></w:r></w:p>'],
     "</w:r>": ["<w:r><w:t>{}</w:t></w:r>", "<w:r><w:tab/></w:r>", "<w:r><w:br/></w:r>", '<w:r><w:br w:type="page"/></w:r>',
                "<w:r><w:cr/><w:noBreakHyphen/><w:t/></w:r>", "<w:r><w:rPr><w:b/></w:rPr><w:t>{}</w:t></w:r>",
+               '<w:r><w:rPr><w:b q:val="1"/></w:rPr><w:t>{}</w:t></w:r>', '<w:r w:x="1"><w:t>{}</w:t></w:r>',
                '<w:bookmarkStart w:id="9" w:name="b"/>'],
     "<w:tcPr>": ['<w:gridSpan w:val="{n}"/>', "<w:vMerge/>", '<w:vMerge w:val="restart"/>', '<w:hMerge w:val="x"/>',
                  '<w:shd w:fill="auto"/>'],
@@ -581,3 +590,14 @@ def test_docx_scan_matches_tree_pass_on_mutations(seed, docx_generated, monkeypa
         xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
         taken += _docx_check(_docx_with(data, _docx_inserted(rng, xml)), monkeypatch)
     assert taken >= 150, "the scan took too few mutated parts for the comparison to mean much"
+
+
+def test_docx_scan_refusing_a_form_leaves_the_namespace_errors_to_the_tree(docx_generated, monkeypatch):
+    """The scan runs after a parse that builds no tree (and so checks no prefix): a form it would refuse
+    (a span past the cell limit) with an undeclared prefix further on must fail as the tree pass fails."""
+    data = docx_generated[0].read_bytes()
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode()
+    huge = xml.replace("</w:tcPr>", '<w:gridSpan w:val="600000"/></w:tcPr>', 1)
+    for tail in ("", '<w:p><w:r q:a="1"><w:t>x</w:t></w:r></w:p>', '<w:p><w:r><w:rPr><w:b q:val="1"/></w:rPr></w:r></w:p>'):
+        edited = huge.replace("</w:tbl>", "</w:tbl>" + tail, 1)
+        _docx_check(_docx_with(data, edited.encode()), monkeypatch)

@@ -98,18 +98,16 @@ _NAMES = {ns: _Names(ns) for ns in (_TRANSITIONAL, _STRICT)}
 def read(data: bytes, path: str) -> Sheet:
     xml, name = _main_part(data, path)
     slim = _without_properties(xml)
+    if slim is not None and _well_formed(slim):
+        sheet = _scan(slim, path)  # a part in the usual shape read from its bytes, faster than its tree
+        if sheet is not None:
+            return sheet
     root = None
     if slim is not None:
         try:
-            root = etree.fromstring(slim, _PARSER)[0][0][0]
+            root, fallbacks = etree.fromstring(slim, _PARSER)[0][0][0], b"Fallback" in slim
         except etree.XMLSyntaxError:
             pass  # the part itself says what is wrong, in its own lines and columns
-        else:
-            # well-formed: a part in the usual shape is read from its bytes (`_scan`), faster than its tree
-            sheet = _scan(slim, path)
-            if sheet is not None:
-                return sheet
-            fallbacks = b"Fallback" in slim
     if root is None:
         try:
             root, fallbacks = etree.fromstring(xml, _PARSER), b"Fallback" in xml
@@ -601,7 +599,12 @@ class _Declined(Exception):
 
 
 _W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
-_TAG = re.compile(rb'<(/?)w:([A-Za-z0-9]+)((?: [A-Za-z0-9:]+="[^"]*")*)(/?)>')
+# (attributes in w: or none, so that every prefix is w, declared on the root)
+_TAG = re.compile(rb'<(/?)w:([A-Za-z0-9]+)((?: (?:w:)?[A-Za-z0-9]+="[^"]*"| xml:space="preserve")*)(/?)>')
+_ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
+_TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
+_XML_NAMESPACES = (b"http://www.w3.org/XML/1998/namespace", b"http://www.w3.org/2000/xmlns/")
+_DEPTH = 24  # elements nested in a piece: far below libxml2's limit (256) wherever the piece stands
 _ATTRIBUTE = re.compile(rb' ([A-Za-z0-9:]+)="([^"]*)"')
 _TEXT_ATTRIBUTES = (b"", b' xml:space="preserve"')  # a w:t's attributes the scan knows
 # Names the tree pass acts on or looks through: anywhere but where `_CHILDREN` puts them, the part is declined
@@ -618,11 +621,34 @@ _MARKS = frozenset((b"gridSpan", b"vMerge", b"hMerge", b"gridBefore"))  # read w
 _PIECES = {b"tab": "\t", b"cr": "\n", b"noBreakHyphen": "-"}  # (a w:br: "\n" unless a page or column break)
 
 
+class _Nothing:
+    """A parser target that builds nothing: libxml2 checks the part in C, without a tree."""
+
+    def close(self) -> None:
+        return None
+
+
+# `_PARSER` checking only: the same syntax errors, but not the namespace and xml:id errors found while a tree
+# is built, nor its limit on a text's length: `_scan_body` declines a part where those could arise
+_CHECKER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+                           remove_comments=True, remove_pis=True, target=_Nothing())
+
+
+def _well_formed(slim: bytes) -> bool:
+    try:
+        etree.fromstring(slim, _CHECKER)
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
 def _scan(slim: bytes, path: str) -> Sheet | None:
-    """The Sheet `_read_body` makes of the (well-formed) part `slim`, or None when it is not in the usual shape."""
+    """The Sheet `_read_body` makes of the part `slim` (which `_CHECKER` parsed), or None when it is not in
+    the usual shape. A form it would refuse (too many cells) is refused by the tree pass, which finds any
+    namespace error first, as before."""
     try:
         return _scan_body(slim, path)
-    except _Declined:
+    except (_Declined, DocumentError):
         return None
 
 
@@ -633,10 +659,17 @@ def _scan_body(slim: bytes, path: str) -> Sheet:
     root = slim[at:end]
     if (at < 9 or root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
             or root.find(_STRICT.encode()) >= 0 or not slim.startswith(b"<w:body>", end)
-            or slim.find(b"Fallback") >= 0):
+            or slim.find(b"Fallback") >= 0 or slim.find(b"xml:id") >= 0 or len(slim) >= _TEXT_LIMIT
+            or not _declared(root)):
         raise _Declined
     stop = slim.find(b"</w:body>", end)
     if not slim.startswith(b"</w:document>", stop + 9):
+        raise _Declined
+    # the cut's pieces, after a copy of the root's start tag: every ":" in a w: name (no undeclared prefix;
+    # a ":" in a value declines too)
+    start, pieces = stop + 22 + len(root), slim.rfind(b"</w:document></_></_></_>")
+    if not slim.startswith(root, stop + 22) or slim.count(b":", start, pieces) != (
+            slim.count(b"<w:", start, pieces) + slim.count(b"</w:", start, pieces) + slim.count(b" w:", start, pieces)):
         raise _Declined
     segments = slim[end + 8:stop].split(b"<w:tbl>")
     grid: list[list[str]] = []
@@ -853,9 +886,13 @@ def _events(skeleton: bytes, context: bytes) -> list:
                 raise _Declined  # (children of the elements read are read: none may hold more)
             if not empty:
                 stack.append(b"-" + name)  # a property or a bookmark: passed over, with all it holds
+                if len(stack) > _DEPTH:
+                    raise _Declined
             continue
         if not empty:
             stack.append(name)  # (a w:t holds no element and, its text taken out, nothing)
+            if len(stack) > _DEPTH:
+                raise _Declined
         if name == b"t":
             if attributes not in _TEXT_ATTRIBUTES:
                 raise _Declined
@@ -884,6 +921,34 @@ def _events(skeleton: bytes, context: bytes) -> list:
     if at != len(skeleton) or len(stack) != 1 or (context == b"tc") != bool(events and events[-1][0] == b"end"):
         raise _Declined
     return events
+
+
+@functools.lru_cache(maxsize=64)
+def _declared(root: bytes) -> bool:
+    """Whether the root's start tag binds its prefixes as a tree would take them: attributes in plain form,
+    namespaces declared with a prefix (not xml or xmlns) and a non-empty name, other than the XML ones,
+    every attribute's prefix declared, no attribute twice in one namespace."""
+    attributes = _ROOT_ATTRIBUTE.findall(root)
+    if b"".join(b" %s%s=\"%s\"" % (prefix + b":" if prefix else b"", name, value)
+                for prefix, name, value in attributes) != root[len(b"<w:document"):-1]:
+        return False
+    spaces = {name: value for prefix, name, value in attributes if prefix == b"xmlns"}
+    if b"xml" in spaces or b"xmlns" in spaces or not all(spaces.values()) or any(
+            value in _XML_NAMESPACES for value in spaces.values()):
+        return False
+    seen = set()
+    for prefix, name, value in attributes:
+        if prefix == b"xmlns" or (not prefix and name == b"xmlns"):
+            if not prefix:
+                return False  # (a default namespace: not for a part in the usual shape)
+            continue
+        if prefix and prefix not in spaces:
+            return False
+        key = (spaces[prefix] if prefix else b"", name)
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
 
 
 def _attribute(attributes: bytes, name: bytes) -> str | None:
