@@ -548,6 +548,8 @@ _DOCX_INSERTS = {
     "</w:r>": ["<w:r><w:t>{}</w:t></w:r>", "<w:r><w:tab/></w:r>", "<w:r><w:br/></w:r>", '<w:r><w:br w:type="page"/></w:r>',
                "<w:r><w:cr/><w:noBreakHyphen/><w:t/></w:r>", "<w:r><w:rPr><w:b/></w:rPr><w:t>{}</w:t></w:r>",
                '<w:r><w:rPr><w:b q:val="1"/></w:rPr><w:t>{}</w:t></w:r>', '<w:r w:x="1"><w:t>{}</w:t></w:r>',
+               '<w:r><w:t>a</w:t><w:br w:type="page"/><w:t>b</w:t></w:r>', '<w:r><w:t>c</w:t><w:br w:type="column"/>'
+               '<w:t>d</w:t></w:r>', '<w:r><w:t>e</w:t><w:br w:type="textWrapping"/><w:tab/><w:t>f</w:t></w:r>',
                '<w:bookmarkStart w:id="9" w:name="b"/>'],
     "<w:tcPr>": ['<w:gridSpan w:val="{n}"/>', "<w:vMerge/>", '<w:vMerge w:val="restart"/>', '<w:hMerge w:val="x"/>',
                  '<w:shd w:fill="auto"/>'],

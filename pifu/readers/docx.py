@@ -9,7 +9,8 @@ parses styles, settings, numbering) and reading every cell through its API 17/s;
 sees the merges exactly as Word wrote them. The run and paragraph properties, cell widths and alignments
 (~40% of the part, none of it read) are cut from the bytes before the parse wherever that provably
 gives the reader the same tree and the same errors (`_without_properties`): libxml2 then builds and
-the table pass walks about half the elements.
+the table pass walks about half the elements. A cut part in the usual shape is not built into a tree at
+all: libxml2 only checks it, and it is read from its bytes (`_scan`, at the end of this module).
 
 - Tables are placed on their own grid (w:tblGrid): `w:gridBefore` skips columns, `w:gridSpan` spans
   them (horizontal merge), `w:vMerge` "restart" opens a vertical merge that the rows below continue
@@ -601,6 +602,7 @@ class _Declined(Exception):
 _W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
 # (attributes in w: or none, so that every prefix is w, declared on the root)
 _TAG = re.compile(rb'<(/?)w:([A-Za-z0-9]+)((?: (?:w:)?[A-Za-z0-9]+="[^"]*"| xml:space="preserve")*)(/?)>')
+_GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
 _ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
 _TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
 _XML_NAMESPACES = (b"http://www.w3.org/XML/1998/namespace", b"http://www.w3.org/2000/xmlns/")
@@ -710,79 +712,62 @@ def _scan_table(table: bytes, number: int, grid, origins, merges, cells: int, pa
     """`_read_table` of a table's bytes (between <w:tbl> and </w:tbl>)."""
     skeleton, texts = _taken_apart(table)
     head, *trs = skeleton.split(b"<w:tr>")
-    columns = _markup(head, "tbl")
+    # the table's properties (the same in every form of a kind: their markup is read once) and its grid
+    # (whose widths differ from form to form: matched here)
+    properties, grid_tag, grid_columns = head.partition(b"<w:tblGrid>")
+    columns = _markup(properties, "tbl")
+    if grid_tag:
+        if not _GRID.fullmatch(grid_columns):
+            raise _Declined
+        columns += grid_columns.count(b"<w:gridCol ")
     rows = _Rows(number, grid, origins, merges, cells, path)
     k = 0  # the texts of the rows and cells before this one
     for tr in trs:
-        plan = _ROWS.get(tr) or _row_plan(tr)
+        before, deleted, count, markups = _ROWS.get(tr) or _row_plan(tr)
         rows.start_row()
-        picks = plan[3]
-        if picks is not None and "\n" not in "".join(texts[k:k + plan[2]]):
-            # a row of plain cells, each of one line or none: placed in one go (what `_Rows.place` does)
-            row = rows.row
-            row += [texts[k + i].strip(STRIP) if i >= 0 else "" for i in picks]
-            if rows.cells + len(row) > MAX_CELLS:
-                check_cells(rows.cells + len(row), path, f"table {number}")
-        else:
-            _scan_row(rows, plan, texts, k)
-        k += plan[2]
-        if not plan[1]:
-            rows.end_row(columns)
+        if deleted:  # (a row deleted with track changes on is left out)
+            k += count
+            continue
+        row = rows.row
+        if before and markups:
+            row += [""] * before  # (at the row's first cell)
+        room = MAX_CELLS - rows.cells  # cells this row may hold (rows.cells changes at the row's end only)
+        for span, v, h, marked, reread, items, count in markups:
+            if reread:
+                text = _lines("".join([texts[k + i] if i.__class__ is int else i for i in items]))
+            elif count:  # one w:t's text, as the tree pass reads it
+                text = texts[k]
+                if text:
+                    text = text.strip(STRIP) if "\n" not in text else _lines(text)
+            else:
+                text = ""
+            k += count
+            if marked:
+                rows.place(text, span, v, h, marked)
+            else:  # (`_Rows.place` of a cell without merge marks)
+                if len(row) >= room:
+                    check_cells(rows.cells + len(row) + 1, path, f"table {number}")
+                row.append(text)
+                rows.h_open = None
+        rows.end_row(columns)
     return rows.cells
 
 
-_ROWS: dict[bytes, tuple] = {}  # a row's markup -> its plan (`_row_plan`)
+_ROWS: dict[bytes, tuple] = {}  # a row's markup -> what it holds (`_row_plan`)
 
 
 def _row_plan(tr: bytes) -> tuple:
-    """A row's markup read: (gridBefore, deleted, its texts, picks, its cells' markups); picks (each
-    cell's text, by index, or -1 for none) for a row of cells without merge marks, tabs, breaks or
-    several texts (most rows), else None."""
+    """A row's markup read: (gridBefore, deleted, the number of its texts, its cells' markups read)."""
     if not tr.endswith(b"</w:tr>"):
         raise _Declined
     properties, *tcs = tr[:-7].split(b"<w:tc>")
     before, deleted = _markup(properties, "tr")
-    cells = tuple(_markup(tc, "tc") for tc in tcs)
-    count = sum(cell[6] for cell in cells)
-    picks = None
-    if not (before or deleted or any(cell[3] or cell[4] for cell in cells)):
-        picks, at = [], 0
-        for cell in cells:
-            picks.append(at if cell[6] else -1)
-            at += cell[6]
-        picks = tuple(picks)
-    plan = (before, deleted, count, picks, cells)
+    cells = tuple([_markup(tc, "tc") for tc in tcs])
+    plan = (before, deleted, sum([cell[6] for cell in cells]), cells)
     if len(_ROWS) >= 1 << 12:
         _ROWS.clear()
     _ROWS[tr] = plan
     return plan
-
-
-def _scan_row(rows: _Rows, plan: tuple, texts: list[str], k: int) -> None:
-    """Place a row's cells one by one (`_read_table`'s placing), its texts starting at texts[k]."""
-    before, deleted, _, _, markups = plan
-    if deleted:
-        return
-    row = rows.row
-    if before and markups:
-        row += [""] * before  # (at the row's first cell)
-    for span, v, h, marked, reread, items, count in markups:
-        if reread:
-            text = _lines("".join([texts[k + i] if i.__class__ is int else i for i in items]))
-        elif count:  # one w:t's text, as the tree pass reads it
-            text = texts[k]
-            if text:
-                text = text.strip(STRIP) if "\n" not in text else _lines(text)
-        else:
-            text = ""
-        k += count
-        if marked:
-            rows.place(text, span, v, h, marked)
-        else:  # (`_Rows.place` of a cell without merge marks)
-            if rows.cells + len(row) >= MAX_CELLS:
-                check_cells(rows.cells + len(row) + 1, rows.path, f"table {rows.number}")
-            row.append(text)
-            rows.h_open = None
 
 
 def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
