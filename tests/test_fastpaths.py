@@ -1,4 +1,4 @@
-"""The spreadsheet readers' fast paths against the slow paths they stand in for.
+"""The readers' fast paths against the slow paths they stand in for.
 
 `xlsx._scan_sheet` (a regular-expression scan of a sheet part) and `xls._scan_sheet` (a BIFF8 record
 scan) may decline (None), and then the old path reads the sheet: expat's callbacks
@@ -6,6 +6,9 @@ scan) may decline (None), and then the old path reads the sheet: expat's callbac
 exactly what the old path gives, or raise what it raises. Checked here differentially, on real sheets
 (the sample, generated forms of every family) and on seeded mutations of them; the plain generated
 sheets must also be taken by the scans, or a scan that silently declined everything would pass.
+
+`docx._scan` (a .docx main part read from its bytes) stands in for the pass over its tree
+(`docx._read_body`) the same way, checked through `docx.read` with and without it.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import pytest
 import xlrd
 
 from pifu.generate import FAMILIES, generate
-from pifu.readers import html, xls, xlsx
+from pifu.model import DocumentError
+from pifu.readers import docx, html, xls, xlsx
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "ezhou-trade-union-2025"
@@ -606,3 +610,200 @@ def test_content_values_are_the_constructors_objects(tmp_path):
     assert values
     for v in values:
         assert v == IndicatorValue(*[getattr(v, name) for name in names])
+
+
+# ---------------------------------------------------------------- docx
+
+def _docx_with(data: bytes, xml: bytes) -> bytes:
+    """The package `data` with `xml` as its word/document.xml."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name in src.namelist():
+            z.writestr(name, xml if name == "word/document.xml" else src.read(name))
+    return out.getvalue()
+
+
+def _docx_check(data: bytes, monkeypatch) -> bool:
+    """Asserts `docx.read` gives the same with the byte scan (`docx._scan`) as with the tree pass alone, or
+    raises the same; whether the scan took the part (did not decline)."""
+    scan, taken = docx._scan, []
+
+    def recorded(slim, path):
+        sheet = _outcome(lambda: scan(slim, path))
+        taken.append(sheet is not None)
+        if _raised(sheet):
+            raise DocumentError(path, sheet[2].split(": ", 1)[-1], "too_large")  # (as it raised)
+        return sheet
+
+    with monkeypatch.context() as m:
+        m.setattr(docx, "_scan", recorded)
+        fast = _outcome(lambda: docx.read(data, "form.docx"))
+    with monkeypatch.context() as m:
+        m.setattr(docx, "_scan", lambda slim, path: None)
+        slow = _outcome(lambda: docx.read(data, "form.docx"))
+    assert fast == slow, zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")[:3000]
+    return any(taken) and not _raised(fast)
+
+
+@pytest.fixture(scope="module")
+def docx_generated(tmp_path_factory) -> list[Path]:
+    return _generated(tmp_path_factory, "docx")
+
+
+def _docx_real() -> list[Path]:
+    return [SAMPLE.with_suffix(".docx"), *sorted((ROOT / "tests" / "data").glob("*.docx"))]
+
+
+def test_docx_scan_takes_and_matches_real_parts(docx_generated, monkeypatch):
+    for path in docx_generated:
+        assert _docx_check(path.read_bytes(), monkeypatch), f"the scan declined a generated form: {path.name}"
+    for path in _docx_real():
+        _docx_check(path.read_bytes(), monkeypatch)
+
+
+# Snippets inserted anywhere: markup the scan must decline or read as the tree pass does (texts with
+# references and line ends, tabs, breaks, list numbers, merges, deleted rows, nested tables, content
+# controls, drawings' fallbacks, other prefixes, attributes on rows and cells, comments, odd attributes).
+_DOCX_SNIPPETS = [
+    "<", ">", "&", "&amp;", "&gt;", "&#10;", "&#x41;", "&#13;", "&foo;", "\r\n", "\r", "\n", " ", "\t", "\u3000",
+    "<!-- c -->", "<![CDATA[x]]>", "<?pi x?>", "x", "<w:t>x</w:t>", "<w:t/>", "<w:t></w:t>",
+    '<w:t xml:space="preserve"> a </w:t>', '<w:t xml:space="default">a</w:t>', '<w:t w:x="1">a</w:t>',
+    "<w:br/>", '<w:br w:type="page"/>', '<w:br w:type="textWrapping"/>', '<w:br w:type="column"/>', "<w:tab/>",
+    "<w:cr/>", "<w:noBreakHyphen/>", '<w:sym w:char="F0FC"/>', "<w:p/>", "<w:p>", "</w:p>", "<w:r>", "</w:r>",
+    "<w:p><w:r><w:t>a</w:t></w:r></w:p>", "<w:p><w:r><w:t>（续表）</w:t></w:r></w:p>",
+    "<w:r><w:t>b</w:t><w:tab/><w:t>c</w:t></w:r>", "<w:r><w:br/><w:t>d</w:t></w:r>",
+    '<w:r w:rsidR="00A1"><w:rPr><w:b/></w:rPr><w:t>e</w:t></w:r>', "<w:r><w:instrText>PAGE</w:instrText></w:r>",
+    "<w:r><w:delText>gone</w:delText></w:r>", '<w:del w:id="1"><w:r><w:t>del</w:t></w:r></w:del>',
+    '<w:ins w:id="2"><w:r><w:t>ins</w:t></w:r></w:ins>', '<w:hyperlink r:id="x"><w:r><w:t>h</w:t></w:r></w:hyperlink>',
+    "<w:bookmarkStart w:id=\"0\" w:name=\"a\"/>", '<w:bookmarkEnd w:id="0"/>', "<w:proofErr/>",
+    '<w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr>',
+    '<w:numPr><w:numId w:val="0"/></w:numPr>', '<w:numPr><w:numId w:val="2"/><w:numId w:val="0"/></w:numPr>',
+    '<w:numPr><w:ilvl w:val="0"/></w:numPr>', '<w:numId w:val="1"/>',
+    "<w:tcPr>", "</w:tcPr>", '<w:gridSpan w:val="3"/>', '<w:gridSpan w:val="0"/>', '<w:gridSpan w:val="x"/>',
+    '<w:gridSpan w:val=" 2"/>', '<w:gridSpan w:val="&#50;"/>', "<w:gridSpan/>", "<w:vMerge/>",
+    '<w:vMerge w:val="restart"/>', '<w:vMerge w:val="continue"/>', '<w:hMerge w:val="restart"/>', "<w:hMerge/>",
+    '<w:tcPr><w:gridSpan w:val="2"/><w:vMerge/></w:tcPr>', '<w:tcPr><w:tcBorders><w:top w:val="nil"/></w:tcBorders></w:tcPr>',
+    '<w:trPr><w:gridBefore w:val="1"/></w:trPr>', '<w:trPr><w:del w:id="1" w:author="a"/></w:trPr>',
+    '<w:gridBefore w:val="2"/>', '<w:del w:id="3"/>', "<w:tblPrEx><w:tblW w:w=\"0\"/></w:tblPrEx>",
+    "<w:tc><w:p/></w:tc>", "<w:tc><w:p><w:r><w:t>f</w:t></w:r></w:p></w:tc>", "<w:tc/>", "<w:tc>", "</w:tc>",
+    '<w:tc><w:tcPr><w:vMerge w:val="restart"/></w:tcPr><w:p><w:r><w:t>g</w:t></w:r></w:p></w:tc>',
+    "<w:tr><w:tc><w:p/></w:tc></w:tr>", "<w:tr/>", "<w:tr>", "</w:tr>", '<w:tr w:rsidR="1">', '<w:tc w:x="1">',
+    "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>in</w:t></w:r></w:p></w:tc></w:tr></w:tbl>", "<w:tbl>", "</w:tbl>",
+    "<w:tblGrid><w:gridCol/></w:tblGrid>", '<w:gridCol w:w="1"/>', "<w:tblGrid>",
+    "<w:sdt><w:sdtContent>", "</w:sdtContent></w:sdt>", "<w:sdt><w:sdtContent><w:p><w:r><w:t>s</w:t></w:r></w:p>"
+    "</w:sdtContent></w:sdt>", "<w:customXml><w:p/></w:customXml>",
+    '<mc:AlternateContent><mc:Choice Requires="w14"><w:r><w:t>c</w:t></w:r></mc:Choice><mc:Fallback><w:r><w:t>f'
+    '</w:t></w:r></mc:Fallback></mc:AlternateContent>', "<x:t>y</x:t>", '<w:t x:y="1">z</w:t>', "<t>u</t>",
+    '<w:p xmlns:q="urn:q"/>', '<w:p xml:id="a"/>', "<w:rPr><w:b/></w:rPr>", '<w:pPr><w:jc w:val="center"/></w:pPr>',
+    '<w:tcW w:w="1" w:type="dxa"/>', '<w:vAlign w:val="center"/>', "<w:body>", "</w:body>", "<w:document>",
+    '<w:jc w:val=">"/>', "<w:jc w:val='1'/>", '<w:jc\nw:val="1"/>', '<w:jc  w:val="1"/>', '<w:b w:val="1" w:val="2"/>',
+    '<w:b q:val="1"/>', '<w:rPr><w:b q:val="1"/></w:rPr>', '<w:rPr><w:b xml:space="preserve"/></w:rPr>',
+    '<w:tcW q:w="1"/>', '<w:rPr><w:b w:val="a:b"/></w:rPr>', "\x01", "&#0;", "]]>", "\ufeff",
+]
+# Attributes added to the root's start tag: namespaces declared (or not) as a tree takes them or refuses them
+_DOCX_ROOT = [' xmlns:q="urn:q"', ' q:a="1"', ' xmlns:q=""', ' xmlns:xml="urn:x"', ' xmlns:xmlns="urn:x"', ' xmlns="urn:d"',
+              ' xmlns:q="http://www.w3.org/XML/1998/namespace"', ' xmlns:w2="' + docx._TRANSITIONAL + '"',
+              ' xmlns:q="urn:q" xmlns:p2="urn:q" q:a="1" p2:a="2"', ' w:x="1"', ' xml:lang="zh"', " q:b='1'"]
+
+
+def _docx_mutated(rng: random.Random, raw: bytes) -> bytes:
+    """1-3 edits: a snippet inserted (mostly after a tag), a span deleted or duplicated."""
+    text = raw.decode("utf-8")
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        op = rng.random()
+        tags = [m.end() for m in re.finditer(">", text)] or [0]
+        if op < 0.08:
+            at = text.index("<w:document") + len("<w:document")
+            text = text[:at] + rng.choice(_DOCX_ROOT) + text[at:]
+        elif op < 0.75:
+            at = rng.choice(tags) if rng.random() < 0.85 else rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(_DOCX_SNIPPETS) + text[at:]
+        elif op < 0.88:
+            a = rng.randrange(len(text))
+            text = text[:a] + text[a + rng.randint(1, 30):]
+        else:
+            a, b = sorted(rng.sample(tags, 2)) if len(tags) > 1 else (0, 0)
+            at = rng.choice(tags)
+            text = text[:at] + text[a:b][:500] + text[at:]
+    return text.encode("utf-8", "surrogatepass")
+
+
+# Well-formed insertions (where each is allowed: after the tag named) and texts, so that most mutated parts
+# are taken and what the scan reads is compared, not only what it declines.
+_DOCX_TEXTS = ["", " ", "a", " 年 ", "a\tb", "&amp;", "&lt;5%", "x&#10;y", "x&#13;&#10;y", "\r\nz\r", "（续表）",
+               "续表", "1. a", "\u3000b\u3000", "&#x3000;", "c &gt; d", "e>f", "\ufeffg\u2003", "&#xA0;h\x85"]
+_DOCX_INSERTS = {
+    "</w:tc>": ["<w:tc><w:p/></w:tc>", "<w:tc><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>",
+                '<w:tc><w:tcPr><w:gridSpan w:val="{n}"/></w:tcPr><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>',
+                '<w:tc><w:tcPr><w:vMerge w:val="restart"/></w:tcPr><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>',
+                "<w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/></w:tc>", '<w:tc><w:tcPr><w:hMerge w:val="restart"/>'
+                '</w:tcPr><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>', "<w:tc><w:tcPr><w:hMerge/></w:tcPr><w:p/></w:tc>",
+                "<w:tc><w:p><w:r><w:t>{}</w:t></w:r></w:p><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>",
+                "<w:tc>" + '<w:p><w:pPr><w:numPr><w:numId w:val="{n}"/></w:numPr></w:pPr><w:r><w:t>{}</w:t></w:r></w:p>' * 2
+                + "</w:tc>"],
+    "<w:body>": ["<w:p><w:r><w:t>{}</w:t></w:r></w:p>", "<w:p/>"],
+    "</w:tr>": ["<w:tr><w:tc><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc></w:tr>", "<w:tr></w:tr>",
+                '<w:tr><w:trPr><w:gridBefore w:val="{n}"/></w:trPr><w:tc><w:p/></w:tc></w:tr>',
+                '<w:tr><w:trPr><w:del w:id="1"/></w:trPr><w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/></w:tc></w:tr>'],
+    "</w:p>": ["<w:p/>", "<w:p><w:r><w:t>{}</w:t></w:r></w:p>", '<w:p><w:pPr><w:numPr><w:ilvl w:val="0"/>'
+               '<w:numId w:val="{n}"/></w:numPr></w:pPr><w:r><w:t>{}</w:t></w:r></w:p>',
+               '<w:p w:rsidR="1"><w:r><w:t xml:space="preserve">{}</w:t></w:r></w:p>'],
+    "</w:r>": ["<w:r><w:t>{}</w:t></w:r>", "<w:r><w:tab/></w:r>", "<w:r><w:br/></w:r>", '<w:r><w:br w:type="page"/></w:r>',
+               "<w:r><w:cr/><w:noBreakHyphen/><w:t/></w:r>", "<w:r><w:rPr><w:b/></w:rPr><w:t>{}</w:t></w:r>",
+               '<w:r><w:rPr><w:b q:val="1"/></w:rPr><w:t>{}</w:t></w:r>', '<w:r w:x="1"><w:t>{}</w:t></w:r>',
+               '<w:r><w:t>a</w:t><w:br w:type="page"/><w:t>b</w:t></w:r>', '<w:r><w:t>c</w:t><w:br w:type="column"/>'
+               '<w:t>d</w:t></w:r>', '<w:r><w:t>e</w:t><w:br w:type="textWrapping"/><w:tab/><w:t>f</w:t></w:r>',
+               '<w:bookmarkStart w:id="9" w:name="b"/>'],
+    "<w:tcPr>": ['<w:gridSpan w:val="{n}"/>', "<w:vMerge/>", '<w:vMerge w:val="restart"/>', '<w:hMerge w:val="x"/>',
+                 '<w:shd w:fill="auto"/>'],
+    "<w:tblGrid>": ['<w:gridCol w:w="{n}"/>'],
+}
+
+
+def _docx_inserted(rng: random.Random, raw: bytes) -> bytes:
+    """1-4 well-formed edits: an element inserted where it may stand, or a text replaced."""
+    text = raw.decode("utf-8")
+    for _ in range(rng.randint(1, 4)):
+        if rng.random() < 0.3:
+            spots = [m.span(1) for m in re.finditer(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", text)]
+            if spots:
+                a, b = rng.choice(spots)
+                text = text[:a] + rng.choice(_DOCX_TEXTS) + text[b:]
+            continue
+        after = rng.choice(list(_DOCX_INSERTS))
+        spots = [m.end() for m in re.finditer(re.escape(after), text)]
+        if spots:
+            snippet = rng.choice(_DOCX_INSERTS[after]).replace("{n}", rng.choice(["0", "1", "2", "3", "x", "01"]))
+            while "{}" in snippet:
+                snippet = snippet.replace("{}", rng.choice(_DOCX_TEXTS), 1)
+            at = rng.choice(spots)
+            text = text[:at] + snippet + text[at:]
+    return text.encode("utf-8")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_docx_scan_matches_tree_pass_on_mutations(seed, docx_generated, monkeypatch):
+    bases = [path.read_bytes() for path in [*docx_generated[::4], *_docx_real()]]
+    rng = random.Random(seed)
+    taken = 0
+    for _ in range(200):  # markup anywhere: mostly declined, must never disagree
+        data = rng.choice(bases)
+        xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+        taken += _docx_check(_docx_with(data, _docx_mutated(rng, xml)), monkeypatch)
+    for _ in range(200):  # well-formed edits: mostly taken, so the texts and merges are compared
+        data = rng.choice(bases)
+        xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+        taken += _docx_check(_docx_with(data, _docx_inserted(rng, xml)), monkeypatch)
+    assert taken >= 150, "the scan took too few mutated parts for the comparison to mean much"
+
+
+def test_docx_scan_refusing_a_form_leaves_the_namespace_errors_to_the_tree(docx_generated, monkeypatch):
+    """The scan runs after a parse that builds no tree (and so checks no prefix): a form it would refuse
+    (a span past the cell limit) with an undeclared prefix further on must fail as the tree pass fails."""
+    data = docx_generated[0].read_bytes()
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml").decode()
+    huge = xml.replace("</w:tcPr>", '<w:gridSpan w:val="600000"/></w:tcPr>', 1)
+    for tail in ("", '<w:p><w:r q:a="1"><w:t>x</w:t></w:r></w:p>', '<w:p><w:r><w:rPr><w:b q:val="1"/></w:rPr></w:r></w:p>'):
+        edited = huge.replace("</w:tbl>", "</w:tbl>" + tail, 1)
+        _docx_check(_docx_with(data, edited.encode()), monkeypatch)

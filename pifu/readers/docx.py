@@ -9,7 +9,8 @@ parses styles, settings, numbering) and reading every cell through its API 17/s;
 sees the merges exactly as Word wrote them. The run and paragraph properties, cell widths and alignments
 (~40% of the part, none of it read) are cut from the bytes before the parse wherever that provably
 gives the reader the same tree and the same errors (`_without_properties`): libxml2 then builds and
-the table pass walks about half the elements.
+the table pass walks about half the elements. A cut part in the usual shape is not built into a tree at
+all: libxml2 only checks it, and it is read from its bytes (`_scan`, at the end of this module).
 
 - Tables are placed on their own grid (w:tblGrid): `w:gridBefore` skips columns, `w:gridSpan` spans
   them (horizontal merge), `w:vMerge` "restart" opens a vertical merge that the rows below continue
@@ -30,6 +31,7 @@ the table pass walks about half the elements.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import zipfile
@@ -39,6 +41,7 @@ from lxml import etree
 from pifu.model import DocumentError
 from pifu.safety import zip_of
 from pifu.readers import MAX_BYTES, MAX_CELLS, STRIP, Sheet, check_cells
+from pifu.readers.xlsx import _xml_text as xml_text
 
 MAX_XML = 4 * MAX_BYTES  # the main part of a real approval is ~200 KB; bounded before it is parsed
 _TRANSITIONAL = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -94,7 +97,23 @@ _NAMES = {ns: _Names(ns) for ns in (_TRANSITIONAL, _STRICT)}
 
 
 def read(data: bytes, path: str) -> Sheet:
-    root, fallbacks = _main_document(data, path)
+    xml, name = _main_part(data, path)
+    slim = _without_properties(xml)
+    if slim is not None and _well_formed(slim):
+        sheet = _scan(slim, path)  # a part in the usual shape read from its bytes, faster than its tree
+        if sheet is not None:
+            return sheet
+    root = None
+    if slim is not None:
+        try:
+            root, fallbacks = etree.fromstring(slim, _PARSER)[0][0][0], b"Fallback" in slim
+        except etree.XMLSyntaxError:
+            pass  # the part itself says what is wrong, in its own lines and columns
+    if root is None:
+        try:
+            root, fallbacks = etree.fromstring(xml, _PARSER), b"Fallback" in xml
+        except etree.XMLSyntaxError as e:
+            raise DocumentError(path, f"{name} is not well-formed XML ({str(e)[:80]})", "unreadable") from None
     w = _NAMES.get(etree.QName(root).namespace or "")
     body = root.find(w.body) if w else None
     if body is None:
@@ -105,7 +124,8 @@ def read(data: bytes, path: str) -> Sheet:
     return _read_body(body, w, path)
 
 
-def _main_document(data: bytes, path: str):
+def _main_part(data: bytes, path: str) -> tuple[bytes, str]:
+    """The main document part's bytes (bounded before and while it is inflated) and its name."""
     try:
         book = zip_of(data)
         name = _main_part_name(book, path)
@@ -120,16 +140,7 @@ def _main_document(data: bytes, path: str):
         raise DocumentError(path, f"not a readable .docx ({type(e).__name__}: {str(e)[:80]})", "unreadable") from None
     if len(xml) > MAX_XML:
         raise DocumentError(path, f"its {name} inflates past {MAX_XML:,} bytes", "too_large")
-    slim = _without_properties(xml)
-    if slim is not None:
-        try:
-            return etree.fromstring(slim, _PARSER)[0][0][0], b"Fallback" in slim
-        except etree.XMLSyntaxError:
-            pass  # the part itself says what is wrong, in its own lines and columns
-    try:
-        return etree.fromstring(xml, _PARSER), b"Fallback" in xml
-    except etree.XMLSyntaxError as e:
-        raise DocumentError(path, f"{name} is not well-formed XML ({str(e)[:80]})", "unreadable") from None
+    return xml, name
 
 
 def _without_properties(xml: bytes) -> bytes | None:
@@ -253,15 +264,12 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
     columns = sum(1 for _ in tbl.iterchildren(w.tbl_grid) for _ in _.iterchildren(w.grid_col))
     T, TC, TR, TBL = w.t, w.tc, w.tr, w.tbl
     SPAN, V_MERGE, H_MERGE, VAL = w.grid_span, w.v_merge, w.h_merge, w.val
-    vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
+    rows = _Rows(number, grid, origins, merges, cells, path)
     tr = tc = None  # tc: the cell being read
-    row: list[str] | None = None
     text: str | None = None  # the cell's only piece of text so far
     reread = False  # the cell has more than one piece: read it again with its paragraphs
     span, v, h, marked = 1, None, None, False  # marked: the cell has merge marks
-    row_number, before, deleted = 0, 0, False
-    continued: set[int] = set()
-    h_open: list[int] | None = None
+    before, deleted = 0, False
     events = tbl.iter(TR, TC, w.grid_before, SPAN, V_MERGE, H_MERGE, w.tr_del, T, w.tab, w.br, w.cr,
                       w.nbh, w.num_pr)
     for el in itertools.chain(events, _TABLE_END):
@@ -307,63 +315,93 @@ def _read_table(tbl, w: _Names, number: int, grid, origins, merges, cells: int, 
                 text = text.strip(STRIP) if "\n" not in text else _lines(text)
             else:
                 text = ""
-            c = len(row)
-            if not marked:
-                if cells + c >= MAX_CELLS:
-                    check_cells(cells + c + 1, path, f"table {number}")
-                row.append(text)
-                h_open = None
-            else:
-                g = len(grid)
-                if cells + c + span > MAX_CELLS:
-                    check_cells(cells + c + span, path, f"table {number}")
-                if h == "continue" and h_open is not None:  # legacy horizontal merge: covered from the left
-                    h_open[3] = c + span - 1
-                    row += [""] * span
-                elif v == "continue" and c in vertical:
-                    merge = vertical[c]
-                    merge[2] = g
-                    merge[3] = max(merge[3], c + span - 1)
-                    continued.add(c)
-                    row += [""] * span
-                    h_open = None
-                else:
-                    row.append(text)
-                    if span > 1:
-                        row += [""] * (span - 1)
-                    h_open = None
-                    if span > 1 or v is not None or h is not None:
-                        merge = [g, c, g, c + span - 1]
-                        merges.append(merge)
-                        h_open = merge if h == "restart" else None
-                        if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
-                            vertical[c] = merge
-                            continued.add(c)
+            rows.place(text, span, v, h, marked)
         if tag == TC:
             tc, text, reread = el, None, False
-            if not row and before:
-                row += [""] * before
+            if not rows.row and before:
+                rows.row += [""] * before
             if marked:
                 span, v, h, marked = 1, None, None, False
             continue
         tc = None
         # a row starts, or the table ends: place the row read so far
-        if row is not None and not deleted:  # (a row deleted with track changes on is left out)
-            if len(continued) != len(vertical):  # (continued holds only columns of vertical)
-                for c in [c for c in vertical if c not in continued]:
-                    del vertical[c]
-            if len(row) < columns:
-                row += [""] * (columns - len(row))
-            cells += len(row)
-            if cells > MAX_CELLS:
-                check_cells(cells, path, f"table {number}")
-            grid.append(row)
-            origins.append(f"table {number} row {row_number}")
+        if rows.row is not None and not deleted:  # (a row deleted with track changes on is left out)
+            rows.end_row(columns)
         if tag == TR:
-            tr, row = el, []
-            row_number += 1
-            before, deleted, continued, h_open = 0, False, set(), None
-    return cells
+            tr = el
+            rows.start_row()
+            before, deleted = 0, False
+    return rows.cells
+
+
+class _Rows:
+    """A table's rows placed on the grid as they are read (by the tree pass and by the byte scan alike):
+    cells spanning columns, vertical merges continued from the rows above, merges recorded."""
+
+    def __init__(self, number: int, grid, origins, merges, cells: int, path: str):
+        self.number, self.grid, self.origins, self.merges, self.cells, self.path = (
+            number, grid, origins, merges, cells, path)
+        self.vertical: dict[int, list[int]] = {}  # first column -> the open vertical merge starting there
+        self.row: list[str] | None = None
+        self.row_number = 0
+        self.continued: set[int] = set()
+        self.h_open: list[int] | None = None
+
+    def start_row(self) -> None:
+        self.row = []
+        self.row_number += 1
+        self.continued, self.h_open = set(), None
+
+    def place(self, text: str, span: int, v: str | None, h: str | None, marked: bool) -> None:
+        """Place a cell's text at the end of the row, spanning `span` columns, with its merge marks."""
+        row, cells = self.row, self.cells
+        c = len(row)
+        if not marked:
+            if cells + c >= MAX_CELLS:
+                check_cells(cells + c + 1, self.path, f"table {self.number}")
+            row.append(text)
+            self.h_open = None
+            return
+        g = len(self.grid)
+        if cells + c + span > MAX_CELLS:
+            check_cells(cells + c + span, self.path, f"table {self.number}")
+        vertical = self.vertical
+        if h == "continue" and self.h_open is not None:  # legacy horizontal merge: covered from the left
+            self.h_open[3] = c + span - 1
+            row += [""] * span
+        elif v == "continue" and c in vertical:
+            merge = vertical[c]
+            merge[2] = g
+            merge[3] = max(merge[3], c + span - 1)
+            self.continued.add(c)
+            row += [""] * span
+            self.h_open = None
+        else:
+            row.append(text)
+            if span > 1:
+                row += [""] * (span - 1)
+            self.h_open = None
+            if span > 1 or v is not None or h is not None:
+                merge = [g, c, g, c + span - 1]
+                self.merges.append(merge)
+                self.h_open = merge if h == "restart" else None
+                if v is not None:  # restart, or a continuation with nothing above it: it starts the merge
+                    vertical[c] = merge
+                    self.continued.add(c)
+
+    def end_row(self, columns: int) -> None:
+        """Append the row read so far to the grid (padded to the table's columns)."""
+        row, vertical, continued = self.row, self.vertical, self.continued
+        if len(continued) != len(vertical):  # (continued holds only columns of vertical)
+            for c in [c for c in vertical if c not in continued]:
+                del vertical[c]
+        if len(row) < columns:
+            row += [""] * (columns - len(row))
+        self.cells += len(row)
+        if self.cells > MAX_CELLS:
+            check_cells(self.cells, self.path, f"table {self.number}")
+        self.grid.append(row)
+        self.origins.append(f"table {self.number} row {self.row_number}")
 
 
 def _cell_text(tc, end, tbl, w: _Names) -> str:
@@ -543,3 +581,374 @@ def _paragraph_text(p, w: _Names) -> str:
                 if piece is not None:
                     parts.append(piece)
     return "".join(parts)
+
+
+# ---------------------------------------------------------------- the usual shape, read from the bytes
+#
+# The pass over the tree visits ~1,100 elements a form through lxml proxies (a third of reading it). A
+# part in the usual shape is read from its bytes instead, once libxml2 has found the (cut) part
+# well-formed: it is split at its tables (w:tbl), rows (w:tr) and cells (w:tc), each piece's texts (what
+# each w:t holds) are taken out, and what is left of the piece, its markup, is read once per distinct
+# markup (`_markup`, cached: a form's cells are written in a few shapes) into what the tree pass would
+# make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the prefix w, declared
+# on the root alone, for the transitional namespace), no nested table, no content control, no drawing,
+# no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double quotes. Anything else
+# (and a part whose texts are not plain) is declined, and the tree is read as before.
+
+class _Declined(Exception):
+    pass
+
+
+_W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
+# (attributes in w: or none, so that every prefix is w, declared on the root)
+_TAG = re.compile(rb'<(/?)w:([A-Za-z0-9]+)((?: (?:w:)?[A-Za-z0-9]+="[^"]*"| xml:space="preserve")*)(/?)>')
+_GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
+_ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
+_TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
+_XML_NAMESPACES = (b"http://www.w3.org/XML/1998/namespace", b"http://www.w3.org/2000/xmlns/")
+_DEPTH = 24  # elements nested in a piece: far below libxml2's limit (256) wherever the piece stands
+_ATTRIBUTE = re.compile(rb' ([A-Za-z0-9:]+)="([^"]*)"')
+_TEXT_ATTRIBUTES = (b"", b' xml:space="preserve"')  # a w:t's attributes the scan knows
+# Names the tree pass acts on or looks through: anywhere but where `_CHILDREN` puts them, the part is declined
+_ACTED = frozenset(b"body p tbl tr tc r t tab br cr noBreakHyphen numPr numId tblGrid gridCol gridBefore gridSpan "
+                   b"vMerge hMerge del sdt sdtContent customXml smartTag".split())
+# element -> its children the scan reads; any other child must hold none of `_ACTED` (properties, bookmarks)
+_CHILDREN = {
+    b"body": (b"p",), b"tc": (b"tcPr", b"p"), b"tcPr": (b"gridSpan", b"vMerge", b"hMerge"),
+    b"p": (b"pPr", b"r"), b"pPr": (b"numPr",), b"numPr": (b"numId",),
+    b"r": (b"t", b"tab", b"br", b"cr", b"noBreakHyphen"),
+    b"tr": (b"trPr",), b"trPr": (b"gridBefore", b"del"), b"tbl": (b"tblGrid",), b"tblGrid": (b"gridCol",),
+}
+_MARKS = frozenset((b"gridSpan", b"vMerge", b"hMerge", b"gridBefore"))  # read with their w:val
+_PIECES = {b"tab": "\t", b"cr": "\n", b"noBreakHyphen": "-"}  # (a w:br: "\n" unless a page or column break)
+
+
+class _Nothing:
+    """A parser target that builds nothing: libxml2 checks the part in C, without a tree."""
+
+    def close(self) -> None:
+        return None
+
+
+# `_PARSER` checking only: the same syntax errors, but not the namespace and xml:id errors found while a tree
+# is built, nor its limit on a text's length: `_scan_body` declines a part where those could arise
+_CHECKER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
+                           remove_comments=True, remove_pis=True, target=_Nothing())
+
+
+def _well_formed(slim: bytes) -> bool:
+    try:
+        etree.fromstring(slim, _CHECKER)
+    except etree.XMLSyntaxError:
+        return False
+    return True
+
+
+def _scan(slim: bytes, path: str) -> Sheet | None:
+    """The Sheet `_read_body` makes of the part `slim` (which `_CHECKER` parsed), or None when it is not in
+    the usual shape. A form it would refuse (too many cells) is refused by the tree pass, which finds any
+    namespace error first, as before."""
+    try:
+        return _scan_body(slim, path)
+    except (_Declined, DocumentError):
+        return None
+
+
+def _scan_body(slim: bytes, path: str) -> Sheet:
+    # the root (after the cut's three wrapper levels) declares w, the only prefix of the transitional namespace
+    at = slim.find(b"<_><_><_><w:document ") + 9
+    end = slim.find(b">", at) + 1
+    root = slim[at:end]
+    if (at < 9 or root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
+            or root.find(_STRICT.encode()) >= 0 or not slim.startswith(b"<w:body>", end)
+            or slim.find(b"Fallback") >= 0 or slim.find(b"xml:id") >= 0 or len(slim) >= _TEXT_LIMIT
+            or not _declared(root)):
+        raise _Declined
+    stop = slim.find(b"</w:body>", end)
+    if not slim.startswith(b"</w:document>", stop + 9):
+        raise _Declined
+    # the cut's pieces, after a copy of the root's start tag: every ":" in a w: name (no undeclared prefix;
+    # a ":" in a value declines too)
+    start, pieces = stop + 22 + len(root), slim.rfind(b"</w:document></_></_></_>")
+    if not slim.startswith(root, stop + 22) or slim.count(b":", start, pieces) != (
+            slim.count(b"<w:", start, pieces) + slim.count(b"</w:", start, pieces) + slim.count(b" w:", start, pieces)):
+        raise _Declined
+    segments = slim[end + 8:stop].split(b"<w:tbl>")
+    grid: list[list[str]] = []
+    origins: list[str] = []
+    merges: list[list[int]] = []
+    paragraphs = tables = cells = 0
+    pending: list[tuple[str, str]] = []  # paragraphs since the last table: kept only if a table follows
+    for k, segment in enumerate(segments):
+        if k:
+            table, closed, segment = segment.partition(b"</w:tbl>")
+            if not closed:
+                raise _Declined
+            tables += 1
+            for text, origin in pending:
+                grid.append([text])
+                origins.append(origin)
+            cells += len(pending)
+            pending = []
+            first_row, first_merge = len(grid), len(merges)
+            cells = _scan_table(table, tables, grid, origins, merges, cells, path)
+            _drop_jagged_columns(grid, merges, first_row, first_merge)
+        skeleton, texts = _taken_apart(segment)
+        for items in _markup(skeleton, "body"):
+            paragraphs += 1
+            text = "".join([texts[i] if i.__class__ is int else i for i in items]).strip(STRIP + "\n")
+            if text and not (tables and _CONTINUED.match(text)):
+                pending.append((text, f"paragraph {paragraphs}"))
+                if len(pending) > 10_000:
+                    raise DocumentError(path, "more than 10,000 paragraphs before a table; a 批复 is one form",
+                                        "too_large")
+    if not tables:
+        raise _Declined  # (refused by the tree pass, in its words)
+    return Sheet(grid=grid, format="docx", encoding=None, origins=tuple(origins),
+                 merges=tuple(tuple(m) for m in merges if m[2] > m[0] or m[3] > m[1]), col_label=" col {}")
+
+
+def _scan_table(table: bytes, number: int, grid, origins, merges, cells: int, path: str) -> int:
+    """`_read_table` of a table's bytes (between <w:tbl> and </w:tbl>)."""
+    skeleton, texts = _taken_apart(table)
+    head, *trs = skeleton.split(b"<w:tr>")
+    # the table's properties (the same in every form of a kind: their markup is read once) and its grid
+    # (whose widths differ from form to form: matched here)
+    properties, grid_tag, grid_columns = head.partition(b"<w:tblGrid>")
+    columns = _markup(properties, "tbl")
+    if grid_tag:
+        if not _GRID.fullmatch(grid_columns):
+            raise _Declined
+        columns += grid_columns.count(b"<w:gridCol ")
+    rows = _Rows(number, grid, origins, merges, cells, path)
+    k = 0  # the texts of the rows and cells before this one
+    for tr in trs:
+        before, deleted, count, markups = _ROWS.get(tr) or _row_plan(tr)
+        rows.start_row()
+        if deleted:  # (a row deleted with track changes on is left out)
+            k += count
+            continue
+        row = rows.row
+        if before and markups:
+            row += [""] * before  # (at the row's first cell)
+        room = MAX_CELLS - rows.cells  # cells this row may hold (rows.cells changes at the row's end only)
+        for span, v, h, marked, reread, items, count in markups:
+            if reread:
+                text = _lines("".join([texts[k + i] if i.__class__ is int else i for i in items]))
+            elif count:  # one w:t's text, as the tree pass reads it
+                text = texts[k]
+                if text:
+                    text = text.strip(STRIP) if "\n" not in text else _lines(text)
+            else:
+                text = ""
+            k += count
+            if marked:
+                rows.place(text, span, v, h, marked)
+            else:  # (`_Rows.place` of a cell without merge marks)
+                if len(row) >= room:
+                    check_cells(rows.cells + len(row) + 1, path, f"table {number}")
+                row.append(text)
+                rows.h_open = None
+        rows.end_row(columns)
+    return rows.cells
+
+
+_ROWS: dict[bytes, tuple] = {}  # a row's markup -> what it holds (`_row_plan`)
+
+
+def _row_plan(tr: bytes) -> tuple:
+    """A row's markup read: (gridBefore, deleted, the number of its texts, its cells' markups read)."""
+    if not tr.endswith(b"</w:tr>"):
+        raise _Declined
+    properties, *tcs = tr[:-7].split(b"<w:tc>")
+    before, deleted = _markup(properties, "tr")
+    cells = tuple([_markup(tc, "tc") for tc in tcs])
+    plan = (before, deleted, sum([cell[6] for cell in cells]), cells)
+    if len(_ROWS) >= 1 << 12:
+        _ROWS.clear()
+    _ROWS[tr] = plan
+    return plan
+
+
+def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
+    """A piece of the part with its w:t texts taken out (its markup: `<w:t></w:t>` where they were), and
+    the texts as the parser gives them. (A text's start is the last ">" before its end tag: a text holding
+    ">" leaves markup that `_markup` declines.)"""
+    parts = piece.split(b"</w:t>")
+    if len(parts) == 1:
+        return piece, []
+    last = parts.pop()
+    cuts = [part.rpartition(b">") for part in parts]
+    texts = [cut[2].decode() for cut in cuts]  # (UTF-8: the parse checked it)
+    if piece.find(b"&") >= 0 or piece.find(b"\r") >= 0:  # (find: bytes' `in` tries an int first)
+        texts = [xml_text(text) if "&" in text or "\r" in text else text for text in texts]
+        if None in texts:  # (the parse found them well-formed)
+            raise _Declined
+    return b"></w:t>".join([cut[0] for cut in cuts] + [last]), texts
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _markup(skeleton: bytes, context: str):
+    """What the tree pass makes of a piece's markup (texts taken out) in `context`; raises _Declined for
+    markup outside the grammar. Context "tc": a cell's (span, vMerge, hMerge, marked, reread, items), "tr":
+    a row's properties (gridBefore, deleted), "tbl": a table's head, its grid's columns, "body": the
+    paragraphs between tables, each a list of items. An item is a text's index or a string to add."""
+    events = _events(skeleton, context.encode())
+    if context == "tc":
+        return _cell_markup(events)
+    if context == "tr":
+        before, deleted = 0, False
+        for event, value in events:
+            if event == b"gridBefore":
+                before = _int_of(value)
+            elif event == b"del":
+                deleted = True
+        return before, deleted
+    if context == "tbl":
+        return sum(1 for event, _ in events if event == b"gridCol")
+    paragraphs = []
+    for event, value in events:
+        if event == b"p":
+            paragraphs.append([])
+        elif event == b"t" or (event == b"piece" and value is not None):
+            paragraphs[-1].append(value)
+    return tuple(map(tuple, paragraphs))
+
+
+def _cell_markup(events):
+    span, v, h, marked = 1, None, None, False
+    items: list = []  # what `_cell_text` collects, texts as their index
+    texts, reread = 0, False
+    for event, value in events:
+        if event == b"p":
+            if items:
+                items.append("\n")
+        elif event == b"t":
+            items.append(value)
+            texts += 1
+            reread = reread or texts > 1
+        elif event == b"piece" or event == b"numPr":
+            reread = True
+            if value is not None:
+                items.append(value)
+        elif event == b"vMerge" or event == b"gridSpan" or event == b"hMerge":
+            marked = True
+            if event == b"vMerge":
+                v = "restart" if value == "restart" else "continue"
+            elif event == b"gridSpan":
+                span = max(1, _int_of(value))
+            else:
+                h = "restart" if value == "restart" else "continue"
+    count = sum(1 for item in items if item.__class__ is int)  # the cell's texts
+    return span, v, h, marked, reread, tuple(items), count
+
+
+def _events(skeleton: bytes, context: bytes) -> list:
+    """The markup's (event, value) pairs in document order: ("p", None) at a paragraph, ("t", a text's
+    index or "" for an empty w:t), ("piece", a tab's, break's or hyphen's text or None), ("numPr", the
+    list mark or None), merge marks and row marks with their w:val, ("gridCol", None), and ("end", None)
+    at the context's end tag when the piece holds it (a cell does: it must end there)."""
+    events: list = []
+    stack = [context]
+    at = texts = 0
+    numbering = None  # the index of the ("numPr", …) event waiting for its first w:numId
+    for m in _TAG.finditer(skeleton):
+        if m.start() != at:
+            raise _Declined  # text, or markup that is not a w: tag
+        at = m.end()
+        closing, name, attributes, empty = m.groups()
+        parent = stack[-1]
+        if closing:
+            if len(stack) == 1 or name != parent.lstrip(b"-"):
+                if context == b"tc" and name == b"tc" and len(stack) == 1 and at == len(skeleton):
+                    events.append((b"end", None))
+                    continue
+                raise _Declined
+            stack.pop()
+            continue
+        if name not in _CHILDREN.get(parent, ()):
+            if name in _ACTED or parent in _ACTED and parent not in _CHILDREN:
+                raise _Declined  # (children of the elements read are read: none may hold more)
+            if not empty:
+                stack.append(b"-" + name)  # a property or a bookmark: passed over, with all it holds
+                if len(stack) > _DEPTH:
+                    raise _Declined
+            continue
+        if not empty:
+            stack.append(name)  # (a w:t holds no element and, its text taken out, nothing)
+            if len(stack) > _DEPTH:
+                raise _Declined
+        if name == b"t":
+            if attributes not in _TEXT_ATTRIBUTES:
+                raise _Declined
+            if empty:
+                events.append((b"t", ""))
+            else:
+                events.append((b"t", texts))
+                texts += 1
+        elif name == b"p" or name == b"del" or name == b"gridCol":
+            events.append((name, None))
+        elif name == b"br":
+            kind = _attribute(attributes, b"w:type")
+            events.append((b"piece", "\n" if kind in (None, "textWrapping") else None))
+        elif name in _PIECES:
+            events.append((b"piece", _PIECES[name]))
+        elif name == b"numPr":
+            numbering = len(events)
+            events.append((b"numPr", None))
+        elif name == b"numId":
+            if numbering is not None:  # the w:numPr's first
+                if _attribute(attributes, b"w:val") not in (None, "0"):
+                    events[numbering] = (b"numPr", _NUMBERED)
+                numbering = None
+        elif name in _MARKS:
+            events.append((name, _attribute(attributes, b"w:val")))
+    if at != len(skeleton) or len(stack) != 1 or (context == b"tc") != bool(events and events[-1][0] == b"end"):
+        raise _Declined
+    return events
+
+
+@functools.lru_cache(maxsize=64)
+def _declared(root: bytes) -> bool:
+    """Whether the root's start tag binds its prefixes as a tree would take them: attributes in plain form,
+    namespaces declared with a prefix (not xml or xmlns) and a non-empty name, other than the XML ones,
+    every attribute's prefix declared, no attribute twice in one namespace."""
+    attributes = _ROOT_ATTRIBUTE.findall(root)
+    if b"".join(b" %s%s=\"%s\"" % (prefix + b":" if prefix else b"", name, value)
+                for prefix, name, value in attributes) != root[len(b"<w:document"):-1]:
+        return False
+    spaces = {name: value for prefix, name, value in attributes if prefix == b"xmlns"}
+    if b"xml" in spaces or b"xmlns" in spaces or not all(spaces.values()) or any(
+            value in _XML_NAMESPACES for value in spaces.values()):
+        return False
+    seen = set()
+    for prefix, name, value in attributes:
+        if prefix == b"xmlns" or (not prefix and name == b"xmlns"):
+            if not prefix:
+                return False  # (a default namespace: not for a part in the usual shape)
+            continue
+        if prefix and prefix not in spaces:
+            return False
+        key = (spaces[prefix] if prefix else b"", name)
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
+
+
+def _attribute(attributes: bytes, name: bytes) -> str | None:
+    """An attribute's value as the parser gives it, where that is the bytes as written."""
+    for key, value in _ATTRIBUTE.findall(attributes):
+        if key == name:
+            if b"&" in value or b"\t" in value or b"\n" in value or b"\r" in value:
+                raise _Declined
+            return value.decode()
+    return None
+
+
+def _int_of(value: str | None) -> int:
+    """`_int` of an attribute's value."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
