@@ -17,7 +17,6 @@ import stat
 import time
 import uuid
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -134,11 +133,6 @@ def _hash_file(path: str, known: set[str] | None = None, year: bool = True) -> t
     if year and (known is None or sha not in known):
         routed = _year_of(b"".join(parts), path) if stat.S_ISREG(st.st_mode) else UNKNOWN_YEAR
     return InputFile(path, sha, size, mtime_ns=st.st_mtime_ns), routed, entry
-
-
-def _hash_files(paths: list[str]) -> list[tuple[InputFile, str | None, list | None]]:
-    """In a planning process: `_hash_file` for each path, years included."""
-    return [_hash_file(p) for p in paths]
 
 
 class HashCache(dict):
@@ -309,7 +303,8 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str], timings: dict | 
     files: list[InputFile | None] = [_known_or_refused(p, roots, cache) for p in found]
     todo = [i for i, f in enumerate(files) if f is None]
     years: dict[int, str] = {}
-    for i, (item, year, entry) in zip(todo, _hash_all([found[i] for i in todo], known)):
+    for i in todo:  # read once: the hash, and the routing year of a file not known yet
+        item, year, entry = _hash_file(found[i], known)
         files[i] = item
         if year is not None:
             years[i] = year
@@ -331,27 +326,6 @@ def plan(sources: Iterable[str | os.PathLike], known: set[str], timings: dict | 
         timings["discover"] = timings.get("discover", 0.0) + listed - started
         timings["hash"] = timings.get("hash", 0.0) + time.perf_counter() - listed
     return by_year, stats
-
-
-_PARALLEL_HASHING = 2000  # files to read from which planning reads them in several processes, not one
-
-
-def _hash_all(paths: list[str], known: set[str]) -> list[tuple[InputFile, str | None, list | None]]:
-    """`_hash_file` of each path, in order. A first run over a large inbox reads and hashes every file,
-    and routes it by the year in its title from the same read (~70 µs a file in Python, most of it
-    decoding and matching the title), in processes forked from the parse workers' server: it is
-    running already (`start_workers_early`) and idle until the plan is made. Below the threshold, or
-    if that pool cannot be used, in this process, routing only the files not known yet."""
-    workers = min(os.cpu_count() or 1, 4)
-    if len(paths) >= _PARALLEL_HASHING and workers > 1:
-        step = -(-len(paths) // (workers * 2))
-        try:
-            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
-                parts = pool.map(_hash_files, [paths[i:i + step] for i in range(0, len(paths), step)])
-                return [r for part in parts for r in part]
-        except Exception:  # noqa: BLE001 (no processes here, or one died: read them in this process)
-            pass
-    return [_hash_file(p, known) for p in paths]
 
 
 # ---- parsing: batches of files in long-lived worker processes, one file never stops the others ----

@@ -55,8 +55,7 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     lake_dir = settings.lake_path()
     if not os.environ.get("PIFU_DASK_SCHEDULER"):
         # The workers' server imports the parser on the other core while this one looks at the
-        # warehouse and the lake; a first run over a large inbox also hashes its files in processes
-        # forked from it (ingest.plan).
+        # warehouse and the lake.
         ingest.start_workers_early()
     check_reachable(url)
     # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
@@ -69,9 +68,8 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
     hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
     with ExitStack() as stack:
         with ThreadPoolExecutor(1, thread_name_prefix="pifu-plan") as planner:
-            # A first run over a large inbox hashes its files in other processes (ingest.plan): meanwhile
-            # this thread imports Dagster and opens its instance, which the run needs next (~1 s; ~2 s
-            # creating a new one), with the import lock and the GIL to itself.
+            # Dagster imported and its instance opened (~1 s; ~2 s creating a new one) while the plan reads
+            # and hashes the new files in a thread: reading and hashing let go of the GIL.
             planning = planner.submit(ingest.plan, sources, known, timings=seconds, cache=hashes)
             from pipelines.definitions import defs
             from pipelines.instance import open_instance
