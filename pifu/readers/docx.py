@@ -238,14 +238,8 @@ def _read_body(body, w: _Names, path: str) -> Sheet:
                                         "too_large")
             continue
         tables += 1
-        for text, origin in pending:
-            grid.append([text])
-            origins.append(origin)
-        cells += len(pending)
-        pending = []
-        first_row, first_merge = len(grid), len(merges)
-        cells = _read_table(block, w, tables, grid, origins, merges, cells, path)
-        _drop_jagged_columns(grid, merges, first_row, first_merge)
+        cells = _add_table(grid, origins, merges, pending, cells,
+                           lambda cells: _read_table(block, w, tables, grid, origins, merges, cells, path))
     if not tables:
         raise DocumentError(path, "a Word document without a table: not a 部门整体绩效目标批复 form", "not_a_document")
     return Sheet(grid=grid, format="docx", encoding=None, origins=tuple(origins),
@@ -450,6 +444,21 @@ def _text_piece(el, tag: str, w: _Names) -> str | None:
         if num_id is not None and num_id.get(w.val) not in (None, "0"):
             return _NUMBERED
     return None
+
+
+def _add_table(grid, origins, merges, pending: list[tuple[str, str]], cells: int, read) -> int:
+    """A table's turn, in either reading: the paragraphs since the last table (kept now that a table follows),
+    then the table itself (`read(cells)` places its rows and returns the cell count), its jagged columns
+    dropped. Empties `pending`; returns the cell count."""
+    for text, origin in pending:
+        grid.append([text])
+        origins.append(origin)
+    cells += len(pending)
+    pending.clear()
+    first_row, first_merge = len(grid), len(merges)
+    cells = read(cells)
+    _drop_jagged_columns(grid, merges, first_row, first_merge)
+    return cells
 
 
 def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_row: int, first_merge: int) -> None:
@@ -685,14 +694,8 @@ def _scan_body(slim: bytes, path: str) -> Sheet:
             if not closed:
                 raise _Declined
             tables += 1
-            for text, origin in pending:
-                grid.append([text])
-                origins.append(origin)
-            cells += len(pending)
-            pending = []
-            first_row, first_merge = len(grid), len(merges)
-            cells = _scan_table(table, tables, grid, origins, merges, cells, path)
-            _drop_jagged_columns(grid, merges, first_row, first_merge)
+            cells = _add_table(grid, origins, merges, pending, cells,
+                               lambda cells: _scan_table(table, tables, grid, origins, merges, cells, path))
         skeleton, texts = _taken_apart(segment)
         for items in _markup(skeleton, "body"):
             paragraphs += 1
