@@ -130,23 +130,33 @@ _SNIPPETS = [
 ]
 
 
+def _edited(rng: random.Random, text: str, snippets: list[str], insert: float, after_tag: float, delete: float,
+            root: tuple[float, str, list[str]] = (0.0, "", [])) -> str:
+    """One edit of a part's markup, by where a draw falls: below `root[0]` one of `root[2]` added to the start
+    tag `root[1]`; below `insert` a snippet inserted (after a tag with probability `after_tag`, else
+    anywhere); below `delete` a span of 1-30 characters deleted; else a span between tags duplicated."""
+    op = rng.random()
+    tags = [m.end() for m in re.finditer(">", text)] or [0]
+    if op < root[0]:
+        at = text.index(root[1]) + len(root[1])
+        return text[:at] + rng.choice(root[2]) + text[at:]
+    if op < insert:
+        at = rng.choice(tags) if rng.random() < after_tag else rng.randrange(len(text) + 1)
+        return text[:at] + rng.choice(snippets) + text[at:]
+    if op < delete:
+        a = rng.randrange(len(text))
+        return text[:a] + text[a + rng.randint(1, 30):]
+    a, b = sorted(rng.sample(tags, 2)) if len(tags) > 1 else (0, 0)
+    at = rng.choice(tags)
+    return text[:at] + text[a:b][:500] + text[at:]
+
+
 def _mutated_markup(rng: random.Random, raw: bytes) -> bytes:
     """1-3 edits anywhere: a snippet inserted (mostly after a tag), a span deleted, a span duplicated;
     now and then the result in UTF-16 (the scan reads UTF-8 only)."""
     text = raw.decode("utf-8")
     for _ in range(rng.choice([1, 1, 1, 2, 3])):
-        op = rng.random()
-        tags = [m.end() for m in re.finditer(">", text)] or [0]
-        if op < 0.7:
-            at = rng.choice(tags) if rng.random() < 0.8 else rng.randrange(len(text) + 1)
-            text = text[:at] + rng.choice(_SNIPPETS) + text[at:]
-        elif op < 0.85:
-            a = rng.randrange(len(text))
-            text = text[:a] + text[a + rng.randint(1, 30):]
-        else:
-            a, b = sorted(rng.sample(tags, 2)) if len(tags) > 1 else (0, 0)
-            at = rng.choice(tags)
-            text = text[:at] + text[a:b][:500] + text[at:]
+        text = _edited(rng, text, _SNIPPETS, insert=0.7, after_tag=0.8, delete=0.85)
     if rng.random() < 0.02:
         return text.encode("utf-16", "replace")
     return text.encode("utf-8", "surrogatepass")
@@ -711,21 +721,8 @@ def _docx_mutated(rng: random.Random, raw: bytes) -> bytes:
     """1-3 edits: a snippet inserted (mostly after a tag), a span deleted or duplicated."""
     text = raw.decode("utf-8")
     for _ in range(rng.choice([1, 1, 1, 2, 3])):
-        op = rng.random()
-        tags = [m.end() for m in re.finditer(">", text)] or [0]
-        if op < 0.08:
-            at = text.index("<w:document") + len("<w:document")
-            text = text[:at] + rng.choice(_DOCX_ROOT) + text[at:]
-        elif op < 0.75:
-            at = rng.choice(tags) if rng.random() < 0.85 else rng.randrange(len(text) + 1)
-            text = text[:at] + rng.choice(_DOCX_SNIPPETS) + text[at:]
-        elif op < 0.88:
-            a = rng.randrange(len(text))
-            text = text[:a] + text[a + rng.randint(1, 30):]
-        else:
-            a, b = sorted(rng.sample(tags, 2)) if len(tags) > 1 else (0, 0)
-            at = rng.choice(tags)
-            text = text[:at] + text[a:b][:500] + text[at:]
+        text = _edited(rng, text, _DOCX_SNIPPETS, insert=0.75, after_tag=0.85, delete=0.88,
+                       root=(0.08, "<w:document", _DOCX_ROOT))
     return text.encode("utf-8", "surrogatepass")
 
 
