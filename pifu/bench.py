@@ -496,6 +496,9 @@ def _step_seconds(dagster_home: Path) -> dict[str, float]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["parse"]:  # python -m pifu.bench parse ROOT N: the parse rates of main()'s documents
+        from pifu.ingest import worker_collector
+
+        worker_collector()  # as a parse worker runs
         bench_parse(Path(sys.argv[2]) / "inbox", int(sys.argv[3]))
         bench_formats(Path(sys.argv[2]))
     elif sys.argv[1:] == ["regions"]:

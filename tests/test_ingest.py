@@ -1,5 +1,7 @@
 """The parse pool's hand-off (workers stage their own batches; the next batch goes out before the caller
 takes the last one) and routing by the title's year."""
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 from pifu import ingest, staging
@@ -132,3 +134,27 @@ def test_files_already_known_are_hashed_but_not_routed(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "_year_of", lambda data, path: routed.append(path) or real(data, path))
     by_year, stats = ingest.plan([str(box)], {sha})
     assert stats["already_seen"] == 1 and sorted(routed) == sorted(map(str, paths[1:]))
+
+
+def test_a_parse_worker_collects_cycles_less_often_but_still_collects_them():
+    # In a process of its own: a worker's collector settings must not leak into the test run's.
+    code = """
+import gc, weakref
+from pifu.ingest import WORKER_GC_THRESHOLD, worker_collector
+worker_collector()
+assert gc.get_threshold() == WORKER_GC_THRESHOLD, gc.get_threshold()
+assert gc.get_freeze_count() > 1000  # what the imports made is out of the collector's way
+class Node: pass
+gc.collect()  # the count starts from nothing
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = weakref.ref(a)
+del a, b
+keep = [[] for _ in range(WORKER_GC_THRESHOLD[0] - 100)]  # fewer allocations than the threshold
+assert gone() is not None
+keep += [[] for _ in range(WORKER_GC_THRESHOLD[0] * 2)]  # past it: the young cycle is collected
+assert gone() is None
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
