@@ -556,10 +556,11 @@ def earlier_documents(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], 
     `head`: the run log's row to read at (RunWriter.head: a writer's lake does not move under it; None
     for an empty lake), instead of reading the log again. `columns`: per table, only these (they must
     hold department_id)."""
-    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
-    back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
     root = root_of(lake_dir)
     head = _head(root) if head is _HEAD else head
+    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
+    back = [] if head is None else pc.unique(  # an empty lake: nothing to look back on
+        funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
     out = {}
     for name in ("fact_document", "fact_funding"):
         version = json.loads(head["tables"]).get(name) if head else None
