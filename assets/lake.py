@@ -38,23 +38,28 @@ def lake_tables(context: dg.AssetExecutionContext, settings: PifuSettings, run_l
     started = time.perf_counter()
     release_memory()  # what the parse step freed
     from expectations import datadocs
+    from expectations.history import REFERENCE_COLUMNS
 
     docs_mode = datadocs.mode()
     checked_at, phases = datetime.now(timezone.utc), {}
     validations = [] if docs_mode == "inline" else None
     # background Data Docs get the checked frames of the run's last chunk (one chunk below 2,000 documents)
     frames = _pending(context, settings) if docs_mode == "background" else None
+    earlier = {name: [] for name in REFERENCE_COLUMNS}  # what the run's chunks so far give the next to look back on
     tally, rows, years, checks_seconds = Tally(), Counter(), set(), 0.0
     progress = Progress("checked and written to the lake", parsed["parsed"], log=context.log.info, unit="documents")
     current = _current_across_the_run(stage)
     # Chunk by chunk (staging.chunks): the checks and the lake's files never hold the whole run.
     with lake.RunWriter(settings.lake_path(), run_id=context.run_id) as writer:
-        for dirs, tables in staging.chunks(stage, CHUNK_DOCUMENTS, with_dirs=True):
+        for (dirs, tables), last in _with_last(staging.chunks(stage, CHUNK_DOCUMENTS, with_dirs=True)):
             checking = time.perf_counter()
+            reference = _reference(settings, writer, earlier, tables)
+            if not last:
+                _keep_for_later(earlier, tables)  # as staged: each batch's own is_current, not the run's
             tables["fact_document"] = _with_current(tables["fact_document"], current)
-            reference = _reference(settings, stage, dirs, tables)
+            # only the last chunk's frames: each chunk's would replace the one before
             dq = run_checks(tables, run_id=context.run_id, checked_at=checked_at, reference=reference,
-                            validations=validations, frames=frames, timings=phases)
+                            validations=validations, frames=frames if last else None, timings=phases)
             checks_seconds += time.perf_counter() - checking
             dq = _numbered_after(dq, rows["dq_result"])  # result_no runs on over the run's chunks
             staging.write(dirs[0], {"dq_result": dq})  # the warehouse step reads it with the chunk's rows
@@ -124,32 +129,57 @@ def _numbered_after(dq, offset: int):
 CHUNK_DOCUMENTS = 2000  # documents checked and written per chunk: memory is bounded by this, not the run
 
 
-def _reference(settings: PifuSettings, stage, dirs, tables) -> dict:
-    """What the chunk's documents look back on: the lake's documents, and the run's earlier chunks'
-    (staged, memory-mapped; only the chunk's departments are kept)."""
+_NONE = object()
+
+
+def _with_last(items):
+    """Each item with whether it is the last: one read ahead (a staged chunk is memory-mapped, cheap to hold)."""
+    items = iter(items)
+    item = next(items, _NONE)
+    if item is _NONE:
+        return
+    for following in items:
+        yield item, False
+        item = following
+    yield item, True
+
+
+def _keep_for_later(earlier: dict, tables) -> None:
+    """What later chunks look back on in this one: its documents and their own year's funding rows,
+    with the columns the history check reads (expectations.history.REFERENCE_COLUMNS)."""
+    import pyarrow.compute as pc
+
+    from expectations.history import REFERENCE_COLUMNS
+
+    funding = tables["fact_funding"]
+    own_year = funding.filter(pc.equal(funding["year"], funding["fiscal_year"]))
+    earlier["fact_document"].append(tables["fact_document"].select(REFERENCE_COLUMNS["fact_document"]))
+    earlier["fact_funding"].append(own_year.select(REFERENCE_COLUMNS["fact_funding"]))
+
+
+def _reference(settings: PifuSettings, writer, earlier: dict, tables) -> dict:
+    """What the chunk's documents look back on: the lake's documents as of the snapshot `writer` builds
+    on, and the run's earlier chunks' (`earlier`, from _keep_for_later; only the chunk's departments and
+    the years it looks back on are kept), with the columns the history check reads. The earlier chunks'
+    rows are kept in memory, not read back from staging and filtered again for every chunk."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    reference = lake.earlier_documents(settings.lake_path(), tables)
-    first = dirs[0].name
-    earlier = [b for b in staging.batches(stage) if b.name < first]
-    if not earlier:
+    from expectations.history import REFERENCE_COLUMNS
+
+    reference = lake.earlier_documents(settings.lake_path(), tables, head=writer.head, columns=REFERENCE_COLUMNS)
+    if not earlier["fact_document"]:
         return reference
     departments = pc.unique(tables["fact_document"]["department_id"])
     funding = tables["fact_funding"]
     # the years the chunk's history rows look back on (as lake.earlier_documents prunes the lake's)
     back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"])
     out = {}
-    for name in ("fact_document", "fact_funding"):
+    for name in REFERENCE_COLUMNS:
         parts = [reference[name]]
-        for b in earlier:
-            part = staging.read(b, [name]).get(name)
-            if part is None or part.num_rows == 0:
-                continue
-            keep = pc.and_(pc.is_in(part["department_id"], departments), pc.is_in(part["fiscal_year"], back))
-            if name == "fact_funding":  # a document's own year is what later documents look back on
-                keep = pc.and_(keep, pc.equal(part["year"], part["fiscal_year"]))
-            parts.append(part.filter(keep))
+        for part in earlier[name]:
+            parts.append(part.filter(pc.and_(pc.is_in(part["department_id"], departments),
+                                             pc.is_in(part["fiscal_year"], back))))
         out[name] = pa.concat_tables(parts)
     return out
 
@@ -207,24 +237,31 @@ class Tally:
         import pyarrow.compute as pc
 
         self.findings += int(dq.num_rows - pc.sum(dq["passed"]).as_py() if dq.num_rows else 0)
-        small = dq.select(["check_name", "document_id", "passed"]).to_pydict()
-        docs, bad = defaultdict(set), defaultdict(set)
-        failed_rows = []
-        for i, (name, doc, ok) in enumerate(zip(small["check_name"], small["document_id"], small["passed"])):
-            docs[name].add(doc)
-            if ok is False:
-                bad[name].add(doc)
-                if len(self.failures[name]) + sum(1 for r in failed_rows if r[0] == name) < self.LIMIT:
-                    failed_rows.append((name, i))
-        for name in docs:
-            self.checked[name] += len(docs[name])
-            self.failing[name] += len(bad[name])
-        if failed_rows:
-            picked = dq.take([i for _, i in failed_rows]).select(
-                ["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message", "source_path",
-                 "source_cell", "attribution", "problem_code"]).to_pylist()
-            for r in picked:
+        failed = dq.filter(pc.equal(dq["passed"], False))  # a few percent of the rows
+        for name, n in _documents_per_check(dq):
+            self.checked[name] += n
+        for name, n in _documents_per_check(failed):
+            self.failing[name] += n
+        picked, room = [], {}  # the first failures of each check, in row order
+        for i, name in enumerate(failed["check_name"].to_pylist()):
+            left = room.setdefault(name, self.LIMIT - len(self.failures[name]))
+            if left > 0:
+                room[name] = left - 1
+                picked.append(i)
+        if picked:
+            for r in failed.take(picked).select(
+                    ["check_name", "document_id", "row_ref", "passed", "observed", "expected", "message",
+                     "source_path", "source_cell", "attribution", "problem_code"]).to_pylist():
                 self.failures[r["check_name"]].append(r)
+
+
+def _documents_per_check(dq):
+    """(check_name, distinct document_ids, a null one counted too) per check in `dq`."""
+    import pyarrow.compute as pc
+
+    counted = dq.select(["check_name", "document_id"]).group_by("check_name").aggregate(
+        [("document_id", "count_distinct", pc.CountOptions(mode="all"))])
+    return zip(counted["check_name"].to_pylist(), counted["document_id_count_distinct"].to_pylist())
 
 
 def check_results(dq, docs=None):

@@ -31,6 +31,8 @@ _DOCUMENT = ["document_id", "department_id", "fiscal_year", "source_path", "is_c
 _NEWEST_FIRST = [("department_id", "ascending"), ("fiscal_year", "ascending"), ("loaded_at", "descending"),
                  ("source_mtime", "descending"), ("source_path", "descending"), ("document_id", "descending")]
 _STATED = ["amount", "amount_digits", "line"]
+# The columns previous_amounts reads of `reference`: a caller may keep only these.
+REFERENCE_COLUMNS = {"fact_document": _DOCUMENT, "fact_funding": ["document_id", "fiscal_year", *KEYS, *_STATED]}
 
 
 def previous_amounts(tables: dict[str, pa.Table], reference: dict[str, pa.Table] | None = None) -> dict:

@@ -546,17 +546,30 @@ def _read(root: Root, table: str, version: int, fiscal_years: list[int] | None =
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def earlier_documents(lake_dir: str | os.PathLike, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+_HEAD = object()  # earlier_documents: read the run log's last row
+
+
+def earlier_documents(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], head=_HEAD,
+                      columns: dict[str, list[str]] | None = None) -> dict[str, pa.Table]:
     """fact_document and fact_funding of the lake's documents that the run's documents look back on:
-    their departments, the years their history covers (partitions pruned, so cheap on a big lake)."""
-    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
-    back = pc.unique(funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
+    their departments, the years their history covers (partitions pruned, so cheap on a big lake).
+    `head`: the run log's row to read at (RunWriter.head: a writer's lake does not move under it; None
+    for an empty lake), instead of reading the log again. `columns`: per table, only these (they must
+    hold department_id)."""
     root = root_of(lake_dir)
-    head = _head(root)
+    head = _head(root) if head is _HEAD else head
+    departments, funding = pc.unique(tables["fact_document"]["department_id"]), tables["fact_funding"]
+    back = [] if head is None else pc.unique(  # an empty lake: nothing to look back on
+        funding.filter(pc.less(funding["year"], funding["fiscal_year"]))["year"]).to_pylist()
     out = {}
     for name in ("fact_document", "fact_funding"):
         version = json.loads(head["tables"]).get(name) if head else None
-        earlier = SCHEMAS[name].empty_table() if version is None else _read(root, name, version, back)
+        wanted = (columns or {}).get(name)
+        if version is None:
+            earlier = SCHEMAS[name].empty_table()
+            earlier = earlier.select(wanted) if wanted else earlier
+        else:
+            earlier = _read(root, name, version, back, wanted)
         out[name] = earlier.filter(pc.is_in(earlier["department_id"], departments))
     return out
 
