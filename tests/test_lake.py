@@ -241,9 +241,9 @@ def test_roll_forward_publishes_a_committed_snapshot_only_on_the_lake_it_was_bui
     assert read_lake(tmp_path, "fact_document").num_rows == 4
 
 
-def test_writing_ten_thousand_documents_tables_is_fast(tmp_path):
-    import time
-
+def test_ten_thousand_documents_tables_are_written_whole(tmp_path):
+    # How fast is `make bench`'s to say (a wall-clock limit here failed on a loaded machine); this says what
+    # the write at that size keeps: every row of every appended table.
     tables = batch(synthetic(100))
     big = {name: pa.concat_tables([t] * 100) for name, t in tables.items()}  # 10,000 documents' rows
     ids = pa.array([f"d{i:05d}" for i in range(big["fact_document"].num_rows)])
@@ -255,11 +255,10 @@ def test_writing_ten_thousand_documents_tables_is_fast(tmp_path):
             n = tables[name].num_rows
             big[name] = big[name].set_column(big[name].schema.get_field_index("document_id"), "document_id",
                                              pa.array([f"d{(i // n) * 100 + docs[d]:05d}" for i, d in enumerate(col)]))
-    started = time.perf_counter()
     write_lake(tmp_path, big)
-    seconds = time.perf_counter() - started
-    assert read_lake(tmp_path, "fact_indicator_value").num_rows == big["fact_indicator_value"].num_rows
-    assert seconds < 4, seconds  # well under 2 s on an idle core; room for a shared CI machine
+    for name in lake.APPENDED:
+        if name in big:
+            assert read_lake(tmp_path, name).num_rows == big[name].num_rows, name
 
 
 def test_known_sha256_covers_documents_and_quarantine(tmp_path):
