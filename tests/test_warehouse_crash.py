@@ -38,7 +38,8 @@ def other_backends_holding_fact_document(url: str) -> int:
         with engine.connect() as conn:
             return conn.exec_driver_sql("""
                 SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                WHERE c.relname = 'fact_document' AND l.pid <> pg_backend_pid()
+                WHERE c.relname = 'fact_document' AND c.relnamespace = current_schema()::regnamespace
+                    AND l.pid <> pg_backend_pid()
                     AND l.mode = 'ShareRowExclusiveLock' AND l.granted""").scalar_one()
     finally:
         engine.dispose()

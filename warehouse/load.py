@@ -11,7 +11,9 @@ Idempotent: a document whose document_id is stored is skipped with all its rows,
 file twice changes nothing. Dimensions are upserted (the newest spelling wins), quarantine is keyed
 by sha256. Keyed tables go through a staging relation and INSERT … ON CONFLICT; fact rows are
 filtered to the documents this transaction inserted and appended directly (on PostgreSQL the
-transaction holds a lock that keeps any other loader out, so no one else can insert them).
+transaction holds a lock that keeps any other loader out, so no one else can insert them). On PostgreSQL
+a fact table's keys and indexes are dropped and rebuilt inside the transaction when the load is big
+against the table (`_defer_keys`).
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
 _CSV_ROWS = 100_000
+# PostgreSQL: a fact table's keys are dropped and rebuilt around the load when the transaction's first
+# chunk holds at least this share of the rows the table held (see _defer_keys); the builds get this memory.
+REBUILD_SHARE = 1.0
+REBUILD_MEMORY_MB = 256
 # DuckDB's memory during a load (see _limit_memory): PIFU_DUCKDB_MEMORY_MB.
 DUCKDB_MEMORY_MB = int(os.environ.get("PIFU_DUCKDB_MEMORY_MB", "768"))
 _CSV = pcsv.WriteOptions(include_header=False)
@@ -57,11 +63,13 @@ def load(engine_or_url, tables, run_id: str | None = None,
                 _limit_memory(engine)
             with engine.begin() as conn:
                 result = None
+                deferred = _no_deferral()
                 for chunk in chunks:
-                    part = _load(conn, is_duckdb(engine), _conform(chunk))
+                    part = _load(conn, is_duckdb(engine), _conform(chunk), deferred)
                     result = part if result is None else {k: result[k] + part[k] for k in part}
                 if result is None:
-                    result = _load(conn, is_duckdb(engine), _conform({}))
+                    result = _load(conn, is_duckdb(engine), _conform({}), deferred)
+                _rebuild_keys(conn, deferred)
                 if lake_snapshot:
                     _record_snapshot(conn, lake_snapshot, run_id)
                 pause_at("load")
@@ -92,11 +100,11 @@ def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
     }
 
 
-def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
+def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred: dict) -> dict:
     raw = conn.connection.dbapi_connection
     if not duck:
-        # Serializes loaders (readers are not blocked): the set of new documents and the is_current
-        # decision are then made on a table no one else is changing.
+        # Serializes loaders (readers are not blocked, unless `_defer_keys` drops a table's keys): the set
+        # of new documents and the is_current decision are then made on a table no one else is changing.
         conn.exec_driver_sql("LOCK TABLE fact_document IN SHARE ROW EXCLUSIVE MODE")
     for name in DIMENSIONS:
         _upsert(conn, raw, duck, name, tables[name])
@@ -108,6 +116,8 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table]) -> dict:
     rows = {"fact_document": len(new_docs)}
     for name in FACTS:
         mine = _rows_of(tables[name], new_ids, batch_level=name == "dq_result")
+        if not duck:
+            _defer_keys(conn, name, mine.num_rows, deferred)
         _append(conn, raw, duck, name, mine)
         rows[name] = mine.num_rows
     rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"]))
@@ -208,6 +218,71 @@ def _copy(raw, target: str, table: pa.Table) -> None:
             buf = io.BytesIO()
             pcsv.write_csv(pa.Table.from_batches([batch]), buf, _CSV)
             copy.write(buf.getbuffer())
+
+
+def _no_deferral() -> dict:
+    """What `_defer_keys` keeps across a transaction's chunks: the tables it has decided on, and the
+    statements that rebuild what it dropped."""
+    return {"decided": set(), "rebuild": {}}
+
+
+def _defer_keys(conn: sa.Connection, name: str, rows: int, deferred: dict) -> None:
+    """PostgreSQL: drop `name`'s keys and indexes before its first chunk of this transaction when that chunk
+    alone holds at least REBUILD_SHARE of the rows the table held (a first load, a big one); `_rebuild_keys`
+    builds them again before the commit. Decided on the first chunk: a drop later would rebuild the whole
+    table to save only the chunks left. Maintaining the btrees row by row was most of a load's server time;
+    a build costs about as much CPU but shares it with a parallel worker, on the machine's other core.
+    DDL is transactional: a rollback restores the keys, and a duplicate still fails the load (at the
+    rebuild, as the same IntegrityError). The drop locks the table against readers until the commit."""
+    if rows == 0 or name in deferred["decided"]:
+        return
+    deferred["decided"].add(name)
+    if rows >= REBUILD_SHARE * _rows_held(conn, name, rows / REBUILD_SHARE):
+        deferred["rebuild"][name] = [*_drop_constraints(conn, name), *_drop_indexes(conn, name)]
+
+
+def _rows_held(conn: sa.Connection, name: str, enough: float) -> float:
+    """The table's rows as the planner estimates them: its density when last counted (by VACUUM, ANALYZE
+    or an index build) times its size now. Where it was never counted (the server's autovacuum may be
+    off), rows are counted, up to `enough`."""
+    estimate = conn.exec_driver_sql(
+        "SELECT CASE WHEN reltuples > 0 AND relpages > 0 THEN reltuples / relpages * pg_relation_size(oid) "
+        f"/ current_setting('block_size')::int END FROM pg_class WHERE oid = '{name}'::regclass").scalar()
+    if estimate is not None:
+        return estimate
+    return conn.exec_driver_sql(f"SELECT count(*) FROM (SELECT FROM {name} LIMIT {int(enough) + 1}) s").scalar()
+
+
+def _drop_constraints(conn: sa.Connection, name: str) -> list[str]:
+    """Primary and unique keys: dropped, and the statements that add them back as they were."""
+    found = conn.exec_driver_sql(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        f"WHERE conrelid = '{name}'::regclass AND contype IN ('p', 'u')").all()
+    for constraint, _ in found:
+        conn.exec_driver_sql(f'ALTER TABLE {name} DROP CONSTRAINT "{constraint}"')
+    return [f'ALTER TABLE {name} ADD CONSTRAINT "{constraint}" {definition}' for constraint, definition in found]
+
+
+def _drop_indexes(conn: sa.Connection, name: str) -> list[str]:
+    """The other indexes (unique or not): dropped, and their CREATE INDEX statements."""
+    found = conn.exec_driver_sql(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index i "
+        f"WHERE indrelid = '{name}'::regclass "
+        "AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)").all()
+    for index, _ in found:
+        conn.exec_driver_sql(f"DROP INDEX {index}")
+    return [definition for _, definition in found]
+
+
+def _rebuild_keys(conn: sa.Connection, deferred: dict) -> None:
+    """Build what `_defer_keys` dropped. Memory for the sorts (in memory, not spilled), enough for the
+    server to give each build a parallel worker (it asks 32 MB a participant); for this transaction only."""
+    if not deferred["rebuild"]:
+        return
+    conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{REBUILD_MEMORY_MB}MB'")
+    for statements in deferred["rebuild"].values():
+        for sql in statements:
+            conn.exec_driver_sql(sql)
 
 
 def _not_current(fact_document: pa.Table) -> pa.Table:
