@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
+import dagster
 from dagster import StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -32,6 +33,43 @@ from dagster._core.storage.sqlite_storage import (
 )
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
+
+_DAGSTER_DIR = os.path.dirname(dagster.__file__) + os.sep  # where Dagster's alembic.ini files are
+
+
+def _share_alembic_scripts() -> None:
+    """One alembic ScriptDirectory per migrations folder for the whole process. Each of Dagster's SQLite
+    storages asks alembic for the head revision when it opens (runs, schedules, the event index shard)
+    and when it creates a run's event shard (and stamps it): four times a `pifu run`, and each time
+    alembic builds a new ScriptDirectory, executing every migration script to map the revisions (~45 ms
+    of CPU; docs/performance.md). The scripts are part of the installed Dagster and do not change while
+    the process runs, so the first directory's revision map serves the other three: a directory is
+    shared by configs read from the same ini text with the same script_location."""
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "_pifu_shared", False):
+        return
+    build = ScriptDirectory.from_config.__func__
+    shared: dict[tuple, ScriptDirectory] = {}
+    lock = threading.Lock()
+
+    def from_config(cls, config, *args, **kwargs):
+        ini = str(config.config_file_name or "")
+        if args or kwargs or not ini.startswith(_DAGSTER_DIR):  # not Dagster's own: as alembic would
+            return build(cls, config, *args, **kwargs)
+        # Dagster's configs: one of its (identical) alembic.ini files, script_location set (get_alembic_config)
+        with open(ini, "rb") as f:
+            key = (cls, f.read(), config.get_alembic_option("script_location"))
+        with lock:
+            if key not in shared:
+                shared[key] = build(cls, config)
+            return shared[key]
+
+    from_config._pifu_shared = True
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
+_share_alembic_scripts()
 
 SQLITE_BUSY_TIMEOUT = 120  # seconds a statement waits for another process's write lock, as Dagster's own
 _RUN_SHARDS = 4  # per-run event databases whose engines stay open (most recent first)

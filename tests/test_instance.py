@@ -157,3 +157,30 @@ def test_a_run_on_sqlite_opens_few_connections_and_the_ui_sees_all_its_events(en
         assert sum(e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION for e in events
                    if e.is_dagster_event) >= 6
         assert instance.get_latest_materialization_event(dg.AssetKey("report")) is not None
+
+
+def test_dagster_storages_share_one_alembic_script_directory_with_alembics_own_head(env):
+    """pipelines.dagster_storage builds alembic's ScriptDirectory once for all of Dagster's SQLite
+    storages: the same object for each storage's config, the head a directory built afresh gives, and a
+    new home's databases (runs, schedules, the event index shard) stamped with that head."""
+    import sqlite3
+
+    import dagster._core.storage.event_log.sqlite.sqlite_event_log as event_log
+    import dagster._core.storage.runs.sqlite.sqlite_run_storage as runs
+    import dagster._core.storage.schedules.sqlite.sqlite_schedule_storage as schedules
+    from alembic.script import ScriptDirectory
+    from alembic.util import coerce_resource_to_filename
+    from dagster._core.storage.sql import get_alembic_config
+
+    from pipelines.instance import open_instance
+
+    with open_instance():  # a new home: its storages are created and stamped through the shared directory
+        pass
+    shared = [ScriptDirectory.from_config(get_alembic_config(m.__file__)) for m in (runs, event_log, schedules)]
+    assert shared[0] is shared[1] is shared[2]
+    head = ScriptDirectory(coerce_resource_to_filename("dagster:_core/storage/alembic")).get_current_head()
+    assert shared[0].get_current_head() == head
+    home = env / "dagster"
+    for db in (home / "history" / "runs.db", home / "history" / "runs" / "index.db", home / "schedules" / "schedules.db"):
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)], db
