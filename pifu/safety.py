@@ -168,7 +168,16 @@ def _check_content(book: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, data
         return
     name = info.filename
     xml = _is_xml(name)
-    head = None if data is None else _peek(data, info, _FIRST_PEEK if xml else 8)
+    want = _FIRST_PEEK if xml else 8
+    if data is not None:
+        # Inflating just the bytes looked at usually settles it: they are the start of what the read below
+        # would look at (or it finds the member damaged and passes it). Only a member found fine here is
+        # passed: anything else is read again below, with zipfile's first read.
+        head = _peek(data, info, want, want)
+        if head is not None and not (xml_prolog_problem(head, complete=len(head) >= info.file_size) if xml
+                                     else head.startswith(_ARCHIVE_MAGIC)):
+            return
+    head = None if data is None else _peek(data, info, want)
     if head is not None:
         problem = xml_prolog_problem(head, complete=len(head) >= info.file_size) if xml else None
         if problem == _LONG_PROLOG and len(head) < info.file_size:
@@ -185,11 +194,13 @@ def _check_content(book: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, data
         raise DocumentError(path, f"XML part {_shown(name)} refused: {problem}", "unsafe_xml")
 
 
-def _peek(data: bytes, info: zipfile.ZipInfo, want: int) -> bytes | None:
+def _peek(data: bytes, info: zipfile.ZipInfo, want: int, inflate: int = 0) -> bytes | None:
     """The first `want` bytes of a member exactly as zipfile's first read gives them, for a member stored
     or deflated plainly (local header agreeing with the directory, data all there); None for anything
     else, which zipfile then reads with its own checks and errors. zipfile's objects cost ~15 µs a
-    member, and a form has 10-17 of them."""
+    member, and a form has 10-17 of them. With `inflate` (>= want), at most that many bytes are inflated
+    instead of zipfile's first read: the same first bytes, but the CRC is checked only when they are
+    the whole member."""
     at = info.header_offset
     if data[at:at + 4] != b"PK\x03\x04" or len(data) < at + 30 or info.flag_bits & 0x61:  # encrypted, patched
         return None
@@ -198,7 +209,8 @@ def _peek(data: bytes, info: zipfile.ZipInfo, want: int) -> bytes | None:
     if method != info.compress_type or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return None
     try:
-        name = info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437")
+        name = info.orig_filename
+        name = name.encode("utf-8" if flags & 0x800 or name.isascii() else "cp437")  # (ASCII: the same bytes)
     except UnicodeEncodeError:
         return None
     start = at + 30 + name_length
@@ -216,7 +228,7 @@ def _peek(data: bytes, info: zipfile.ZipInfo, want: int) -> bytes | None:
         chunk = first
     else:
         try:
-            chunk = zlib.decompressobj(-15).decompress(first, _MIN_READ)
+            chunk = zlib.decompressobj(-15).decompress(first, inflate or _MIN_READ)
         except zlib.error:
             return None
     if len(chunk) >= info.file_size:

@@ -228,6 +228,60 @@ def test_a_member_zipfile_cannot_read_is_left_to_the_reader_even_with_a_dtd():
         safety.check(data, "x.xlsx")
 
 
+def test_the_checks_short_inflate_answers_as_zipfiles_first_read(monkeypatch):
+    """`_check_content` first inflates only the bytes it looks at and passes a member found fine there; the
+    answer for every member must be the one from zipfile's first read (`_peek` without `inflate`): a DTD
+    after a long prolog, archives inside, CRCs wrong, data cut short, small and large members."""
+    import random
+
+    rng = random.Random(7)
+    noise = bytes(rng.getrandbits(8) for _ in range(6000))
+    dtd = b"<!DOCTYPE a [<!ENTITY e 'x'>]><a>&e;</a>"
+    members = {"[Content_Types].xml": b'<?xml version="1.0"?><Types/>', "word/document.xml": b"<a>" + b"x" * 5000 + b"</a>",
+               "word/dtd.xml": b"<?xml version='1.0'?>" + dtd + b"y" * 3000, "word/small-dtd.xml": dtd,
+               "word/late.xml": b"<?pi " + b"p" * 1500 + b"?>" + dtd, "word/comment.xml": b"<!--" + b"c" * 3000 + b"-->" + dtd,
+               "word/media/a.bin": b"PK\x03\x04" + noise[:2000], "word/media/b.jpeg": noise,
+               "word/utf16.xml": "<?xml version='1.0' encoding='utf-16'?><a/>".encode("utf-16"),
+               "word/odd.xml": b"<?xml version='1.0' encoding='utf-7'?><a/>" + b"z" * 2000}
+    def answers(data, short: bool):
+        if not short:
+            monkeypatch.setattr(safety, "_peek", lambda data, info, want, inflate=0, peek=safety._peek:
+                                None if inflate else peek(data, info, want))
+        try:
+            book = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            return None
+        out = {}
+        for info in book.infolist():
+            try:
+                safety._check_content(book, info, "x.docx", data)
+                out[info.filename] = None
+            except DocumentError as e:
+                out[info.filename] = e.reason
+        monkeypatch.undo()
+        return out
+    fast = 0
+    for name, body in members.items():
+        for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            plain = io.BytesIO()
+            with zipfile.ZipFile(plain, "w") as z:
+                z.writestr(name, body, method)
+                z.writestr("word/other.xml", b"<b/>" * 300, zipfile.ZIP_DEFLATED)
+            good = plain.getvalue()
+            crc = zipfile.ZipFile(io.BytesIO(good)).getinfo(name).CRC.to_bytes(4, "little")
+            cases = [good, good.replace(crc, bytes(4), 2), good[:len(good) // 3] + good[len(good) // 3 + 30:]]
+            for data in cases:
+                assert answers(data, True) == answers(data, False), (name, method)
+                try:
+                    book = zipfile.ZipFile(io.BytesIO(data))
+                    info = book.getinfo(name)
+                    fast += safety._peek(data, info, 1024, 1024) is not None
+                except (zipfile.BadZipFile, KeyError):
+                    pass
+    assert fast >= len(members)  # the short inflate does answer
+    assert answers(_zip({"word/dtd.xml": members["word/dtd.xml"]}), True) == {"word/dtd.xml": "unsafe_xml"}
+
+
 def test_openpyxl_parses_with_defusedxml():
     assert safety.openpyxl_is_defused()
 

@@ -475,18 +475,21 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
         crossing: dict[int, set[int]] = {}  # column -> rows where a merge spans over its left border
         for m in table:
             if m[3] > m[1]:  # (most merges are one column wide)
+                spanned = range(m[0], m[2] + 1)
                 for c in range(m[1] + 1, m[3] + 1):
-                    crossing.setdefault(c, set()).update(range(m[0], m[2] + 1))
-        starting = None  # (row, column) -> the merge starting there: only for a column that may go
+                    crossed = crossing.get(c)
+                    if crossed is None:
+                        crossing[c] = set(spanned)
+                    else:
+                        crossed.update(spanned)
         for c in sorted(crossing, reverse=True):
             crossed = crossing[c]
             if not all(r in crossed or (c < len(grid[r]) and not grid[r][c]) for r in rows):
                 continue  # (most columns: a row not spanning over the border has text there)
             cut = [r for r in rows if r not in crossed]
             if cut:
-                if starting is None:
-                    starting = _starting(table)
-                if not any(_tall(starting.get((r, c))) for r in cut):
+                starting = _starting(table, c)  # (only for a column that may go)
+                if not any(_tall(starting.get(r)) for r in cut):
                     break
         else:
             return
@@ -495,7 +498,7 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
             if m[0] == m[2] and m[3] == c - 1:
                 ending.setdefault(m[0], m)
         for r in cut:  # the empty part joins the cell on its left
-            own = starting.get((r, c))
+            own = starting.get(r)
             if own is not None and own[3] > c:
                 left = ending.get(r)
                 if left is None:
@@ -516,13 +519,9 @@ def _drop_jagged_columns(grid: list[list[str]], merges: list[list[int]], first_r
         merges[first_merge:] = [m for m in merges[first_merge:] if m[3] >= m[1]]
 
 
-def _starting(merges: list[list[int]]) -> dict[tuple[int, int], list[int]]:
-    """(row, column) -> the last merge whose left column it is, on every row the merge covers."""
-    starting = {}
-    for m in merges:
-        for r in range(m[0], m[2] + 1):
-            starting[r, m[1]] = m
-    return starting
+def _starting(merges: list[list[int]], c: int) -> dict[int, list[int]]:
+    """row -> the last merge whose left column is `c`, on every row the merge covers."""
+    return {r: m for m in merges if m[1] == c for r in range(m[0], m[2] + 1)}
 
 
 def _tall(merge: list[int] | None) -> bool:
@@ -724,6 +723,7 @@ def _scan_table(table: bytes, number: int, grid, origins, merges, cells: int, pa
             raise _Declined
         columns += grid_columns.count(b"<w:gridCol ")
     rows = _Rows(number, grid, origins, merges, cells, path)
+    vertical = rows.vertical  # (the same dict for the whole table)
     k = 0  # the texts of the rows and cells before this one
     for tr in trs:
         before, deleted, count, markups = _ROWS.get(tr) or _row_plan(tr)
@@ -731,7 +731,7 @@ def _scan_table(table: bytes, number: int, grid, origins, merges, cells: int, pa
         if deleted:  # (a row deleted with track changes on is left out)
             k += count
             continue
-        row = rows.row
+        row, g = rows.row, len(grid)
         if before and markups:
             row += [""] * before  # (at the row's first cell)
         room = MAX_CELLS - rows.cells  # cells this row may hold (rows.cells changes at the row's end only)
@@ -746,7 +746,20 @@ def _scan_table(table: bytes, number: int, grid, origins, merges, cells: int, pa
                 text = ""
             k += count
             if marked:
-                rows.place(text, span, v, h, marked)
+                merge = vertical.get(len(row)) if v == "continue" and span == 1 and h is None else None
+                if merge is None:
+                    rows.place(text, span, v, h, marked)
+                    continue
+                # (`_Rows.place` of a one-column cell continuing the vertical merge above it: most marked cells)
+                c = len(row)
+                if c >= room:
+                    check_cells(rows.cells + c + 1, path, f"table {number}")
+                merge[2] = g
+                if merge[3] < c:
+                    merge[3] = c
+                rows.continued.add(c)
+                row.append("")
+                rows.h_open = None
             else:  # (`_Rows.place` of a cell without merge marks)
                 if len(row) >= room:
                     check_cells(rows.cells + len(row) + 1, path, f"table {number}")
