@@ -1,6 +1,7 @@
 """HTML pages: the form found among a portal page's tables, whatever its charset, spans and markup; the
 real sample rendered as a page reads as the same document as its text export."""
 import codecs
+import concurrent.futures
 import random
 from decimal import Decimal
 
@@ -287,6 +288,23 @@ def test_a_page_that_is_not_a_form(body):
         pifu.parse_bytes(page(body).encode(), "news.html")
     assert e.value.reason == "not_a_document"
     assert "section labels" in e.value.detail and "\n" not in str(e.value)
+
+
+def test_the_parser_kept_between_pages_forgets_the_last_one():
+    """A page nested past the parser's depth says so; the pages read after it (the same thread's parser,
+    and another thread's) do not inherit its errors."""
+    deep = page("<div>" * 300 + "绩效" + "</div>" * 300).encode()
+    shallow = page("<p>暂无内容</p>").encode()
+    reasons = []
+    for data in (deep, shallow, deep, shallow):
+        with pytest.raises(DocumentError) as e:
+            pifu.parse_bytes(data, "p.html")
+        reasons.append((e.value.reason, "nested more than" in e.value.detail))
+    assert reasons == [("unreadable", True), ("not_a_document", False)] * 2
+    first = pifu.parse_bytes(page(f"<h1>{TITLE}</h1><table>{FORM}</table>").encode(), "a.html")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        again = pool.submit(pifu.parse_bytes, page(f"<h1>{TITLE}</h1><table>{FORM}</table>").encode(), "a.html")
+    assert again.result().to_dict() == first.to_dict()
 
 
 def test_a_project_form_page_is_not_a_department_form():
