@@ -17,6 +17,7 @@ import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -141,10 +142,18 @@ def _distinct_files(docs: list[Document]) -> list[Document]:
 def build(name: str, columns: dict[str, list | pa.Array | pa.ChunkedArray]) -> pa.Table:
     schema = SCHEMAS[name]
     arrays = [
-        c if isinstance(c := columns[f.name], (pa.Array, pa.ChunkedArray)) else pa.array(c, type=f.type)
+        c if isinstance(c := columns[f.name], (pa.Array, pa.ChunkedArray)) else _array(c, f.type)
         for f in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list, type_: pa.DataType) -> pa.Array:
+    # A column no row fills (a text form has no 指标解释, 备注, 权重 …) is made without converting each
+    # None. `any` stops at the first value of a filled column; `count` confirms falsy values ("", 0) are None.
+    if values and values[0] is None and not any(values) and values.count(None) == len(values):
+        return pa.nulls(len(values), type_)
+    return pa.array(values, type=type_)
 
 
 def _dim_department(docs: list[Document]) -> pa.Table:
@@ -164,14 +173,17 @@ def _indicator_ids(docs: list[Document]) -> tuple[dict[tuple[str, str, str], str
     the work, and a batch-long list of keys would keep ~24,000 tuples for the garbage collector."""
     ids: dict[tuple[str, str, str], str] = {}
     column: list[str] = []
-    known, add = ids.get, column.append
     for doc in docs:
-        for i in doc.indicators:
-            key = (i.lv1, i.lv2, i.lv3)
-            iid = known(key)
-            if iid is None:
-                iid = ids[key] = indicator_id(*key)
-            add(iid)
+        # Keys built by a comprehension and looked up by `map` (in C): a loop statement per row cost
+        # ~1.8 K instructions; only keys not seen before go through Python again.
+        keys = [(i.lv1, i.lv2, i.lv3) for i in doc.indicators]
+        found = list(map(ids.get, keys))
+        if None in found:
+            for n, key in enumerate(keys):
+                if found[n] is None:
+                    iid = ids.get(key)
+                    found[n] = iid if iid is not None else ids.setdefault(key, indicator_id(*key))
+        column += found
     return ids, column
 
 
@@ -273,10 +285,7 @@ def _per_doc(counts: list[int], fact_document: pa.Table, names=_DOCUMENT_KEYS) -
     """The `names` columns of each document (document_id, department_id, fiscal_year) repeated over its
     rows, when document k (row k of its `fact_document`) has counts[k] rows: taken in Arrow from the
     document's own row rather than converted again for every row."""
-    owner: list[int] = []
-    for k, n in enumerate(counts):
-        owner += [k] * n
-    rows_doc = pa.array(owner, pa.int32())
+    rows_doc = pa.array(np.repeat(np.arange(len(counts), dtype=np.int32), counts))  # not Python ints a row
     return {name: fact_document[name].take(rows_doc) for name in names}
 
 

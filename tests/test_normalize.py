@@ -270,3 +270,49 @@ def test_mark_current_in_arrow_chooses_as_the_rank_rule_does():
         marked = mark_current(table)
         assert marked["is_current"].to_pylist() == _mark_current_by_rank(table), seed
         assert marked.drop(["is_current"]).equals(table.drop(["is_current"]))
+
+
+def _indicator_ids_row_by_row(docs):
+    """The rule `_indicator_ids` implements, one row at a time."""
+    ids, column = {}, []
+    for doc in docs:
+        for i in doc.indicators:
+            key = (i.lv1, i.lv2, i.lv3)
+            if key not in ids:
+                ids[key] = indicator_id(*key)
+            column.append(ids[key])
+    return ids, column
+
+
+def test_indicator_ids_agree_with_the_row_by_row_rule():
+    import random
+
+    from pifu.normalize import _indicator_ids
+
+    # Labels repeat within a document and across documents, and differ only in width or spacing (one id,
+    # two keys): every document sees known keys, new keys, and new keys twice.
+    labels = ["合格率", "满意度", "ＡＢＣ", "ABC", "A B C", "完成率", "覆盖率"]
+    rng = random.Random(12)
+    docs = [document(f"/in/{k}.txt", "鄂州市总工会", 2025, indicators=[
+        indicator(ANNUAL, 2025, rng.choice(labels), "1", None, "1", None, lv2=rng.choice(["质量指标", "数量指标"]))
+        for _ in range(rng.randrange(0, 12))]) for k in range(60)]
+    ids, column = _indicator_ids(docs)
+    expected_ids, expected_column = _indicator_ids_row_by_row(docs)
+    assert column == expected_column
+    assert list(ids.items()) == list(expected_ids.items())  # first appearance order names dim_indicator
+
+
+@pytest.mark.parametrize("values", [[], [None], [None] * 5, [None, ""], [None, 0], [None, None, "a"], ["", None],
+                                    [0, None], [None, False]])
+@pytest.mark.parametrize("type_", [pa.string(), pa.int32(), pa.int8(), pa.decimal128(9, 4), pa.bool_()])
+def test_columns_without_values_are_made_as_by_conversion(values, type_):
+    from pifu.normalize import _array
+
+    try:
+        expected = pa.array(values, type=type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+            _array(values, type_)
+        return
+    got = _array(values, type_)
+    assert got.type == expected.type and got.equals(expected) and got.null_count == expected.null_count
