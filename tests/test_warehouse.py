@@ -419,3 +419,31 @@ def test_a_duplicate_key_fails_the_load_and_changes_nothing(postgresql, small, t
         load(postgresql, _with_a_duplicate(normalize(synthetic(2, start=20), T0), table))
     assert dump(postgresql) == before
     assert _keys_and_indexes(postgresql) == keys
+
+
+def test_a_reader_holding_a_table_keeps_its_keys_and_the_load_goes_on(postgresql, monkeypatch):
+    """A BI tool's open transaction on fact_funding: the drop gives up after its short lock wait, that table
+    is loaded with its keys in place, the others are rebuilt; nothing waits on the reader."""
+    import threading
+
+    import warehouse.load
+
+    create_all(postgresql)
+    keys = _keys_and_indexes(postgresql)
+    monkeypatch.setattr(warehouse.load, "REBUILD_LOCK_WAIT_MS", 100)
+    dropped = []
+    drop = warehouse.load._drop_constraints
+    monkeypatch.setattr(warehouse.load, "_drop_constraints", lambda conn, name: dropped.append(name) or drop(conn, name))
+    result = {}
+    with postgresql.connect() as reader:
+        reader.execute(sa.text("SELECT count(*) FROM fact_funding")).scalar()  # its lock held till the rollback
+        loading = threading.Thread(target=lambda: result.update(load(postgresql, normalize(synthetic(2), T0))))
+        loading.start()
+        loading.join(timeout=120)  # a deadline for a load that would wait on the reader, not a timing
+        stalled = loading.is_alive()
+        reader.rollback()
+    loading.join()
+    assert not stalled, "the load waited for the reader's transaction"
+    assert result["fact_indicator_value"] == 2 * 152
+    assert dropped == ["fact_indicator_value", "fact_text_item", "fact_problem"]
+    assert _keys_and_indexes(postgresql) == keys

@@ -38,6 +38,8 @@ _CSV_ROWS = 100_000
 # chunk holds at least this share of the rows the table held (see _defer_keys); the builds get this memory.
 REBUILD_SHARE = 1.0
 REBUILD_MEMORY_MB = 256
+# How long the drop waits for readers (a BI tool's open transaction) before the load keeps the keys instead.
+REBUILD_LOCK_WAIT_MS = 2000
 # DuckDB's memory during a load (see _limit_memory): PIFU_DUCKDB_MEMORY_MB.
 DUCKDB_MEMORY_MB = int(os.environ.get("PIFU_DUCKDB_MEMORY_MB", "768"))
 _CSV = pcsv.WriteOptions(include_header=False)
@@ -233,12 +235,30 @@ def _defer_keys(conn: sa.Connection, name: str, rows: int, deferred: dict) -> No
     table to save only the chunks left. Maintaining the btrees row by row was most of a load's server time;
     a build costs about as much CPU but shares it with a parallel worker, on the machine's other core.
     DDL is transactional: a rollback restores the keys, and a duplicate still fails the load (at the
-    rebuild, as the same IntegrityError). The drop locks the table against readers until the commit."""
+    rebuild, as the same IntegrityError). The drop locks the table against readers until the commit;
+    readers already holding it keep the keys in place (`_locked_briefly`)."""
     if rows == 0 or name in deferred["decided"]:
         return
     deferred["decided"].add(name)
-    if rows >= REBUILD_SHARE * _rows_held(conn, name, rows / REBUILD_SHARE):
+    if rows >= REBUILD_SHARE * _rows_held(conn, name, rows / REBUILD_SHARE) and _locked_briefly(conn, name):
         deferred["rebuild"][name] = [*_drop_constraints(conn, name), *_drop_indexes(conn, name)]
+
+
+def _locked_briefly(conn: sa.Connection, name: str) -> bool:
+    """The table locked for the drop, or False when readers hold it past REBUILD_LOCK_WAIT_MS: a BI tool's
+    long transaction must not stall the run (nor the readers queued behind the drop's lock wait it); the load
+    then keeps the keys and inserts row by row. Tried in a savepoint, so a timeout leaves the transaction
+    usable."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {REBUILD_LOCK_WAIT_MS}")
+            conn.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+            conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+    except sa.exc.OperationalError as e:
+        if getattr(e.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return False
+    return True
 
 
 def _rows_held(conn: sa.Connection, name: str, enough: float) -> float:
