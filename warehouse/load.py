@@ -246,8 +246,8 @@ def _defer_keys(conn: sa.Connection, name: str, rows: int, deferred: dict) -> No
 
 def _locked_briefly(conn: sa.Connection, name: str) -> bool:
     """The table locked for the drop, or False when readers hold it past REBUILD_LOCK_WAIT_MS: a BI tool's
-    long transaction must not stall the run (nor the readers queued behind the drop's lock wait it); the load
-    then keeps the keys and inserts row by row. Tried in a savepoint, so a timeout leaves the transaction
+    long transaction must not stall the run, nor the readers that would queue behind the waiting drop; the
+    load then keeps the keys and inserts row by row. Tried in a savepoint, so a timeout leaves the transaction
     usable."""
     try:
         with conn.begin_nested():
