@@ -44,6 +44,14 @@ class InputFile:
     size: int
     refused: str = ""  # "reason: detail" when the file is refused without being opened (see `plan`)
     mtime_ns: int | None = None  # when fingerprinted: orders two versions of a document found in one run
+    ctime_ns: int | None = None  # with size and mtime_ns: the file a worker opens is still the one hashed
+
+    def hashed(self) -> tuple[tuple[int, int, int], str] | None:
+        """(size, mtime_ns, ctime_ns) and the sha256 they vouch for, for `pifu.api.parse`; None when not
+        hashed whole."""
+        if not self.sha256 or self.size < 0 or self.mtime_ns is None or self.ctime_ns is None:
+            return None
+        return (self.size, self.mtime_ns, self.ctime_ns), self.sha256
 
 
 def discover(sources: Iterable[str | os.PathLike]) -> list[Path]:
@@ -104,7 +112,7 @@ def _known_or_refused(path: str | Path, roots: Iterable[Path], cache: dict | Non
         signature = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         known = cache.get(str(path))
         if known and known[:5] == signature:
-            return InputFile(str(path), known[5], st.st_size, mtime_ns=st.st_mtime_ns)
+            return InputFile(str(path), known[5], st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns)
     return None
 
 
@@ -132,7 +140,9 @@ def _hash_file(path: str, known: set[str] | None = None, year: bool = True) -> t
     routed = None
     if year and (known is None or sha not in known):
         routed = _year_of(b"".join(parts), path) if stat.S_ISREG(st.st_mode) else UNKNOWN_YEAR
-    return InputFile(path, sha, size, mtime_ns=st.st_mtime_ns), routed, entry
+    # ctime only for a file hashed whole: a worker must not take a cut-short hash for the file's
+    return InputFile(path, sha, size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns if whole else None), \
+        routed, entry
 
 
 class HashCache(dict):
@@ -367,7 +377,7 @@ def _quarantine(item: InputFile, reason: str, message: str, when: datetime) -> d
 def _parse_one(item: InputFile, when: datetime) -> Document | dict:
     """A document, or its quarantine record. Only FileTimeout (the alarm) leaves this function."""
     try:
-        doc = parse(item.path)
+        doc = parse(item.path, item.hashed())  # the plan's hash, unless the file changed since
     except DocumentError as e:
         return _quarantine(item, e.reason, e.detail, when)
     except MemoryError:

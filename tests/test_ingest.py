@@ -3,6 +3,7 @@ takes the last one) and routing by the title's year."""
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pifu import ingest, staging
 from pifu.generate import generate
@@ -158,3 +159,40 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_worker_takes_the_plans_hash_only_for_the_file_the_plan_hashed(tmp_path):
+    """Each file hashed once: the worker's document carries the plan's sha256 without hashing again, but a
+    file rewritten since the plan (another mtime, another size) is hashed as read."""
+    import dataclasses
+    import hashlib
+    import os
+
+    paths = generate(3, tmp_path / "box", seed=49)
+    items = {f.path: f for f in _inputs(paths)}
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    kept, touched, grown = (items[str(p)] for p in paths)
+    assert all(f.hashed() for f in items.values())
+
+    # a stand-in hash proves the plan's is the one taken: computing it again would give the real one
+    stand_in = "f" * 64
+    doc = ingest._parse_one(dataclasses.replace(kept, sha256=stand_in), when)
+    assert doc.source.sha256 == stand_in
+
+    # same size, other bytes, the mtime moved on: the content's own hash
+    data = bytearray(Path(touched.path).read_bytes())
+    data[-1:] = b"\n" if data[-1:] != b"\n" else b" "
+    Path(touched.path).write_bytes(bytes(data))
+    os.utime(touched.path, ns=(touched.mtime_ns + 10**9, touched.mtime_ns + 10**9))
+    doc = ingest._parse_one(dataclasses.replace(touched, sha256=stand_in), when)
+    assert doc.source.sha256 == hashlib.sha256(bytes(data)).hexdigest()
+
+    # another size, the old mtime put back (as `cp -p` or rsync -t leave it): hashed again
+    Path(grown.path).write_bytes(Path(grown.path).read_bytes() + b"\n")
+    os.utime(grown.path, ns=(grown.mtime_ns, grown.mtime_ns))
+    doc = ingest._parse_one(dataclasses.replace(grown, sha256=stand_in), when)
+    assert doc.source.sha256 == hashlib.sha256(Path(grown.path).read_bytes()).hexdigest()
+
+    # no signature (a hash cut short at the size limit has no ctime): hashed as read
+    doc = ingest._parse_one(dataclasses.replace(kept, sha256=stand_in, ctime_ns=None), when)
+    assert doc.source.sha256 == hashlib.sha256(Path(kept.path).read_bytes()).hexdigest()
