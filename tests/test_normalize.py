@@ -316,3 +316,43 @@ def test_columns_without_values_are_made_as_by_conversion(values, type_):
         return
     got = _array(values, type_)
     assert got.type == expected.type and got.equals(expected) and got.null_count == expected.null_count
+
+
+def test_indicator_values_are_judged_as_one_by_one_would_judge_them():
+    """unfit_reason decides most documents' indicators in one pass; on any value it must say what the
+    value-by-value rule says (the first value that does not fit, named), edges and non-finite values too."""
+    import dataclasses
+    from decimal import InvalidOperation
+
+    from pifu.normalize import _fits
+
+    def one_by_one(doc):
+        for i in doc.indicators:
+            if i.value is not None and not _fits(i.value, "value"):
+                return f"indicator value {i.value} of {i.lv3} does not fit the column"
+            if i.weight is not None and not _fits(i.weight, "share_pct"):
+                return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
+        return None
+
+    special = ["0", "-0", "1", "-1", "999999999999999999.999999", "999999999999999999.9999995",
+               "-999999999999999999.9999994", "1e18", "-1e18", "99999.9999", "99999.99995", "1e5", "-99999.99996",
+               "NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "0E-30", "1E+17"]
+    base = ezhou()
+    seen = set()
+    for field in ("value", "weight"):
+        for at in (0, 2, len(base.indicators) - 1):
+            for text in special:
+                indicators = list(base.indicators)
+                indicators[at] = dataclasses.replace(indicators[at], **{field: Decimal(text)})
+                if at != 2:  # a second, ordinary-looking value after it: the first named is the first found
+                    indicators[2] = dataclasses.replace(indicators[2], value=Decimal("1e19"))
+                doc = dataclasses.replace(base, indicators=indicators)
+                try:
+                    expected = one_by_one(doc)
+                except InvalidOperation:  # sNaN: the rule itself cannot judge it; neither may the pass
+                    with pytest.raises(InvalidOperation):
+                        unfit_reason(doc)
+                    continue
+                assert unfit_reason(doc) == expected, (field, at, text)
+                seen.add(expected is None)
+    assert seen == {True, False}
