@@ -76,16 +76,20 @@ def unfit_reason(doc: Document) -> str | None:
         return f"fiscal year {doc.fiscal_year!r} out of range"
     if len(doc.source.sha256 or "") < 16:
         return "no sha256"
-    keys = set()
-    for f in doc.funding:
-        if (f.flow, f.item, f.year) in keys:
-            return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
-        keys.add((f.flow, f.item, f.year))
-        for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
-            if d is not None and not _fits(d, name):
-                return f"{name} {d} of {f.item} {f.year} does not fit the column"
-    indicators = doc.indicators
-    # ~100 values a document: one pass in C decides for all of them unless one is near an edge
+    # Each list in one pass in C when nothing is wrong (the usual case); a first problem is found and
+    # named in the documents' order, by the loops below.
+    funding, indicators = doc.funding, doc.indicators
+    if not (len({(f.flow, f.item, f.year) for f in funding}) == len(funding)
+            and _all_clear([f.amount for f in funding], "amount")
+            and _all_clear([f.share_pct for f in funding], "share_pct")):
+        keys = set()
+        for f in funding:
+            if (f.flow, f.item, f.year) in keys:
+                return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
+            keys.add((f.flow, f.item, f.year))
+            for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
+                if d is not None and not _fits(d, name):
+                    return f"{name} {d} of {f.item} {f.year} does not fit the column"
     if not (_all_clear([i.value for i in indicators], "value")
             and _all_clear([i.weight for i in indicators], "share_pct")):
         for i in indicators:
@@ -93,9 +97,10 @@ def unfit_reason(doc: Document) -> str | None:
                 return f"indicator value {i.value} of {i.lv3} does not fit the column"
             if i.weight is not None and not _fits(i.weight, "share_pct"):
                 return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
-    for t in doc.duty_targets:
-        if t.amount is not None and not _fits(t.amount, "amount"):
-            return f"duty target amount {t.amount} of {t.item} does not fit the column"
+    if not _all_clear([t.amount for t in doc.duty_targets], "amount"):
+        for t in doc.duty_targets:
+            if t.amount is not None and not _fits(t.amount, "amount"):
+                return f"duty target amount {t.amount} of {t.item} does not fit the column"
     return None
 
 

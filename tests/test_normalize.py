@@ -318,41 +318,52 @@ def test_columns_without_values_are_made_as_by_conversion(values, type_):
     assert got.type == expected.type and got.equals(expected) and got.null_count == expected.null_count
 
 
-def test_indicator_values_are_judged_as_one_by_one_would_judge_them():
-    """unfit_reason decides most documents' indicators in one pass; on any value it must say what the
-    value-by-value rule says (the first value that does not fit, named), edges and non-finite values too."""
+def test_unfit_reason_judges_as_one_by_one_would(monkeypatch):
+    """unfit_reason decides most documents' lists in one pass; on any value it must say what the
+    value-by-value rule says (the first problem in the document's order, named), edges, non-finite values
+    and duplicated funding keys too."""
     import dataclasses
-    from decimal import InvalidOperation
 
+    from pifu.model import DutyTarget
     from pifu.normalize import _fits
 
     def one_by_one(doc):
+        keys = set()
+        for f in doc.funding:
+            if (f.flow, f.item, f.year) in keys:
+                return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
+            keys.add((f.flow, f.item, f.year))
+            for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
+                if d is not None and not _fits(d, name):
+                    return f"{name} {d} of {f.item} {f.year} does not fit the column"
         for i in doc.indicators:
             if i.value is not None and not _fits(i.value, "value"):
                 return f"indicator value {i.value} of {i.lv3} does not fit the column"
             if i.weight is not None and not _fits(i.weight, "share_pct"):
                 return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
+        for t in doc.duty_targets:
+            if t.amount is not None and not _fits(t.amount, "amount"):
+                return f"duty target amount {t.amount} of {t.item} does not fit the column"
         return None
 
     special = ["0", "-0", "1", "-1", "999999999999999999.999999", "999999999999999999.9999995",
                "-999999999999999999.9999994", "1e18", "-1e18", "99999.9999", "99999.99995", "1e5", "-99999.99996",
-               "NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "0E-30", "1E+17"]
-    base = ezhou()
+               "9999999999999999.99", "9999999999999999.995", "-1e16", "NaN", "-NaN", "sNaN", "Infinity",
+               "-Infinity", "0E-30", "1E+17"]
+    base = dataclasses.replace(ezhou(), duty_targets=[DutyTarget("职能", None, f"项目{n}", Decimal(n)) for n in range(3)])
+    lists = {"funding": ("amount", "share_pct"), "indicators": ("value", "weight"), "duty_targets": ("amount",)}
     seen = set()
-    for field in ("value", "weight"):
-        for at in (0, 2, len(base.indicators) - 1):
-            for text in special:
-                indicators = list(base.indicators)
-                indicators[at] = dataclasses.replace(indicators[at], **{field: Decimal(text)})
-                if at != 2:  # a second, ordinary-looking value after it: the first named is the first found
-                    indicators[2] = dataclasses.replace(indicators[2], value=Decimal("1e19"))
-                doc = dataclasses.replace(base, indicators=indicators)
-                try:
-                    expected = one_by_one(doc)
-                except InvalidOperation:  # sNaN: the rule itself cannot judge it; neither may the pass
-                    with pytest.raises(InvalidOperation):
-                        unfit_reason(doc)
-                    continue
-                assert unfit_reason(doc) == expected, (field, at, text)
-                seen.add(expected is None)
+    for name, fields in lists.items():
+        for field in fields:
+            for at in (0, 2):
+                for text in special:
+                    for twice in (False, True):  # a funding key repeated after the value: which comes first
+                        rows = {k: list(getattr(base, k)) for k in lists}
+                        rows[name][at] = dataclasses.replace(rows[name][at], **{field: Decimal(text)})
+                        if twice:
+                            rows["funding"].append(rows["funding"][1])
+                        doc = dataclasses.replace(base, **rows)
+                        expected = one_by_one(doc)
+                        assert unfit_reason(doc) == expected, (name, field, at, text, twice)
+                        seen.add(expected is None)
     assert seen == {True, False}
