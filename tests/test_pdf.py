@@ -342,3 +342,68 @@ def test_the_rendered_form_spans_pages_with_real_rules(corpus):
     assert doc[0].get_size() == pytest.approx(A4, abs=1)
     paths = [o for o in doc[len(doc) - 1].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_PATH]
     assert paths
+
+
+# ----------------------------------------------------------------------------------------------- extraction
+
+def test_path_points_read_at_once_equal_pdfiums_answers_per_segment(corpus, monkeypatch):
+    from pifu.readers import pdf
+
+    R = pdfium.raw
+    seen = 0
+    for data, _, _ in corpus[:3]:
+        doc = pdfium.PdfDocument(data)
+        for page in doc:
+            for obj in page.get_objects():
+                n = R.FPDFPath_CountSegments(obj.raw) if obj.type == R.FPDF_PAGEOBJ_PATH else 0
+                if n > 5:
+                    seen += 1
+                    one_by_one = [pdf._point(R, obj.raw, j) for j in range(n)]
+                    calls = []
+                    monkeypatch.setattr(pdf, "_point", lambda *a: calls.append(a) or one_by_one[a[2]])
+                    assert pdf._points(R, obj.raw, n) == one_by_one
+                    assert len(calls) <= 3  # the check, not a call per segment
+                    monkeypatch.undo()
+                    # a point laid out otherwise than PDFium's: the check falls back to one call per value
+                    monkeypatch.setattr(pdf, "_POINT", __import__("struct").Struct("=ffBBxxxx"))
+                    assert pdf._points(R, obj.raw, n) == one_by_one
+                    monkeypatch.undo()
+    assert seen
+
+
+def test_suspect_characters_are_whitespace_and_code_points_no_text_holds():
+    from pifu.readers.pdf import _SUSPECT, _bad
+
+    for cp in range(0x110000):
+        ch = chr(cp)
+        assert bool(_SUSPECT.match(ch)) == (ch.isspace() or _bad(cp)), hex(cp)
+
+
+def test_kept_characters_follow_the_rule_character_by_character():
+    from pifu.readers.pdf import _bad, _kept
+
+    def one_by_one(text, generated, errors, found):
+        keep, bad = [], 0
+        for i, ch in enumerate(text):
+            if ch in "\r\n" and generated[i]:
+                continue
+            if _bad(ord(ch)) or errors[i] == 1:
+                bad += 1
+                continue
+            if ch.isspace() and generated[i]:
+                continue
+            if found[i]:
+                keep.append(i)
+        return keep, bad
+
+    rng = random.Random(4)
+    alphabet = "部门a1 \r\n\t\u3000\x07\ue001\ufffd\U000f0001，"
+    for _ in range(300):
+        n = rng.randrange(0, 40)
+        text = "".join(rng.choice(alphabet) for _ in range(n))
+        generated = [rng.random() < 0.5 for _ in range(n)]
+        errors = [rng.choice((-1, 0, 0, 0, 1)) for _ in range(n)]
+        found = [int(rng.random() < 0.9) for _ in range(n)]
+        keep, bad = _kept(lambda tp, i: generated[i], None, text, errors, found)
+        kept = list(range(n)) if keep is None else [i for i in range(n) if keep[i]]
+        assert (kept, bad) == one_by_one(text, generated, errors, found)

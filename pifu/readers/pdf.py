@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import ctypes
 import re
+import struct
 import unicodedata
 from bisect import bisect_right
+from itertools import compress, repeat
+from operator import add, eq, sub, truediv
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Sheet, check_cells
@@ -123,40 +126,68 @@ def _pages(doc, path: str) -> list[Page]:
 
 
 def _chars(R, tp, number: int, path: str) -> tuple[Page, int]:
+    """A page's characters with their loose boxes. PDFium answers for one character a call: the calls are
+    bare functions mapped over the indexes at C level, the boxes land in one array, and only the characters
+    that may be left out (whitespace and code points no text holds, or those a call flagged) are looked at
+    one by one."""
     p = Page(number)
     n = R.FPDFText_CountChars(tp)
     if n <= 0:
         return p, 0
     check_cells(n, path, f"page {number}")
+    fast = _fast(R)
+    text = _page_text(R, fast, tp, n)
+    errors = list(map(fast.map_error, repeat(tp, n), range(n)))
+    # the loose box (font ascent to descent) is the same height for every character of a line, so a comma
+    # and an ideograph of one line share their centre
+    boxes = (ctypes.c_float * (4 * n))()  # FS_RECTF: left, top, right, bottom
+    refs = map(ctypes.byref, repeat(boxes, n), range(0, 16 * n, 16))
+    found = list(map(fast.loose_box, repeat(tp, n), range(n), refs))
+    left, top, right, bottom = (boxes[k::4] for k in range(4))
+    x = map(truediv, map(add, left, right), repeat(2))
+    y = map(truediv, map(add, bottom, top), repeat(2))
+    chars = list(zip(text, x, y, map(sub, top, bottom), map(sub, right, left)))  # (char, x, y, height, width)
+    keep, bad = _kept(fast.generated, tp, text, errors, found)
+    p.chars = chars if keep is None else list(compress(chars, keep))
+    return p, bad
+
+
+def _page_text(R, fast: _Fast, tp, n: int) -> str:
+    """The page's text, one character per index."""
     buf = ctypes.create_string_buffer(2 * (n + 1))
     got = R.FPDFText_GetText(tp, 0, n, ctypes.cast(buf, ctypes.POINTER(ctypes.c_ushort)))
     text = buf.raw[: 2 * max(got - 1, 0)].decode("utf-16-le", "replace")
-    if len(text) != n:  # surrogate pairs: one char per index the slow way
-        text = None
-    box = R.FS_RECTF()
-    ref = ctypes.byref(box)
-    # the loose box (font ascent to descent) is the same height for every character of a line, so a comma
-    # and an ideograph of one line share their centre
-    get_box, generated, unicode_of, map_error = (R.FPDFText_GetLooseCharBox, R.FPDFText_IsGenerated,
-                                                 R.FPDFText_GetUnicode, R.FPDFText_HasUnicodeMapError)
-    out = p.chars
+    if len(text) == n:
+        return text
+    # surrogate pairs: one code point per index
+    return "".join([chr(u or 0xFFFD) for u in map(fast.unicode, repeat(tp, n), range(n))])
+
+
+# what a page may leave out: whitespace (when PDFium generated it) and what no real text holds (see `_bad`)
+_SUSPECT = re.compile(r"[\s\x00-\x1f\ue000-\uf8ff\ufffd\U000f0000-\U0010ffff]")
+
+
+def _kept(generated, tp, text: str, errors: list[int], found: list[int]) -> tuple[bytearray | None, int]:
+    """Which characters a page keeps (None: all), leaving out line breaks and spaces PDFium generated,
+    characters without a Unicode mapping (counted as bad) and characters without a box; and how many were
+    bad."""
+    suspects = [m.start() for m in _SUSPECT.finditer(text)]
+    if 1 in errors or 0 in found:
+        suspects = sorted(set(suspects).union(i for i, (e, ok) in enumerate(zip(errors, found)) if e == 1 or not ok))
+    if not suspects:
+        return None, 0
+    keep = bytearray(b"\x01") * len(text)
     bad = 0
-    for i in range(n):
-        ch = text[i] if text is not None else chr(unicode_of(tp, i) or 0xFFFD)
-        if ch in "\r\n" and generated(tp, i):
-            continue
-        cp = ord(ch)
-        if _bad(cp) or map_error(tp, i) == 1:
+    for i, gen in zip(suspects, map(generated, repeat(tp, len(suspects)), suspects)):
+        ch = text[i]
+        if ch in "\r\n" and gen:
+            keep[i] = 0
+        elif _bad(ord(ch)) or errors[i] == 1:
             bad += 1
-            continue
-        if ch.isspace():
-            if generated(tp, i):
-                continue
-        if not get_box(tp, i, ref):
-            continue
-        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom,
-                    box.right - box.left))
-    return p, bad
+            keep[i] = 0
+        elif (ch.isspace() and gen) or not found[i]:
+            keep[i] = 0
+    return keep, bad
 
 
 def _rules(R, page, p: Page, path: str) -> None:
@@ -166,44 +197,105 @@ def _rules(R, page, p: Page, path: str) -> None:
     if count > MAX_OBJECTS:
         raise DocumentError(path, f"page {p.number} holds {count:,} drawing objects; a printed form has a few "
                             "hundred", "too_large")
-    PATH, LINETO, MOVETO = R.FPDF_PAGEOBJ_PATH, R.FPDF_SEGMENT_LINETO, R.FPDF_SEGMENT_MOVETO
-    l, b, r, t = (ctypes.c_float() for _ in range(4))
-    x, y = ctypes.c_float(), ctypes.c_float()
-    matrix = R.FS_MATRIX()
+    fast = _fast(R)
+    objects = list(map(fast.get_object, repeat(page, count), range(count)))
+    paths = list(compress(objects, map(eq, map(fast.object_type, objects), repeat(R.FPDF_PAGEOBJ_PATH))))
+    m = len(paths)
+    bounds = (ctypes.c_float * (4 * m))()
+    corners = [map(ctypes.byref, repeat(bounds, m), range(k, 16 * m, 16)) for k in (0, 4, 8, 12)]
+    has = list(map(fast.bounds, paths, *corners))
     hs, vs = p.hs, p.vs
-    for i in range(count):
-        obj = R.FPDFPage_GetObject(page, i)
-        if R.FPDFPageObj_GetType(obj) != PATH:
+    for k, obj in enumerate(paths):
+        if not has[k]:
             continue
-        if not R.FPDFPageObj_GetBounds(obj, l, b, r, t):
-            continue
-        w, h = r.value - l.value, t.value - b.value
+        l, b, r, t = bounds[4 * k: 4 * k + 4]
+        w, h = r - l, t - b
         if w < TOL and h > TOL:
-            vs.append(((l.value + r.value) / 2, b.value, t.value))
+            vs.append(((l + r) / 2, b, t))
+        elif h < TOL and w > TOL:
+            hs.append(((b + t) / 2, l, r))
+        else:
+            _path_edges(R, obj, hs, vs)
+
+
+def _path_edges(R, obj, hs, vs) -> None:
+    """A path's horizontal and vertical segments, in page space."""
+    segments = R.FPDFPath_CountSegments(obj)
+    if segments <= 0 or segments > 100_000:
+        return
+    matrix = R.FS_MATRIX()
+    R.FPDFPageObj_GetMatrix(obj, matrix)
+    a, bb, c, d, e, f = matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f
+    LINETO, MOVETO = R.FPDF_SEGMENT_LINETO, R.FPDF_SEGMENT_MOVETO
+    start = last = None
+    for x, y, kind, close in _points(R, obj, segments):
+        pt = (a * x + c * y + e, bb * x + d * y + f)
+        if kind == MOVETO:
+            start = last = pt
             continue
-        if h < TOL and w > TOL:
-            hs.append(((b.value + t.value) / 2, l.value, r.value))
-            continue
-        segments = R.FPDFPath_CountSegments(obj)
-        if segments <= 0 or segments > 100_000:
-            continue
-        R.FPDFPageObj_GetMatrix(obj, matrix)
-        a, bb, c, d, e, f = matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f
-        start = last = None
-        for j in range(segments):
-            seg = R.FPDFPath_GetPathSegment(obj, j)
-            R.FPDFPathSegment_GetPoint(seg, x, y)
-            pt = (a * x.value + c * y.value + e, bb * x.value + d * y.value + f)
-            kind = R.FPDFPathSegment_GetType(seg)
-            if kind == MOVETO:
-                start = last = pt
-                continue
-            if kind == LINETO and last is not None:
-                _edge(last, pt, hs, vs)
-            last = pt
-            if R.FPDFPathSegment_GetClose(seg) and start is not None:
-                _edge(last, start, hs, vs)
-                last = start
+        if kind == LINETO and last is not None:
+            _edge(last, pt, hs, vs)
+        last = pt
+        if close and start is not None:
+            _edge(last, start, hs, vs)
+            last = start
+
+
+# PDFium's path segment (CFX_Path::Point): x and y as floats, the type, whether it closes the figure, padding
+_POINT = struct.Struct("=ffBBxx")
+
+
+def _points(R, obj, n: int) -> list[tuple[float, float, int, int]]:
+    """A path's points (x, y, segment type, closes): read at once from the array PDFium keeps them in (a
+    segment handle is the address of its point) when the handles are evenly spaced by the size of a point
+    and the first, second and last points read there agree with what PDFium's functions return for them;
+    one call per value otherwise."""
+    fast = _fast(R)
+    first, second, end = (fast.segment(obj, j) for j in (0, min(1, n - 1), n - 1))
+    if first and end and (n == 1 or (second - first == _POINT.size and end - first == (n - 1) * _POINT.size)):
+        points = list(_POINT.iter_unpack(ctypes.string_at(first, n * _POINT.size)))
+        if all(points[j] == _point(R, obj, j) for j in {0, min(1, n - 1), n - 1}):
+            return points
+    return [_point(R, obj, j) for j in range(n)]
+
+
+def _point(R, obj, j: int) -> tuple[float, float, int, int]:
+    seg = R.FPDFPath_GetPathSegment(obj, j)
+    x, y = ctypes.c_float(), ctypes.c_float()
+    R.FPDFPathSegment_GetPoint(seg, x, y)
+    return x.value, y.value, R.FPDFPathSegment_GetType(seg), R.FPDFPathSegment_GetClose(seg)
+
+
+class _Fast:
+    """The PDFium functions called once per character, drawing object or path segment, bare: with no argtypes
+    ctypes converts no argument (handles go as the pointer objects PDFium returned, indexes as C ints,
+    out-parameters by byref), which halves the cost of a call. Callers pass exactly those."""
+
+    def __init__(self, R):
+        self.map_error = _bare(R.FPDFText_HasUnicodeMapError, ctypes.c_int)
+        self.loose_box = _bare(R.FPDFText_GetLooseCharBox, ctypes.c_int)
+        self.unicode = _bare(R.FPDFText_GetUnicode, ctypes.c_uint)
+        self.generated = _bare(R.FPDFText_IsGenerated, ctypes.c_int)
+        self.get_object = _bare(R.FPDFPage_GetObject, R.FPDF_PAGEOBJECT)
+        self.object_type = _bare(R.FPDFPageObj_GetType, ctypes.c_int)
+        self.bounds = _bare(R.FPDFPageObj_GetBounds, ctypes.c_int)
+        self.segment = _bare(R.FPDFPath_GetPathSegment, ctypes.c_void_p)  # its address, an int
+
+
+def _bare(function, restype):
+    bare = type(function)(ctypes.cast(function, ctypes.c_void_p).value)
+    bare.restype = restype
+    return bare
+
+
+_FAST: _Fast | None = None
+
+
+def _fast(R) -> _Fast:
+    global _FAST
+    if _FAST is None:
+        _FAST = _Fast(R)
+    return _FAST
 
 
 def _edge(p0, p1, hs, vs) -> None:
