@@ -407,3 +407,93 @@ def test_kept_characters_follow_the_rule_character_by_character():
         keep, bad = _kept(lambda tp, i: generated[i], None, text, errors, found)
         kept = list(range(n)) if keep is None else [i for i in range(n) if keep[i]]
         assert (kept, bad) == one_by_one(text, generated, errors, found)
+
+
+# ----------------------------------------------------------------------------------------------- the grid
+
+def _reference_lines(chars):
+    """A cell's lines walked character by character (the rule `_cell_lines` keeps)."""
+    lines, y = [], None
+    for ch in sorted(chars, key=lambda c: -c[2]):
+        if y is None or abs(ch[2] - y) > max(ch[3], 2.0) / 2:
+            lines.append([])
+            y = ch[2]
+        lines[-1].append(ch)
+    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
+
+
+def test_cell_lines_follow_the_line_walk():
+    from pifu.readers.pdf import _cell_lines
+
+    rng = random.Random(5)
+    nan = float("nan")
+    for _ in range(2000):
+        n = rng.randrange(1, 12)
+        base = rng.choice((700.0, 100.5))
+        chars = [(str(i), rng.choice((10.0, 20.0, 20.0, 31.5, nan)) if rng.random() < 0.3 else 10.0 + i,
+                  base + rng.choice((0.0, 0.0, 0.4, -0.6, 3.0, -7.0, 12.0, nan)) * (rng.random() < 0.5),
+                  rng.choice((12.0, 1.0, 5.0, nan)), 10.0) for i in range(n)]
+        assert _cell_lines(chars) == _reference_lines(chars)  # tuples hold the same float objects
+
+
+def test_merged_cells_and_characters_by_cell_follow_the_cell_by_cell_rule():
+    from bisect import bisect_right
+
+    from pifu.readers.pdf import _by_cell, _roots, _spans
+
+    rng = random.Random(6)
+    for _ in range(300):
+        nrows, ncols = rng.randrange(1, 7), rng.randrange(1, 6)
+        h = [[rng.random() < 0.7 for _ in range(ncols)] for _ in range(nrows + 1)]
+        v = [[rng.random() < 0.7 for _ in range(nrows)] for _ in range(ncols + 1)]
+        parent = list(range(nrows * ncols))
+
+        def find(k):
+            while parent[k] != k:
+                k = parent[k]
+            return k
+
+        def union(a, b):
+            ra, rb = find(a), find(b)
+            parent[max(ra, rb)] = min(ra, rb)
+
+        for r in range(nrows):
+            for c in range(ncols):
+                if c + 1 < ncols and not v[c + 1][r]:
+                    union(r * ncols + c, r * ncols + c + 1)
+                if r + 1 < nrows and not h[r + 1][c]:
+                    union(r * ncols + c, (r + 1) * ncols + c)
+        roots = [find(k) for k in range(nrows * ncols)]
+        assert _roots(h, v, nrows, ncols) == roots
+        spans = {}
+        for k, root in enumerate(roots):
+            s = spans.setdefault(root, [*divmod(root, ncols)] * 2)
+            s[2], s[3] = max(s[2], k // ncols), max(s[3], k % ncols)
+        assert _spans(roots, ncols) == {k: s for k, s in spans.items() if s[2] > s[0] or s[3] > s[1]}
+        xs = sorted(rng.sample(range(0, 500, 10), ncols + 1))
+        neg = sorted(-y for y in rng.sample(range(0, 800, 10), nrows + 1))
+        chars = [(str(i), rng.uniform(-20, 520), rng.uniform(-20, 820), 10.0, 10.0) for i in range(40)]
+        chars += [(str(i), float(rng.choice(xs)), -float(rng.choice(neg)), 10.0, 10.0) for i in range(10)]
+        texts = {}
+        for ch in chars:
+            c = min(max(bisect_right(xs, ch[1]) - 1, 0), ncols - 1)
+            r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
+            texts.setdefault(roots[r * ncols + c], []).append(ch)
+        got = _by_cell(chars, xs, neg, roots, ncols)
+        assert list(got.items()) == list(texts.items())
+
+
+def test_rules_snap_to_their_boundary_once_per_place():
+    from pifu.readers.pdf import TOL, _at, _snap
+
+    rng = random.Random(7)
+    bounds = [0.0, 50.0, 120.5, 300.0]
+    for _ in range(200):
+        rules = [(rng.choice((0.0, -0.0, 1.5, 49.0, 51.9, 52.5, 120.0, 299.0, 400.0, float("nan"))),
+                  rng.uniform(0, 100), rng.uniform(100, 200)) for _ in range(rng.randrange(0, 20))]
+        at = {}
+        for y, a, b in rules:
+            i = _snap(y, bounds)
+            if i is not None:
+                at.setdefault(i, []).append((a - TOL, b + TOL))
+        assert _at(rules, [y for y, _, _ in rules], bounds) == at

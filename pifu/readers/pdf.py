@@ -24,8 +24,10 @@ import re
 import struct
 import unicodedata
 from bisect import bisect_right
+from collections import defaultdict
 from itertools import compress, repeat
-from operator import add, eq, sub, truediv
+from operator import add, eq, itemgetter, le, mul, ne, not_, sub, truediv
+from operator import neg as neg_
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Sheet, check_cells
@@ -434,12 +436,9 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
     else:
         top, bottom = ys[0], ys[-1]
         neg = [-y for y in ys]
-        for ch in page.chars:
-            cx, cy = ch[1], ch[2]
-            if x_lo <= cx <= x_hi and bottom <= cy <= top:
-                table_chars.append(ch)
-            else:
-                loose.append(ch)
+        inside = [x_lo <= ch[1] <= x_hi and bottom <= ch[2] <= top for ch in page.chars]
+        table_chars = list(compress(page.chars, inside))
+        loose = list(compress(page.chars, map(not_, inside)))
     above = [ch for ch in loose if not ys or ch[2] > ys[0]]
     below = [ch for ch in loose if ys and ch[2] <= ys[0]]
     for line in _lines(above):
@@ -479,29 +478,63 @@ def _lines(chars) -> list[str]:
 
 def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float], width: int):
     nrows, ncols = len(ys) - 1, width
-    # rules per boundary
-    h_at: dict[int, list[tuple[float, float]]] = {}
-    for y, x0, x1 in page.hs:
-        i = _snap(-y, neg)
-        if i is not None:
-            h_at.setdefault(i, []).append((x0 - TOL, x1 + TOL))
-    v_at: dict[int, list[tuple[float, float]]] = {}
-    for x, y0, y1 in page.vs:
-        j = _snap(x, xs)
-        if j is not None:
-            v_at.setdefault(j, []).append((y0 - TOL, y1 + TOL))
+    h_at = _at(page.hs, [-y for y, _, _ in page.hs], neg)
+    v_at = _at(page.vs, [x for x, _, _ in page.vs], xs)
     mid_x = [(xs[c] + xs[c + 1]) / 2 for c in range(ncols)]
     mid_y = [(ys[r] + ys[r + 1]) / 2 for r in range(nrows)]
     # h[i][c]: a rule at row boundary i crosses the middle of column c; v[j][r] likewise
     h = [_covered(h_at.get(i), mid_x) for i in range(nrows + 1)]
     v = [_covered(v_at.get(j), mid_y) for j in range(ncols + 1)]
 
-    def h_rule(i: int, c: int) -> bool:
-        return h[i][c]
+    roots = _roots(h, v, nrows, ncols)
+    open_top = not any(h[0])
+    open_bottom = not any(h[nrows])
+    texts = _by_cell(chars, xs, neg, roots, ncols)
+    rows = [[""] * ncols for _ in range(nrows)]
+    lines_of: dict[int, list[list]] = {}
+    for root, cs in texts.items():
+        r, c = divmod(root, ncols)
+        lines_of[root] = lines = _cell_lines(cs)
+        rows[r][c] = fold("".join([ch[0] for ln in lines for ch in ln]))
+    spans = _spans(roots, ncols)
+    merges = [tuple(s) for _, s in sorted(spans.items())]
+    # a row split by a page break: the room left on the last line of each cell of the last row (its line
+    # starting at the cell's left padding), and the first unit of text of each cell of the first row
+    pad = min((ln[0][1] - ln[0][4] / 2 - xs[divmod(root, ncols)[1]]
+               for root, lines in lines_of.items() for ln in lines), default=0.0)
+    pad = max(pad, 0.0)
+    head, tail = {}, {}
+    for c in range(ncols):
+        lines = lines_of.get(c)
+        if lines:
+            head[c] = _unit(lines[0])
+        k = (nrows - 1) * ncols + c
+        lines = lines_of.get(k)
+        if lines:
+            last = lines[-1]
+            if last[0][1] - last[0][4] / 2 - xs[c] <= pad + max(ch[4] for ch in last) / 2:
+                right = spans[k][3] if k in spans else c
+                tail[c] = xs[right + 1] - (last[-1][1] + last[-1][4] / 2) - pad
+    return rows, merges, open_top, open_bottom, head, tail
 
-    def v_rule(j: int, r: int) -> bool:
-        return v[j][r]
 
+def _at(rules, where: list[float], bounds: list[float]) -> dict[int, list[tuple[float, float]]]:
+    """Rules by the boundary they lie on, each as the span it covers (widened by TOL); `where` gives each
+    rule's place, snapped once per value (a row's rules share theirs)."""
+    snapped = dict.fromkeys(where)  # a NaN stays a key of its own, found again by identity
+    for v in snapped:
+        snapped[v] = _snap(v, bounds)
+    at: dict[int, list[tuple[float, float]]] = {}
+    for v, (_, a, b) in zip(where, rules):
+        i = snapped[v]
+        if i is not None:
+            at.setdefault(i, []).append((a - TOL, b + TOL))
+    return at
+
+
+def _roots(h: list[list[bool]], v: list[list[bool]], nrows: int, ncols: int) -> list[int]:
+    """Per elementary cell (row-major), the cell its merged cell starts at: the top-left one, the least
+    index of the cells no rule parts it from."""
     parent = list(range(nrows * ncols))
 
     def find(k: int) -> int:
@@ -513,51 +546,48 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
     def union(a: int, b: int) -> None:
         ra, rb = find(a), find(b)
         if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # the root stays the top-left cell
+            parent[max(ra, rb)] = min(ra, rb)
 
+    by_row = list(zip(*v))  # by_row[r][j]: a rule at column boundary j crosses the middle of row r
     for r in range(nrows):
-        for c in range(ncols):
-            if c + 1 < ncols and not v_rule(c + 1, r):
-                union(r * ncols + c, r * ncols + c + 1)
-            if r + 1 < nrows and not h_rule(r + 1, c):
-                union(r * ncols + c, (r + 1) * ncols + c)
-    open_top = not any(h_rule(0, c) for c in range(ncols))
-    open_bottom = not any(h_rule(nrows, c) for c in range(ncols))
+        k = r * ncols
+        for c in compress(range(ncols - 1), map(not_, by_row[r][1:ncols])):
+            union(k + c, k + c + 1)
+        if r + 1 < nrows:
+            for c in compress(range(ncols), map(not_, h[r + 1])):
+                union(k + c, k + c + ncols)
+    # a parent is never after its child, so in index order each parent is already a root
+    for k in compress(range(len(parent)), map(ne, parent, range(len(parent)))):
+        parent[k] = parent[parent[k]]
+    return parent
 
-    texts: dict[int, list] = {}
-    for ch in chars:
-        c = min(max(bisect_right(xs, ch[1]) - 1, 0), ncols - 1)
-        r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
-        texts.setdefault(find(r * ncols + c), []).append(ch)
-    rows = [[""] * ncols for _ in range(nrows)]
-    lines_of: dict[int, list[list]] = {}
-    for root, cs in texts.items():
-        r, c = divmod(root, ncols)
-        lines_of[root] = lines = _cell_lines(cs)
-        rows[r][c] = fold("".join(ch[0] for ln in lines for ch in ln))
+
+def _spans(roots: list[int], ncols: int) -> dict[int, list[int]]:
+    """The merged cells of more than one elementary cell: root -> [r0, c0, r1, c1]."""
     spans: dict[int, list[int]] = {}
-    for k in range(nrows * ncols):
-        root = find(k)
+    for k in compress(range(len(roots)), map(ne, roots, range(len(roots)))):
+        root = roots[k]
+        s = spans.get(root)
+        if s is None:
+            s = spans[root] = [*divmod(root, ncols)] * 2
         r, c = divmod(k, ncols)
-        s = spans.setdefault(root, [r, c, r, c])
         s[2], s[3] = max(s[2], r), max(s[3], c)
-    merges = [tuple(s) for s in spans.values() if s[2] > s[0] or s[3] > s[1]]
-    # a row split by a page break: the room left on the last line of each cell of the last row (its line
-    # starting at the cell's left padding), and the first unit of text of each cell of the first row
-    pad = min((ln[0][1] - ln[0][4] / 2 - xs[divmod(root, ncols)[1]]
-               for root, lines in lines_of.items() for ln in lines), default=0.0)
-    pad = max(pad, 0.0)
-    head, tail = {}, {}
-    for c in range(ncols):
-        lines = lines_of.get(c)
-        if lines:
-            head[c] = _unit(lines[0])
-        lines = lines_of.get((nrows - 1) * ncols + c)
-        if lines:
-            last = lines[-1]
-            if last[0][1] - last[0][4] / 2 - xs[c] <= pad + max(ch[4] for ch in last) / 2:
-                tail[c] = xs[spans[(nrows - 1) * ncols + c][3] + 1] - (last[-1][1] + last[-1][4] / 2) - pad
-    return rows, merges, open_top, open_bottom, head, tail
+    return spans
+
+
+def _by_cell(chars, xs: list[float], neg: list[float], roots: list[int], ncols: int) -> dict[int, list]:
+    """The characters of each merged cell (by its root), in page order: each goes to the elementary cell its
+    centre lies in, the outer rows and columns taking what lies beyond the grid."""
+    nrows = len(neg) - 1
+    # bisect_right(bounds, v) - 1, held to the grid: index by bisect_right
+    col = [0, *range(ncols), ncols - 1]
+    row = [0, *range(nrows), nrows - 1]
+    cs = map(col.__getitem__, map(bisect_right, repeat(xs), map(itemgetter(1), chars)))
+    rs = map(row.__getitem__, map(bisect_right, repeat(neg), map(neg_, map(itemgetter(2), chars))))
+    texts: defaultdict[int, list] = defaultdict(list)
+    for ch, k in zip(chars, map(add, map(mul, rs, repeat(ncols)), cs)):
+        texts[roots[k]].append(ch)
+    return texts
 
 
 _NO_START = frozenset("，。、；：？！）》」』】〕〉”’％,.;:?!)]}%…·～")  # may not start a line (Chinese typesetting)
@@ -599,6 +629,11 @@ def _covered(intervals, points: list[float]) -> list[bool]:
 def _cell_lines(chars) -> list[list]:
     """A cell's characters as lines top-down, each left to right; a cell's text is its lines joined
     without a break (a wrapped label is one text)."""
+    ys = list(map(itemgetter(2), chars))
+    top = max(ys)
+    reach = map(truediv, map(max, map(itemgetter(3), chars), repeat(2.0)), repeat(2))
+    if all(map(le, map(abs, map(sub, ys, repeat(top))), reach)):  # one line (never with a NaN)
+        return [sorted(sorted(chars, key=itemgetter(2), reverse=True), key=itemgetter(1))]
     lines: list[list] = []
     y = None
     for ch in sorted(chars, key=lambda c: -c[2]):
@@ -606,4 +641,4 @@ def _cell_lines(chars) -> list[list]:
             lines.append([])
             y = ch[2]
         lines[-1].append(ch)
-    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
+    return [sorted(ln, key=itemgetter(1)) for ln in lines]
