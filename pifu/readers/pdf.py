@@ -26,7 +26,7 @@ import unicodedata
 from bisect import bisect_right
 from collections import defaultdict
 from itertools import compress, repeat
-from operator import add, eq, itemgetter, le, mul, ne, not_, sub, truediv
+from operator import add, eq, itemgetter, mul, ne, not_, sub, truediv
 from operator import neg as neg_
 
 from pifu.model import DocumentError
@@ -629,11 +629,9 @@ def _covered(intervals, points: list[float]) -> list[bool]:
 def _cell_lines(chars) -> list[list]:
     """A cell's characters as lines top-down, each left to right; a cell's text is its lines joined
     without a break (a wrapped label is one text)."""
-    ys = list(map(itemgetter(2), chars))
-    top = max(ys)
-    reach = map(truediv, map(max, map(itemgetter(3), chars), repeat(2.0)), repeat(2))
-    if all(map(le, map(abs, map(sub, ys, repeat(top))), reach)):  # one line (never with a NaN)
-        return [sorted(sorted(chars, key=itemgetter(2), reverse=True), key=itemgetter(1))]
+    by_y = sorted(chars, key=itemgetter(2), reverse=True)  # stable, as by -y
+    if _one_line(by_y):
+        return [sorted(by_y, key=itemgetter(1))]
     lines: list[list] = []
     y = None
     for ch in sorted(chars, key=lambda c: -c[2]):
@@ -642,3 +640,13 @@ def _cell_lines(chars) -> list[list]:
             y = ch[2]
         lines[-1].append(ch)
     return [sorted(ln, key=itemgetter(1)) for ln in lines]
+
+
+def _one_line(by_y) -> bool:
+    """Whether the walk of `_cell_lines` keeps the characters (top-down) on one line: each lies within reach
+    of the top one. A NaN fails every comparison, so its cell takes the walk."""
+    top = by_y[0][2]
+    for ch in by_y:
+        if not abs(ch[2] - top) <= max(ch[3], 2.0) / 2:
+            return False
+    return True
