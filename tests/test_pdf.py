@@ -497,3 +497,12 @@ def test_rules_snap_to_their_boundary_once_per_place():
             if i is not None:
                 at.setdefault(i, []).append((a - TOL, b + TOL))
         assert _at(rules, [y for y, _, _ in rules], bounds) == at
+
+
+def test_fold_looks_for_every_code_point_it_changes():
+    from pifu.readers.pdf import _FOLDED, FOLD
+
+    for cp in range(0x110000):
+        ch = chr(cp)
+        assert bool(_FOLDED.match(ch)) == (ch.translate(FOLD) != ch), hex(cp)
+    assert fold("⼈员⻔户 and text") == "人员门户 and text"

@@ -49,9 +49,13 @@ _PAGE_NUMBER = re.compile(r"^(?:第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)
                           r"page\s*\d+(?:\s*of\s*\d+)?)$", re.IGNORECASE)
 
 
+_FOLDED = re.compile("[" + "".join(map(chr, sorted(FOLD))) + "]")
+
+
 def fold(text: str) -> str:
     """⼈ -> 人, ⻔ -> 门: radical code points a text layer gives for unified ideographs."""
-    return text.translate(FOLD)
+    # translate looks every character up in FOLD; most texts hold none of its keys
+    return text.translate(FOLD) if _FOLDED.search(text) else text
 
 
 def _bad(cp: int) -> bool:
@@ -647,6 +651,7 @@ def _one_line(by_y) -> bool:
     of the top one. A NaN fails every comparison, so its cell takes the walk."""
     top = by_y[0][2]
     for ch in by_y:
-        if not abs(ch[2] - top) <= max(ch[3], 2.0) / 2:
+        h = ch[3]
+        if not abs(ch[2] - top) <= (2.0 if 2.0 > h else h) / 2:  # max(h, 2.0), without the call
             return False
     return True
