@@ -356,8 +356,8 @@ def test_path_points_read_at_once_equal_pdfiums_answers_per_segment(corpus, monk
         for page in doc:
             for obj in page.get_objects():
                 n = R.FPDFPath_CountSegments(obj.raw) if obj.type == R.FPDF_PAGEOBJ_PATH else 0
-                if n > 5:
-                    seen += 1
+                if n:  # the page's big stroked path, and thin lines and rectangles of 2 and 5 segments
+                    seen += n > 5
                     one_by_one = [pdf._point(R, obj.raw, j) for j in range(n)]
                     calls = []
                     monkeypatch.setattr(pdf, "_point", lambda *a: calls.append(a) or one_by_one[a[2]])
@@ -506,3 +506,26 @@ def test_fold_looks_for_every_code_point_it_changes():
         ch = chr(cp)
         assert bool(_FOLDED.match(ch)) == (ch.translate(FOLD) != ch), hex(cp)
     assert fold("⼈员⻔户 and text") == "人员门户 and text"
+
+
+def test_path_points_read_at_once_carry_types_and_close_flags():
+    from pifu.readers import pdf
+
+    R = pdfium.raw
+    doc = pdfium.PdfDocument.new()
+    doc.new_page(200, 200)
+    obj = R.FPDFPageObj_CreateNewPath(10, 20)
+    assert pdf._points(R, obj, 1) == [(10.0, 20.0, R.FPDF_SEGMENT_MOVETO, 0)]
+    R.FPDFPath_LineTo(obj, 30, 20)
+    R.FPDFPath_BezierTo(obj, 31, 21, 32, 22, 33, 23)
+    R.FPDFPath_Close(obj)
+    R.FPDFPath_MoveTo(obj, 50, 60)
+    R.FPDFPath_LineTo(obj, 50, 90)
+    R.FPDFPath_Close(obj)
+    R.FPDFPath_MoveTo(obj, 70, 70)
+    R.FPDFPath_LineTo(obj, 80, 70)
+    n = R.FPDFPath_CountSegments(obj)
+    points = pdf._points(R, obj, n)
+    assert points == [pdf._point(R, obj, j) for j in range(n)]
+    assert [p[3] for p in points].count(1) == 2
+    R.FPDFPageObj_Destroy(obj)

@@ -257,8 +257,9 @@ def _points(R, obj, n: int) -> list[tuple[float, float, int, int]]:
     and the first, second and last points read there agree with what PDFium's functions return for them;
     one call per value otherwise."""
     fast = _fast(R)
-    first, second, end = (fast.segment(obj, j) for j in (0, min(1, n - 1), n - 1))
-    if first and end and (n == 1 or (second - first == _POINT.size and end - first == (n - 1) * _POINT.size)):
+    size = _POINT.size
+    first, second, end = (fast.segment(obj, j) for j in (0, min(1, n - 1), n - 1))  # addresses, or None
+    if first and second and end and second - first == min(1, n - 1) * size and end - first == (n - 1) * size:
         points = list(_POINT.iter_unpack(ctypes.string_at(first, n * _POINT.size)))
         if all(points[j] == _point(R, obj, j) for j in {0, min(1, n - 1), n - 1}):
             return points
