@@ -342,3 +342,190 @@ def test_the_rendered_form_spans_pages_with_real_rules(corpus):
     assert doc[0].get_size() == pytest.approx(A4, abs=1)
     paths = [o for o in doc[len(doc) - 1].get_objects() if o.type == pdfium.raw.FPDF_PAGEOBJ_PATH]
     assert paths
+
+
+# ----------------------------------------------------------------------------------------------- extraction
+
+def test_path_points_read_at_once_equal_pdfiums_answers_per_segment(corpus, monkeypatch):
+    from pifu.readers import pdf
+
+    R = pdfium.raw
+    seen = 0
+    for data, _, _ in corpus[:3]:
+        doc = pdfium.PdfDocument(data)
+        for page in doc:
+            for obj in page.get_objects():
+                n = R.FPDFPath_CountSegments(obj.raw) if obj.type == R.FPDF_PAGEOBJ_PATH else 0
+                if n:  # the page's big stroked path, and thin lines and rectangles of 2 and 5 segments
+                    seen += n > 5
+                    one_by_one = [pdf._point(R, obj.raw, j) for j in range(n)]
+                    calls = []
+                    monkeypatch.setattr(pdf, "_point", lambda *a: calls.append(a) or one_by_one[a[2]])
+                    assert pdf._points(R, obj.raw, n) == one_by_one
+                    assert len(calls) <= 3  # the check, not a call per segment
+                    monkeypatch.undo()
+                    # a point laid out otherwise than PDFium's: the check falls back to one call per value
+                    monkeypatch.setattr(pdf, "_POINT", __import__("struct").Struct("=ffBBxxxx"))
+                    assert pdf._points(R, obj.raw, n) == one_by_one
+                    monkeypatch.undo()
+    assert seen
+
+
+def test_suspect_characters_are_whitespace_and_code_points_no_text_holds():
+    from pifu.readers.pdf import _SUSPECT, _bad
+
+    for cp in range(0x110000):
+        ch = chr(cp)
+        assert bool(_SUSPECT.match(ch)) == (ch.isspace() or _bad(cp)), hex(cp)
+
+
+def test_kept_characters_follow_the_rule_character_by_character():
+    from pifu.readers.pdf import _bad, _kept
+
+    def one_by_one(text, generated, errors, found):
+        keep, bad = [], 0
+        for i, ch in enumerate(text):
+            if ch in "\r\n" and generated[i]:
+                continue
+            if _bad(ord(ch)) or errors[i] == 1:
+                bad += 1
+                continue
+            if ch.isspace() and generated[i]:
+                continue
+            if found[i]:
+                keep.append(i)
+        return keep, bad
+
+    rng = random.Random(4)
+    alphabet = "部门a1 \r\n\t\u3000\x07\ue001\ufffd\U000f0001，"
+    for _ in range(300):
+        n = rng.randrange(0, 40)
+        text = "".join(rng.choice(alphabet) for _ in range(n))
+        generated = [rng.random() < 0.5 for _ in range(n)]
+        errors = [rng.choice((-1, 0, 0, 0, 1)) for _ in range(n)]
+        found = [int(rng.random() < 0.9) for _ in range(n)]
+        keep, bad = _kept(lambda tp, i: generated[i], None, text, errors, found)
+        kept = list(range(n)) if keep is None else [i for i in range(n) if keep[i]]
+        assert (kept, bad) == one_by_one(text, generated, errors, found)
+
+
+# ----------------------------------------------------------------------------------------------- the grid
+
+def _reference_lines(chars):
+    """A cell's lines walked character by character (the rule `_cell_lines` keeps)."""
+    lines, y = [], None
+    for ch in sorted(chars, key=lambda c: -c[2]):
+        if y is None or abs(ch[2] - y) > max(ch[3], 2.0) / 2:
+            lines.append([])
+            y = ch[2]
+        lines[-1].append(ch)
+    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
+
+
+def test_cell_lines_follow_the_line_walk():
+    from pifu.readers.pdf import _cell_lines
+
+    rng = random.Random(5)
+    nan = float("nan")
+    for _ in range(2000):
+        n = rng.randrange(1, 12)
+        base = rng.choice((700.0, 100.5))
+        chars = [(str(i), rng.choice((10.0, 20.0, 20.0, 31.5, nan)) if rng.random() < 0.3 else 10.0 + i,
+                  base + rng.choice((0.0, 0.0, 0.4, -0.6, 3.0, -7.0, 12.0, nan)) * (rng.random() < 0.5),
+                  rng.choice((12.0, 1.0, 5.0, nan)), 10.0) for i in range(n)]
+        assert _cell_lines(chars) == _reference_lines(chars)  # tuples hold the same float objects
+
+
+def test_merged_cells_and_characters_by_cell_follow_the_cell_by_cell_rule():
+    from bisect import bisect_right
+
+    from pifu.readers.pdf import _by_cell, _roots, _spans
+
+    rng = random.Random(6)
+    for _ in range(300):
+        nrows, ncols = rng.randrange(1, 7), rng.randrange(1, 6)
+        h = [[rng.random() < 0.7 for _ in range(ncols)] for _ in range(nrows + 1)]
+        v = [[rng.random() < 0.7 for _ in range(nrows)] for _ in range(ncols + 1)]
+        parent = list(range(nrows * ncols))
+
+        def find(k):
+            while parent[k] != k:
+                k = parent[k]
+            return k
+
+        def union(a, b):
+            ra, rb = find(a), find(b)
+            parent[max(ra, rb)] = min(ra, rb)
+
+        for r in range(nrows):
+            for c in range(ncols):
+                if c + 1 < ncols and not v[c + 1][r]:
+                    union(r * ncols + c, r * ncols + c + 1)
+                if r + 1 < nrows and not h[r + 1][c]:
+                    union(r * ncols + c, (r + 1) * ncols + c)
+        roots = [find(k) for k in range(nrows * ncols)]
+        assert _roots(h, v, nrows, ncols) == roots
+        spans = {}
+        for k, root in enumerate(roots):
+            s = spans.setdefault(root, [*divmod(root, ncols)] * 2)
+            s[2], s[3] = max(s[2], k // ncols), max(s[3], k % ncols)
+        assert _spans(roots, ncols) == {k: s for k, s in spans.items() if s[2] > s[0] or s[3] > s[1]}
+        xs = sorted(rng.sample(range(0, 500, 10), ncols + 1))
+        neg = sorted(-y for y in rng.sample(range(0, 800, 10), nrows + 1))
+        chars = [(str(i), rng.uniform(-20, 520), rng.uniform(-20, 820), 10.0, 10.0) for i in range(40)]
+        chars += [(str(i), float(rng.choice(xs)), -float(rng.choice(neg)), 10.0, 10.0) for i in range(10)]
+        texts = {}
+        for ch in chars:
+            c = min(max(bisect_right(xs, ch[1]) - 1, 0), ncols - 1)
+            r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
+            texts.setdefault(roots[r * ncols + c], []).append(ch)
+        got = _by_cell(chars, xs, neg, roots, ncols)
+        assert list(got.items()) == list(texts.items())
+
+
+def test_rules_snap_to_their_boundary_once_per_place():
+    from pifu.readers.pdf import TOL, _at, _snap
+
+    rng = random.Random(7)
+    bounds = [0.0, 50.0, 120.5, 300.0]
+    for _ in range(200):
+        rules = [(rng.choice((0.0, -0.0, 1.5, 49.0, 51.9, 52.5, 120.0, 299.0, 400.0, float("nan"))),
+                  rng.uniform(0, 100), rng.uniform(100, 200)) for _ in range(rng.randrange(0, 20))]
+        at = {}
+        for y, a, b in rules:
+            i = _snap(y, bounds)
+            if i is not None:
+                at.setdefault(i, []).append((a - TOL, b + TOL))
+        assert _at(rules, [y for y, _, _ in rules], bounds) == at
+
+
+def test_fold_looks_for_every_code_point_it_changes():
+    from pifu.readers.pdf import _FOLDED, FOLD
+
+    for cp in range(0x110000):
+        ch = chr(cp)
+        assert bool(_FOLDED.match(ch)) == (ch.translate(FOLD) != ch), hex(cp)
+    assert fold("⼈员⻔户 and text") == "人员门户 and text"
+
+
+def test_path_points_read_at_once_carry_types_and_close_flags():
+    from pifu.readers import pdf
+
+    R = pdfium.raw
+    doc = pdfium.PdfDocument.new()
+    doc.new_page(200, 200)
+    obj = R.FPDFPageObj_CreateNewPath(10, 20)
+    assert pdf._points(R, obj, 1) == [(10.0, 20.0, R.FPDF_SEGMENT_MOVETO, 0)]
+    R.FPDFPath_LineTo(obj, 30, 20)
+    R.FPDFPath_BezierTo(obj, 31, 21, 32, 22, 33, 23)
+    R.FPDFPath_Close(obj)
+    R.FPDFPath_MoveTo(obj, 50, 60)
+    R.FPDFPath_LineTo(obj, 50, 90)
+    R.FPDFPath_Close(obj)
+    R.FPDFPath_MoveTo(obj, 70, 70)
+    R.FPDFPath_LineTo(obj, 80, 70)
+    n = R.FPDFPath_CountSegments(obj)
+    points = pdf._points(R, obj, n)
+    assert points == [pdf._point(R, obj, j) for j in range(n)]
+    assert [p[3] for p in points].count(1) == 2
+    R.FPDFPageObj_Destroy(obj)

@@ -21,8 +21,13 @@ from __future__ import annotations
 
 import ctypes
 import re
+import struct
 import unicodedata
 from bisect import bisect_right
+from collections import defaultdict
+from itertools import compress, repeat
+from operator import add, eq, itemgetter, mul, ne, not_, sub, truediv
+from operator import neg as neg_
 
 from pifu.model import DocumentError
 from pifu.readers import STRIP, Sheet, check_cells
@@ -44,9 +49,13 @@ _PAGE_NUMBER = re.compile(r"^(?:第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)
                           r"page\s*\d+(?:\s*of\s*\d+)?)$", re.IGNORECASE)
 
 
+_FOLDED = re.compile("[" + "".join(map(chr, sorted(FOLD))) + "]")
+
+
 def fold(text: str) -> str:
     """⼈ -> 人, ⻔ -> 门: radical code points a text layer gives for unified ideographs."""
-    return text.translate(FOLD)
+    # translate looks every character up in FOLD; most texts hold none of its keys
+    return text.translate(FOLD) if _FOLDED.search(text) else text
 
 
 def _bad(cp: int) -> bool:
@@ -123,40 +132,68 @@ def _pages(doc, path: str) -> list[Page]:
 
 
 def _chars(R, tp, number: int, path: str) -> tuple[Page, int]:
+    """A page's characters with their loose boxes. PDFium answers for one character a call: the calls are
+    bare functions mapped over the indexes at C level, the boxes land in one array, and only the characters
+    that may be left out (whitespace and code points no text holds, or those a call flagged) are looked at
+    one by one."""
     p = Page(number)
     n = R.FPDFText_CountChars(tp)
     if n <= 0:
         return p, 0
     check_cells(n, path, f"page {number}")
+    fast = _fast(R)
+    text = _page_text(R, fast, tp, n)
+    errors = list(map(fast.map_error, repeat(tp, n), range(n)))
+    # the loose box (font ascent to descent) is the same height for every character of a line, so a comma
+    # and an ideograph of one line share their centre
+    boxes = (ctypes.c_float * (4 * n))()  # FS_RECTF: left, top, right, bottom
+    refs = map(ctypes.byref, repeat(boxes, n), range(0, 16 * n, 16))
+    found = list(map(fast.loose_box, repeat(tp, n), range(n), refs))
+    left, top, right, bottom = (boxes[k::4] for k in range(4))
+    x = map(truediv, map(add, left, right), repeat(2))
+    y = map(truediv, map(add, bottom, top), repeat(2))
+    chars = list(zip(text, x, y, map(sub, top, bottom), map(sub, right, left)))  # (char, x, y, height, width)
+    keep, bad = _kept(fast.generated, tp, text, errors, found)
+    p.chars = chars if keep is None else list(compress(chars, keep))
+    return p, bad
+
+
+def _page_text(R, fast: _Fast, tp, n: int) -> str:
+    """The page's text, one character per index."""
     buf = ctypes.create_string_buffer(2 * (n + 1))
     got = R.FPDFText_GetText(tp, 0, n, ctypes.cast(buf, ctypes.POINTER(ctypes.c_ushort)))
     text = buf.raw[: 2 * max(got - 1, 0)].decode("utf-16-le", "replace")
-    if len(text) != n:  # surrogate pairs: one char per index the slow way
-        text = None
-    box = R.FS_RECTF()
-    ref = ctypes.byref(box)
-    # the loose box (font ascent to descent) is the same height for every character of a line, so a comma
-    # and an ideograph of one line share their centre
-    get_box, generated, unicode_of, map_error = (R.FPDFText_GetLooseCharBox, R.FPDFText_IsGenerated,
-                                                 R.FPDFText_GetUnicode, R.FPDFText_HasUnicodeMapError)
-    out = p.chars
+    if len(text) == n:
+        return text
+    # surrogate pairs: one code point per index
+    return "".join([chr(u or 0xFFFD) for u in map(fast.unicode, repeat(tp, n), range(n))])
+
+
+# what a page may leave out: whitespace (when PDFium generated it) and what no real text holds (see `_bad`)
+_SUSPECT = re.compile(r"[\s\x00-\x1f\ue000-\uf8ff\ufffd\U000f0000-\U0010ffff]")
+
+
+def _kept(generated, tp, text: str, errors: list[int], found: list[int]) -> tuple[bytearray | None, int]:
+    """Which characters a page keeps (None: all), leaving out line breaks and spaces PDFium generated,
+    characters without a Unicode mapping (counted as bad) and characters without a box; and how many were
+    bad."""
+    suspects = [m.start() for m in _SUSPECT.finditer(text)]
+    if 1 in errors or 0 in found:
+        suspects = sorted(set(suspects).union(i for i, (e, ok) in enumerate(zip(errors, found)) if e == 1 or not ok))
+    if not suspects:
+        return None, 0
+    keep = bytearray(b"\x01") * len(text)
     bad = 0
-    for i in range(n):
-        ch = text[i] if text is not None else chr(unicode_of(tp, i) or 0xFFFD)
-        if ch in "\r\n" and generated(tp, i):
-            continue
-        cp = ord(ch)
-        if _bad(cp) or map_error(tp, i) == 1:
+    for i, gen in zip(suspects, map(generated, repeat(tp, len(suspects)), suspects)):
+        ch = text[i]
+        if ch in "\r\n" and gen:
+            keep[i] = 0
+        elif _bad(ord(ch)) or errors[i] == 1:
             bad += 1
-            continue
-        if ch.isspace():
-            if generated(tp, i):
-                continue
-        if not get_box(tp, i, ref):
-            continue
-        out.append((ch, (box.left + box.right) / 2, (box.bottom + box.top) / 2, box.top - box.bottom,
-                    box.right - box.left))
-    return p, bad
+            keep[i] = 0
+        elif (ch.isspace() and gen) or not found[i]:
+            keep[i] = 0
+    return keep, bad
 
 
 def _rules(R, page, p: Page, path: str) -> None:
@@ -166,44 +203,106 @@ def _rules(R, page, p: Page, path: str) -> None:
     if count > MAX_OBJECTS:
         raise DocumentError(path, f"page {p.number} holds {count:,} drawing objects; a printed form has a few "
                             "hundred", "too_large")
-    PATH, LINETO, MOVETO = R.FPDF_PAGEOBJ_PATH, R.FPDF_SEGMENT_LINETO, R.FPDF_SEGMENT_MOVETO
-    l, b, r, t = (ctypes.c_float() for _ in range(4))
-    x, y = ctypes.c_float(), ctypes.c_float()
-    matrix = R.FS_MATRIX()
+    fast = _fast(R)
+    objects = list(map(fast.get_object, repeat(page, count), range(count)))
+    paths = list(compress(objects, map(eq, map(fast.object_type, objects), repeat(R.FPDF_PAGEOBJ_PATH))))
+    m = len(paths)
+    bounds = (ctypes.c_float * (4 * m))()
+    corners = [map(ctypes.byref, repeat(bounds, m), range(k, 16 * m, 16)) for k in (0, 4, 8, 12)]
+    has = list(map(fast.bounds, paths, *corners))
     hs, vs = p.hs, p.vs
-    for i in range(count):
-        obj = R.FPDFPage_GetObject(page, i)
-        if R.FPDFPageObj_GetType(obj) != PATH:
+    for k, obj in enumerate(paths):
+        if not has[k]:
             continue
-        if not R.FPDFPageObj_GetBounds(obj, l, b, r, t):
-            continue
-        w, h = r.value - l.value, t.value - b.value
+        l, b, r, t = bounds[4 * k: 4 * k + 4]
+        w, h = r - l, t - b
         if w < TOL and h > TOL:
-            vs.append(((l.value + r.value) / 2, b.value, t.value))
+            vs.append(((l + r) / 2, b, t))
+        elif h < TOL and w > TOL:
+            hs.append(((b + t) / 2, l, r))
+        else:
+            _path_edges(R, obj, hs, vs)
+
+
+def _path_edges(R, obj, hs, vs) -> None:
+    """A path's horizontal and vertical segments, in page space."""
+    segments = R.FPDFPath_CountSegments(obj)
+    if segments <= 0 or segments > 100_000:
+        return
+    matrix = R.FS_MATRIX()
+    R.FPDFPageObj_GetMatrix(obj, matrix)
+    a, bb, c, d, e, f = matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f
+    LINETO, MOVETO = R.FPDF_SEGMENT_LINETO, R.FPDF_SEGMENT_MOVETO
+    start = last = None
+    for x, y, kind, close in _points(R, obj, segments):
+        pt = (a * x + c * y + e, bb * x + d * y + f)
+        if kind == MOVETO:
+            start = last = pt
             continue
-        if h < TOL and w > TOL:
-            hs.append(((b.value + t.value) / 2, l.value, r.value))
-            continue
-        segments = R.FPDFPath_CountSegments(obj)
-        if segments <= 0 or segments > 100_000:
-            continue
-        R.FPDFPageObj_GetMatrix(obj, matrix)
-        a, bb, c, d, e, f = matrix.a, matrix.b, matrix.c, matrix.d, matrix.e, matrix.f
-        start = last = None
-        for j in range(segments):
-            seg = R.FPDFPath_GetPathSegment(obj, j)
-            R.FPDFPathSegment_GetPoint(seg, x, y)
-            pt = (a * x.value + c * y.value + e, bb * x.value + d * y.value + f)
-            kind = R.FPDFPathSegment_GetType(seg)
-            if kind == MOVETO:
-                start = last = pt
-                continue
-            if kind == LINETO and last is not None:
-                _edge(last, pt, hs, vs)
-            last = pt
-            if R.FPDFPathSegment_GetClose(seg) and start is not None:
-                _edge(last, start, hs, vs)
-                last = start
+        if kind == LINETO and last is not None:
+            _edge(last, pt, hs, vs)
+        last = pt
+        if close and start is not None:
+            _edge(last, start, hs, vs)
+            last = start
+
+
+# PDFium's path segment (CFX_Path::Point): x and y as floats, the type, whether it closes the figure, padding
+_POINT = struct.Struct("=ffBBxx")
+
+
+def _points(R, obj, n: int) -> list[tuple[float, float, int, int]]:
+    """A path's points (x, y, segment type, closes): read at once from the array PDFium keeps them in (a
+    segment handle is the address of its point) when the handles are evenly spaced by the size of a point
+    and the first, second and last points read there agree with what PDFium's functions return for them;
+    one call per value otherwise."""
+    fast = _fast(R)
+    size = _POINT.size
+    first, second, end = (fast.segment(obj, j) for j in (0, min(1, n - 1), n - 1))  # addresses, or None
+    if first and second and end and second - first == min(1, n - 1) * size and end - first == (n - 1) * size:
+        points = list(_POINT.iter_unpack(ctypes.string_at(first, n * _POINT.size)))
+        if all(points[j] == _point(R, obj, j) for j in {0, min(1, n - 1), n - 1}):
+            return points
+    return [_point(R, obj, j) for j in range(n)]
+
+
+def _point(R, obj, j: int) -> tuple[float, float, int, int]:
+    seg = R.FPDFPath_GetPathSegment(obj, j)
+    x, y = ctypes.c_float(), ctypes.c_float()
+    R.FPDFPathSegment_GetPoint(seg, x, y)
+    return x.value, y.value, R.FPDFPathSegment_GetType(seg), R.FPDFPathSegment_GetClose(seg)
+
+
+class _Fast:
+    """The PDFium functions called once per character, drawing object or path segment, bare: with no argtypes
+    ctypes converts no argument (handles go as the pointer objects PDFium returned, indexes as C ints,
+    out-parameters by byref), which halves the cost of a call. Callers pass exactly those."""
+
+    def __init__(self, R):
+        self.map_error = _bare(R.FPDFText_HasUnicodeMapError, ctypes.c_int)
+        self.loose_box = _bare(R.FPDFText_GetLooseCharBox, ctypes.c_int)
+        self.unicode = _bare(R.FPDFText_GetUnicode, ctypes.c_uint)
+        self.generated = _bare(R.FPDFText_IsGenerated, ctypes.c_int)
+        self.get_object = _bare(R.FPDFPage_GetObject, R.FPDF_PAGEOBJECT)
+        self.object_type = _bare(R.FPDFPageObj_GetType, ctypes.c_int)
+        self.bounds = _bare(R.FPDFPageObj_GetBounds, ctypes.c_int)
+        self.segment = _bare(R.FPDFPath_GetPathSegment, ctypes.c_void_p)  # its address, an int
+
+
+def _bare(function, restype):
+    bare = type(function)(ctypes.cast(function, ctypes.c_void_p).value)
+    bare.restype = restype
+    return bare
+
+
+_FAST: _Fast | None = None
+
+
+def _fast(R) -> _Fast:
+    global _FAST
+    if _FAST is None:
+        _FAST = _Fast(R)
+    return _FAST
 
 
 def _edge(p0, p1, hs, vs) -> None:
@@ -342,12 +441,9 @@ def _page_rows(page: Page, xs: list[float], width: int) -> PageRows:
     else:
         top, bottom = ys[0], ys[-1]
         neg = [-y for y in ys]
-        for ch in page.chars:
-            cx, cy = ch[1], ch[2]
-            if x_lo <= cx <= x_hi and bottom <= cy <= top:
-                table_chars.append(ch)
-            else:
-                loose.append(ch)
+        inside = [x_lo <= ch[1] <= x_hi and bottom <= ch[2] <= top for ch in page.chars]
+        table_chars = list(compress(page.chars, inside))
+        loose = list(compress(page.chars, map(not_, inside)))
     above = [ch for ch in loose if not ys or ch[2] > ys[0]]
     below = [ch for ch in loose if ys and ch[2] <= ys[0]]
     for line in _lines(above):
@@ -387,29 +483,63 @@ def _lines(chars) -> list[str]:
 
 def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float], width: int):
     nrows, ncols = len(ys) - 1, width
-    # rules per boundary
-    h_at: dict[int, list[tuple[float, float]]] = {}
-    for y, x0, x1 in page.hs:
-        i = _snap(-y, neg)
-        if i is not None:
-            h_at.setdefault(i, []).append((x0 - TOL, x1 + TOL))
-    v_at: dict[int, list[tuple[float, float]]] = {}
-    for x, y0, y1 in page.vs:
-        j = _snap(x, xs)
-        if j is not None:
-            v_at.setdefault(j, []).append((y0 - TOL, y1 + TOL))
+    h_at = _at(page.hs, [-y for y, _, _ in page.hs], neg)
+    v_at = _at(page.vs, [x for x, _, _ in page.vs], xs)
     mid_x = [(xs[c] + xs[c + 1]) / 2 for c in range(ncols)]
     mid_y = [(ys[r] + ys[r + 1]) / 2 for r in range(nrows)]
     # h[i][c]: a rule at row boundary i crosses the middle of column c; v[j][r] likewise
     h = [_covered(h_at.get(i), mid_x) for i in range(nrows + 1)]
     v = [_covered(v_at.get(j), mid_y) for j in range(ncols + 1)]
 
-    def h_rule(i: int, c: int) -> bool:
-        return h[i][c]
+    roots = _roots(h, v, nrows, ncols)
+    open_top = not any(h[0])
+    open_bottom = not any(h[nrows])
+    texts = _by_cell(chars, xs, neg, roots, ncols)
+    rows = [[""] * ncols for _ in range(nrows)]
+    lines_of: dict[int, list[list]] = {}
+    for root, cs in texts.items():
+        r, c = divmod(root, ncols)
+        lines_of[root] = lines = _cell_lines(cs)
+        rows[r][c] = fold("".join([ch[0] for ln in lines for ch in ln]))
+    spans = _spans(roots, ncols)
+    merges = [tuple(s) for _, s in sorted(spans.items())]
+    # a row split by a page break: the room left on the last line of each cell of the last row (its line
+    # starting at the cell's left padding), and the first unit of text of each cell of the first row
+    pad = min((ln[0][1] - ln[0][4] / 2 - xs[divmod(root, ncols)[1]]
+               for root, lines in lines_of.items() for ln in lines), default=0.0)
+    pad = max(pad, 0.0)
+    head, tail = {}, {}
+    for c in range(ncols):
+        lines = lines_of.get(c)
+        if lines:
+            head[c] = _unit(lines[0])
+        k = (nrows - 1) * ncols + c
+        lines = lines_of.get(k)
+        if lines:
+            last = lines[-1]
+            if last[0][1] - last[0][4] / 2 - xs[c] <= pad + max(ch[4] for ch in last) / 2:
+                right = spans[k][3] if k in spans else c
+                tail[c] = xs[right + 1] - (last[-1][1] + last[-1][4] / 2) - pad
+    return rows, merges, open_top, open_bottom, head, tail
 
-    def v_rule(j: int, r: int) -> bool:
-        return v[j][r]
 
+def _at(rules, where: list[float], bounds: list[float]) -> dict[int, list[tuple[float, float]]]:
+    """Rules by the boundary they lie on, each as the span it covers (widened by TOL); `where` gives each
+    rule's place, snapped once per value (a row's rules share theirs)."""
+    snapped = dict.fromkeys(where)  # a NaN stays a key of its own, found again by identity
+    for v in snapped:
+        snapped[v] = _snap(v, bounds)
+    at: dict[int, list[tuple[float, float]]] = {}
+    for v, (_, a, b) in zip(where, rules):
+        i = snapped[v]
+        if i is not None:
+            at.setdefault(i, []).append((a - TOL, b + TOL))
+    return at
+
+
+def _roots(h: list[list[bool]], v: list[list[bool]], nrows: int, ncols: int) -> list[int]:
+    """Per elementary cell (row-major), the cell its merged cell starts at: the top-left one, the least
+    index of the cells no rule parts it from."""
     parent = list(range(nrows * ncols))
 
     def find(k: int) -> int:
@@ -421,51 +551,48 @@ def _table(page: Page, chars, xs: list[float], ys: list[float], neg: list[float]
     def union(a: int, b: int) -> None:
         ra, rb = find(a), find(b)
         if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)  # the root stays the top-left cell
+            parent[max(ra, rb)] = min(ra, rb)
 
+    by_row = list(zip(*v))  # by_row[r][j]: a rule at column boundary j crosses the middle of row r
     for r in range(nrows):
-        for c in range(ncols):
-            if c + 1 < ncols and not v_rule(c + 1, r):
-                union(r * ncols + c, r * ncols + c + 1)
-            if r + 1 < nrows and not h_rule(r + 1, c):
-                union(r * ncols + c, (r + 1) * ncols + c)
-    open_top = not any(h_rule(0, c) for c in range(ncols))
-    open_bottom = not any(h_rule(nrows, c) for c in range(ncols))
+        k = r * ncols
+        for c in compress(range(ncols - 1), map(not_, by_row[r][1:ncols])):
+            union(k + c, k + c + 1)
+        if r + 1 < nrows:
+            for c in compress(range(ncols), map(not_, h[r + 1])):
+                union(k + c, k + c + ncols)
+    # a parent is never after its child, so in index order each parent is already a root
+    for k in compress(range(len(parent)), map(ne, parent, range(len(parent)))):
+        parent[k] = parent[parent[k]]
+    return parent
 
-    texts: dict[int, list] = {}
-    for ch in chars:
-        c = min(max(bisect_right(xs, ch[1]) - 1, 0), ncols - 1)
-        r = min(max(bisect_right(neg, -ch[2]) - 1, 0), nrows - 1)
-        texts.setdefault(find(r * ncols + c), []).append(ch)
-    rows = [[""] * ncols for _ in range(nrows)]
-    lines_of: dict[int, list[list]] = {}
-    for root, cs in texts.items():
-        r, c = divmod(root, ncols)
-        lines_of[root] = lines = _cell_lines(cs)
-        rows[r][c] = fold("".join(ch[0] for ln in lines for ch in ln))
+
+def _spans(roots: list[int], ncols: int) -> dict[int, list[int]]:
+    """The merged cells of more than one elementary cell: root -> [r0, c0, r1, c1]."""
     spans: dict[int, list[int]] = {}
-    for k in range(nrows * ncols):
-        root = find(k)
+    for k in compress(range(len(roots)), map(ne, roots, range(len(roots)))):
+        root = roots[k]
+        s = spans.get(root)
+        if s is None:
+            s = spans[root] = [*divmod(root, ncols)] * 2
         r, c = divmod(k, ncols)
-        s = spans.setdefault(root, [r, c, r, c])
         s[2], s[3] = max(s[2], r), max(s[3], c)
-    merges = [tuple(s) for s in spans.values() if s[2] > s[0] or s[3] > s[1]]
-    # a row split by a page break: the room left on the last line of each cell of the last row (its line
-    # starting at the cell's left padding), and the first unit of text of each cell of the first row
-    pad = min((ln[0][1] - ln[0][4] / 2 - xs[divmod(root, ncols)[1]]
-               for root, lines in lines_of.items() for ln in lines), default=0.0)
-    pad = max(pad, 0.0)
-    head, tail = {}, {}
-    for c in range(ncols):
-        lines = lines_of.get(c)
-        if lines:
-            head[c] = _unit(lines[0])
-        lines = lines_of.get((nrows - 1) * ncols + c)
-        if lines:
-            last = lines[-1]
-            if last[0][1] - last[0][4] / 2 - xs[c] <= pad + max(ch[4] for ch in last) / 2:
-                tail[c] = xs[spans[(nrows - 1) * ncols + c][3] + 1] - (last[-1][1] + last[-1][4] / 2) - pad
-    return rows, merges, open_top, open_bottom, head, tail
+    return spans
+
+
+def _by_cell(chars, xs: list[float], neg: list[float], roots: list[int], ncols: int) -> dict[int, list]:
+    """The characters of each merged cell (by its root), in page order: each goes to the elementary cell its
+    centre lies in, the outer rows and columns taking what lies beyond the grid."""
+    nrows = len(neg) - 1
+    # bisect_right(bounds, v) - 1, held to the grid: index by bisect_right
+    col = [0, *range(ncols), ncols - 1]
+    row = [0, *range(nrows), nrows - 1]
+    cs = map(col.__getitem__, map(bisect_right, repeat(xs), map(itemgetter(1), chars)))
+    rs = map(row.__getitem__, map(bisect_right, repeat(neg), map(neg_, map(itemgetter(2), chars))))
+    texts: defaultdict[int, list] = defaultdict(list)
+    for ch, k in zip(chars, map(add, map(mul, rs, repeat(ncols)), cs)):
+        texts[roots[k]].append(ch)
+    return texts
 
 
 _NO_START = frozenset("，。、；：？！）》」』】〕〉”’％,.;:?!)]}%…·～")  # may not start a line (Chinese typesetting)
@@ -507,6 +634,9 @@ def _covered(intervals, points: list[float]) -> list[bool]:
 def _cell_lines(chars) -> list[list]:
     """A cell's characters as lines top-down, each left to right; a cell's text is its lines joined
     without a break (a wrapped label is one text)."""
+    by_y = sorted(chars, key=itemgetter(2), reverse=True)  # stable, as by -y
+    if _one_line(by_y):
+        return [sorted(by_y, key=itemgetter(1))]
     lines: list[list] = []
     y = None
     for ch in sorted(chars, key=lambda c: -c[2]):
@@ -514,4 +644,15 @@ def _cell_lines(chars) -> list[list]:
             lines.append([])
             y = ch[2]
         lines[-1].append(ch)
-    return [sorted(ln, key=lambda c: c[1]) for ln in lines]
+    return [sorted(ln, key=itemgetter(1)) for ln in lines]
+
+
+def _one_line(by_y) -> bool:
+    """Whether the walk of `_cell_lines` keeps the characters (top-down) on one line: each lies within reach
+    of the top one. A NaN fails every comparison, so its cell takes the walk."""
+    top = by_y[0][2]
+    for ch in by_y:
+        h = ch[3]
+        if not abs(ch[2] - top) <= (2.0 if 2.0 > h else h) / 2:  # max(h, 2.0), without the call
+            return False
+    return True
