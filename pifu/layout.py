@@ -275,15 +275,16 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
     # the forms have none, the others one or two. The rows holding any hint word are the rows where the
     # regex matches; str.find per word finds them several times faster than the alternation's scan.
-    lines = list(map("\t".join, grid))
-    whole = "\n".join(lines)
+    whole = getattr(grid, "text", None)  # (a text export's grid: the text it was split from, see text.Lines)
+    if whole is None:
+        whole = "\n".join(map("\t".join, grid))
     found = []
     for word in _HINT_WORDS:
         at = whole.find(word)
         while at >= 0:
             found.append(at)
             at = whole.find(word, at + 1)
-    for i in _rows_at(whole, lines, found) if found else ():
+    for i in _rows_at(whole, grid, found) if found else ():
         row = grid[i]
         new = list(row)
         c = 0
@@ -311,11 +312,12 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     return out, fields
 
 
-def _rows_at(whole: str, lines: list[str], positions: list[int]) -> list[int]:
-    """The indexes of the `lines` (joined by line breaks into `whole`) holding the given positions, in order.
-    Where no line holds a break of its own (a cell's line break: never in a text export), a line's index is
-    the count of breaks before it, counted on from the previous position."""
-    if whole.count("\n") != len(lines) - 1:
+def _rows_at(whole: str, grid: Grid, positions: list[int]) -> list[int]:
+    """The indexes of the rows of `grid` (their cells joined by tabs, the rows by line breaks into `whole`)
+    holding the given positions, in order. Where no cell holds a line break (never in a text export), a row's
+    index is the count of breaks before it, counted on from the previous position."""
+    if whole.count("\n") != len(grid) - 1:
+        lines = map("\t".join, grid)
         starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
         return sorted({bisect.bisect_right(starts, at) - 1 for at in positions})
     rows = set()
