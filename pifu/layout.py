@@ -392,8 +392,12 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             current = sections.setdefault(found, [])
             if not texts_:
                 continue
-        row = new_row(Row)  # (Row.__init__ written out: the call through type() cost more than the row)
-        row.line, row.texts, row._cells, row._raw, row._skip = i, texts_, None, raw, skip
+        row = new_row(Row)  # (Row.__init__ written out: the call through type() cost more than the row;
+        row.line = i  # one store a field, not a tuple to unpack)
+        row.texts = texts_
+        row._cells = None
+        row._raw = raw
+        row._skip = skip
         current.append(row)
     return preamble, sections
 
@@ -812,26 +816,30 @@ def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: R
             continue
         category = cells[-1]
         basis = cells[-2]
-        middle = cells[:-2]
+        k = len(cells) - 2  # the cells before 依据: labels, then values (`middle`, sliced only when needed)
         if parse_target(basis)[2] is not None:  # numeric (a Target's value, by index: no attribute lookup)
             # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
             r.note("missing_basis", "warning", at(row.line), "no 指标值确定依据 on this row")
-            basis, middle = None, cells[:-1]
+            basis, k = None, k + 1
         # long-term rows (and rows of two cells before 依据) hold one value
         n = 1
-        k = len(middle)
+        labels = None
         if n_values > 1 and k > 2:
             # (_count_values written out for the usual rows)
             if k - 3 >= n_values:  # three labels and a value a year, or more cells (reported below): one reading
                 n = n_values
-            # the usual annual row: one value a year and no value before them
-            elif k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
-                    middle[-n_values:])) and not any(map(is_value, middle[:-n_values])) and known_values.isdisjoint(
-                    middle[:-n_values]):
-                n = n_values
+            elif k - 3 < n_values < k:
+                # the usual annual row: one value a year and no value before them (the two slices kept)
+                vals, labels = cells[k - n_values:k], cells[:k - n_values]
+                if (all(map(is_value, vals)) or known.all_values(vals)) and not any(
+                        map(is_value, labels)) and known_values.isdisjoint(labels):
+                    n = n_values
+                else:
+                    n, labels = _count_values(cells[:k], n_values, known, row, r), None
             else:
-                n = _count_values(middle, n_values, known, row, r)
-        labels, vals = middle[:-n], middle[-n:]
+                n = _count_values(cells[:k], n_values, known, row, r)
+        if labels is None:
+            labels, vals = cells[:k - n], cells[k - n:k]
         n_labels = len(labels)
         if n_labels > 3:
             r.note("extra_cells", "warning", at(row.line),
@@ -842,10 +850,15 @@ def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: R
             r.note("missing_values", "info", at(row.line),
                    f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
         # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-        split = new_split(IndicatorRow)  # (IndicatorRow's __init__ written out, as Row's in split_sections)
-        split.horizon, split.line, split.labels, split.values, split.basis, split.category = (
-            horizon, row.line, labels, vals, basis, category)
-        split.levels, split.explicit = _UNFILLED[n_labels] + labels, _EXPLICIT[n_labels]
+        split = new_split(IndicatorRow)  # (IndicatorRow's __init__ written out, as Row's in split_sections;
+        split.horizon = horizon  # one store a field: a tuple of them to unpack cost a tuple a row)
+        split.line = row.line
+        split.labels = labels
+        split.values = vals
+        split.basis = basis
+        split.category = category
+        split.levels = _UNFILLED[n_labels] + labels
+        split.explicit = _EXPLICIT[n_labels]
         out.append(split)
     return out
 
@@ -1025,7 +1038,11 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, basis, category, row_values = row.horizon, row.line, row.basis, row.category, row.values
+        horizon = row.horizon  # (one load a field, not a tuple to unpack)
+        line = row.line
+        basis = row.basis
+        category = row.category
+        row_values = row.values
         where = names[line]
         lv1_class = lv1_class_of(lv1)
         row_years = years[-len(row_values):] if row_values else []  # (years[-0:] would be every year)

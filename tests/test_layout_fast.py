@@ -47,3 +47,75 @@ def test_generated_text_forms_scrub_as_their_joined_cells(tmp_path_factory):
     for raw in _generated_texts(tmp_path_factory):
         grid = text_reader.to_grid(raw)
         assert layout.scrub_header_fields(grid) == layout.scrub_header_fields([list(row) for row in grid])
+
+
+# ---------------------------------------------------------------- indicator rows split by content
+
+def _split_rows_plain(rows, horizon, n_values, known, r, dated=frozenset()):
+    """`layout._split_rows` as it read before its short cuts: the cells before 依据 sliced out as `middle`
+    and every split built by the class."""
+    from pifu import values
+
+    out = []
+    for row in rows:
+        cells = row.texts
+        if row.line in dated:
+            cells = [t for t in cells if not values.parse_year(t)]
+        if len(cells) < 4:
+            r.note("unreadable_row", "error", r.at(row.line),
+                   f"indicator row with {len(cells)} cell(s) {cells!r}: needs labels, a value, 依据 and 分类; dropped")
+            continue
+        category, basis, middle = cells[-1], cells[-2], cells[:-2]
+        if values.parse_target(basis).value is not None:
+            r.note("missing_basis", "warning", r.at(row.line), "no 指标值确定依据 on this row")
+            basis, middle = None, cells[:-1]
+        n = 1
+        if n_values > 1 and len(middle) > 2:
+            n = layout._count_values(middle, n_values, known, row, r)
+        labels, vals = middle[:-n], middle[-n:]
+        if len(labels) > 3:
+            r.note("extra_cells", "warning", r.at(row.line), f"{len(labels)} label cells {labels!r}; kept the last three")
+            labels = labels[-3:]
+        if len(vals) < n_values:
+            r.note("missing_values", "info", r.at(row.line),
+                   f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
+        out.append(layout.IndicatorRow(horizon, row.line, labels, vals, basis, category,
+                                       [None] * (3 - len(labels)) + labels, layout._EXPLICIT[len(labels)]))
+    return out
+
+
+_LABELS = ["产出指标", "数量指标", "生活垃圾无害化处理率", "城区道路机扫率", "满意度", "服务对象满意度指标", "联系部门满意度",
+           "公用经费控制率", "困难残疾人生活补贴发放率", "城区道路机扫"]
+_VALUES = ["100%", "≥95%", "９８％", "3个", "—", "-", "健全", "按时完成", ">=20个", "0", "1103人", "明显"]
+_BASES = ["计划标准", "历史标准", "行业标准", "98%"]
+_CATEGORIES = ["绩效基本型", "绩效发展型", "绩效基"]
+
+
+def _random_rows(rng, count):
+    from pifu.layout import Row
+
+    rows = []
+    for line in range(1, count + 1):
+        texts = (rng.sample(_LABELS, rng.randint(0, 5)) + [rng.choice(_VALUES) for _ in range(rng.randint(0, 4))]
+                 + rng.sample(_BASES, rng.randint(0, 1)) + rng.sample(_CATEGORIES, rng.randint(0, 1)))
+        if rng.random() < 0.1:
+            texts.insert(rng.randint(0, len(texts)), rng.choice(["2019年", "2020年度"]))
+        rng.shuffle(texts) if rng.random() < 0.2 else None
+        rows.append(Row.of_cells(line, list(enumerate(texts))))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_split_rows_reads_as_the_plain_slicing(seed):
+    import random
+
+    rng = random.Random(seed)
+    rows = _random_rows(rng, 60)
+    dated = {row.line for row in rows if any("年" in t for t in row.texts)}
+    for horizon, n_values in ((layout.LONG_TERM, 1), (layout.ANNUAL, 3), (layout.ANNUAL, 2)):
+        known = layout.Known(set(rng.sample(_LABELS, 4)), set(rng.sample(_VALUES, 4)))
+        fast_r, plain_r = layout.Reader("x.txt"), layout.Reader("x.txt")
+        fast = layout._split_rows(rows, horizon, n_values, known, fast_r, dated)
+        plain = _split_rows_plain(rows, horizon, n_values, layout.Known(known.labels, known.values), plain_r, dated)
+        assert fast == plain
+        assert fast_r.problems == plain_r.problems
