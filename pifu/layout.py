@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import add
+from operator import add, itemgetter
 from itertools import accumulate, compress, count, filterfalse, repeat
 from dataclasses import dataclass, field
 
@@ -431,6 +431,9 @@ def _header_started(rows: list[Row]) -> bool:
     return bool(rows) and _starts_table(rows[0].texts)
 
 
+_second = itemgetter(1)  # a (column, text) cell's text
+
+
 def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
     """A label merged down over a group is known on every row it covers, not guessed by carrying it:
     indicator rows get the text of each vertical merge that covers them (section labels and headers are
@@ -453,10 +456,11 @@ def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, .
     for key in (LONG_TERM, ANNUAL):
         for row in sections.get(key, []):
             extra = covering.get(row.line)
-            if extra and not any(t in INDICATOR_HEADERS for t in row.texts):
-                taken = {c for c, _ in row.cells}
-                row.cells = sorted(row.cells + [(c, t) for c, t in extra if c not in taken])
-                row.texts = [t for _, t in row.cells]
+            if extra and INDICATOR_HEADERS.isdisjoint(row.texts):  # (the row's cells taken apart in C)
+                cells = row.cells
+                taken = dict(cells)  # column -> text
+                cells = row.cells = sorted(cells + [(c, t) for c, t in extra if c not in taken])
+                row.texts = list(map(_second, cells))
 
 
 def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Reader) -> int:

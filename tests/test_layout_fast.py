@@ -119,3 +119,52 @@ def test_split_rows_reads_as_the_plain_slicing(seed):
         plain = _split_rows_plain(rows, horizon, n_values, layout.Known(known.labels, known.values), plain_r, dated)
         assert fast == plain
         assert fast_r.problems == plain_r.problems
+
+
+# ---------------------------------------------------------------- merged labels spread down
+
+def _spread_plain(sections, merges):
+    """`layout._spread_merged_labels` as it read before: each covered row's cells taken apart in Python."""
+    covering = {}
+    by_row = {row.line - 1: row for key in (layout.LONG_TERM, layout.ANNUAL) for row in sections.get(key, ())}
+    for r0, c0, r1, _ in merges:
+        if r1 <= r0 or r0 not in by_row:
+            continue
+        text = dict(by_row[r0].cells).get(c0)
+        if text and text not in layout.INDICATOR_HEADERS and not layout.section_of(text):
+            for line in range(r0 + 2, r1 + 2):
+                covering.setdefault(line, []).append((c0, text))
+    for key in (layout.LONG_TERM, layout.ANNUAL):
+        for row in sections.get(key, []):
+            extra = covering.get(row.line)
+            if extra and not any(t in layout.INDICATOR_HEADERS for t in row.texts):
+                taken = {c for c, _ in row.cells}
+                row.cells = sorted(row.cells + [(c, t) for c, t in extra if c not in taken])
+                row.texts = [t for _, t in row.cells]
+
+
+def test_merged_labels_spread_as_the_plain_loop():
+    import random
+
+    from pifu.layout import Row
+
+    words = _LABELS + _VALUES + ["一级指标", "指标值", "年度绩效指标"]
+
+    def sections(seed):
+        rng = random.Random(seed)
+        rows = [Row.of_cells(line, sorted((c, rng.choice(words)) for c in rng.sample(range(8), rng.randint(1, 6))))
+                for line in range(1, 31)]
+        return {layout.LONG_TERM: rows[:12], layout.ANNUAL: rows[12:]}
+
+    changed = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        merges = tuple((r0, rng.randrange(8), r0 + rng.randint(-1, 4), 0)
+                       for r0 in (rng.randrange(30) for _ in range(25)))
+        fast, plain, before = sections(seed), sections(seed), sections(seed)
+        layout._spread_merged_labels(fast, merges)
+        _spread_plain(plain, merges)
+        assert [[(row.line, row.cells, row.texts) for row in rows] for rows in fast.values()] == \
+            [[(row.line, row.cells, row.texts) for row in rows] for rows in plain.values()], seed
+        changed += any(row.cells != old.cells for key in fast for row, old in zip(fast[key], before[key]))
+    assert changed >= 20  # the merges reached rows (a loop that did nothing would pass the comparison)
