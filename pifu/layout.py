@@ -12,7 +12,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from operator import add, itemgetter
-from itertools import accumulate, compress, count, filterfalse, repeat
+from itertools import accumulate, compress, count, filterfalse, islice, repeat
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -146,9 +146,9 @@ class Row:
     def cells(self) -> list[tuple[int, str]]:
         cells = self._cells
         if cells is None:
-            columns = compress(count(), self._raw)
-            for _ in range(self._skip):
-                next(columns)
+            columns = compress(count(), self._raw)  # the columns of the non-empty cells
+            if self._skip:  # (a section label's row: most rows skip nothing, and build no range to say so)
+                columns = islice(columns, self._skip, None)
             cells = self._cells = list(zip(columns, self.texts))
         return cells
 

@@ -168,3 +168,16 @@ def test_merged_labels_spread_as_the_plain_loop():
             [[(row.line, row.cells, row.texts) for row in rows] for rows in plain.values()], seed
         changed += any(row.cells != old.cells for key in fast for row, old in zip(fast[key], before[key]))
     assert changed >= 20  # the merges reached rows (a loop that did nothing would pass the comparison)
+
+
+@pytest.mark.parametrize("skip", [0, 1, 2])
+def test_row_cells_skip_the_first_texts(skip):
+    """A grid row's (column, text) cells, built on demand, leave out its first `skip` non-empty cells (a
+    section label's) as its texts do."""
+    from pifu.layout import Row
+
+    raw = ["", "年度绩效指标", "", "产出指标", "数量指标", "", "100%", ""]
+    texts = [t for t in raw if t][skip:]
+    row = Row(7, raw, texts, skip)
+    assert row.cells == [(c, t) for c, t in enumerate(raw) if t][skip:]
+    assert row.last_column() == 6
