@@ -11,8 +11,8 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from operator import add
-from itertools import accumulate, compress, count, filterfalse, repeat
+from operator import add, itemgetter
+from itertools import accumulate, compress, count, filterfalse, islice, repeat
 from dataclasses import dataclass, field
 
 from pifu import texts, values
@@ -146,9 +146,9 @@ class Row:
     def cells(self) -> list[tuple[int, str]]:
         cells = self._cells
         if cells is None:
-            columns = compress(count(), self._raw)
-            for _ in range(self._skip):
-                next(columns)
+            columns = compress(count(), self._raw)  # the columns of the non-empty cells
+            if self._skip:  # (a section label's row: most rows skip nothing, and build no range to say so)
+                columns = islice(columns, self._skip, None)
             cells = self._cells = list(zip(columns, self.texts))
         return cells
 
@@ -275,15 +275,16 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     # One search over the whole grid finds the rows with a hint (a hint never spans two rows); a third of
     # the forms have none, the others one or two. The rows holding any hint word are the rows where the
     # regex matches; str.find per word finds them several times faster than the alternation's scan.
-    lines = list(map("\t".join, grid))
-    whole = "\n".join(lines)
+    whole = getattr(grid, "text", None)  # (a text export's grid: the text it was split from, see text.Lines)
+    if whole is None:
+        whole = "\n".join(map("\t".join, grid))
     found = []
     for word in _HINT_WORDS:
         at = whole.find(word)
         while at >= 0:
             found.append(at)
             at = whole.find(word, at + 1)
-    for i in _rows_at(whole, lines, found) if found else ():
+    for i in _rows_at(whole, grid, found) if found else ():
         row = grid[i]
         new = list(row)
         c = 0
@@ -311,11 +312,12 @@ def scrub_header_fields(grid: Grid) -> tuple[Grid, dict[str, str]]:
     return out, fields
 
 
-def _rows_at(whole: str, lines: list[str], positions: list[int]) -> list[int]:
-    """The indexes of the `lines` (joined by line breaks into `whole`) holding the given positions, in order.
-    Where no line holds a break of its own (a cell's line break: never in a text export), a line's index is
-    the count of breaks before it, counted on from the previous position."""
-    if whole.count("\n") != len(lines) - 1:
+def _rows_at(whole: str, grid: Grid, positions: list[int]) -> list[int]:
+    """The indexes of the rows of `grid` (their cells joined by tabs, the rows by line breaks into `whole`)
+    holding the given positions, in order. Where no cell holds a line break (never in a text export), a row's
+    index is the count of breaks before it, counted on from the previous position."""
+    if whole.count("\n") != len(grid) - 1:
+        lines = map("\t".join, grid)
         starts = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))  # (len + 1 for the \n, in C)
         return sorted({bisect.bisect_right(starts, at) - 1 for at in positions})
     rows = set()
@@ -390,8 +392,12 @@ def split_sections(grid: Grid, r: Reader) -> tuple[list[Row], dict[str, list[Row
             current = sections.setdefault(found, [])
             if not texts_:
                 continue
-        row = new_row(Row)  # (Row.__init__ written out: the call through type() cost more than the row)
-        row.line, row.texts, row._cells, row._raw, row._skip = i, texts_, None, raw, skip
+        row = new_row(Row)  # (Row.__init__ written out: the call through type() cost more than the row;
+        row.line = i  # one store a field, not a tuple to unpack)
+        row.texts = texts_
+        row._cells = None
+        row._raw = raw
+        row._skip = skip
         current.append(row)
     return preamble, sections
 
@@ -425,6 +431,9 @@ def _header_started(rows: list[Row]) -> bool:
     return bool(rows) and _starts_table(rows[0].texts)
 
 
+_second = itemgetter(1)  # a (column, text) cell's text
+
+
 def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, ...]) -> None:
     """A label merged down over a group is known on every row it covers, not guessed by carrying it:
     indicator rows get the text of each vertical merge that covers them (section labels and headers are
@@ -447,10 +456,11 @@ def _spread_merged_labels(sections: dict[str, list[Row]], merges: tuple[Merge, .
     for key in (LONG_TERM, ANNUAL):
         for row in sections.get(key, []):
             extra = covering.get(row.line)
-            if extra and not any(t in INDICATOR_HEADERS for t in row.texts):
-                taken = {c for c, _ in row.cells}
-                row.cells = sorted(row.cells + [(c, t) for c, t in extra if c not in taken])
-                row.texts = [t for _, t in row.cells]
+            if extra and INDICATOR_HEADERS.isdisjoint(row.texts):  # (the row's cells taken apart in C)
+                cells = row.cells
+                taken = dict(cells)  # column -> text
+                cells = row.cells = sorted(cells + [(c, t) for c, t in extra if c not in taken])
+                row.texts = list(map(_second, cells))
 
 
 def read_fiscal_year(preamble: list[Row], sections: dict[str, list[Row]], r: Reader) -> int:
@@ -810,26 +820,30 @@ def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: R
             continue
         category = cells[-1]
         basis = cells[-2]
-        middle = cells[:-2]
+        k = len(cells) - 2  # the cells before 依据: labels, then values (`middle`, sliced only when needed)
         if parse_target(basis)[2] is not None:  # numeric (a Target's value, by index: no attribute lookup)
             # The 指标值确定依据 cell is missing: the cell before 分类 is a value.
             r.note("missing_basis", "warning", at(row.line), "no 指标值确定依据 on this row")
-            basis, middle = None, cells[:-1]
+            basis, k = None, k + 1
         # long-term rows (and rows of two cells before 依据) hold one value
         n = 1
-        k = len(middle)
+        labels = None
         if n_values > 1 and k > 2:
             # (_count_values written out for the usual rows)
             if k - 3 >= n_values:  # three labels and a value a year, or more cells (reported below): one reading
                 n = n_values
-            # the usual annual row: one value a year and no value before them
-            elif k - 3 < n_values < k and (all(map(is_value, middle[-n_values:])) or known.all_values(
-                    middle[-n_values:])) and not any(map(is_value, middle[:-n_values])) and known_values.isdisjoint(
-                    middle[:-n_values]):
-                n = n_values
+            elif k - 3 < n_values < k:
+                # the usual annual row: one value a year and no value before them (the two slices kept)
+                vals, labels = cells[k - n_values:k], cells[:k - n_values]
+                if (all(map(is_value, vals)) or known.all_values(vals)) and not any(
+                        map(is_value, labels)) and known_values.isdisjoint(labels):
+                    n = n_values
+                else:
+                    n, labels = _count_values(cells[:k], n_values, known, row, r), None
             else:
-                n = _count_values(middle, n_values, known, row, r)
-        labels, vals = middle[:-n], middle[-n:]
+                n = _count_values(cells[:k], n_values, known, row, r)
+        if labels is None:
+            labels, vals = cells[:k - n], cells[k - n:k]
         n_labels = len(labels)
         if n_labels > 3:
             r.note("extra_cells", "warning", at(row.line),
@@ -840,10 +854,15 @@ def _split_rows(rows: list[Row], horizon: str, n_values: int, known: Known, r: R
             r.note("missing_values", "info", at(row.line),
                    f"{len(vals)} value(s) for {n_values} year(s); right-aligned on the current year")
         # the hierarchy filled from the right: 3 labels lv1/lv2/lv3, 2 labels lv2/lv3, 1 label lv3
-        split = new_split(IndicatorRow)  # (IndicatorRow's __init__ written out, as Row's in split_sections)
-        split.horizon, split.line, split.labels, split.values, split.basis, split.category = (
-            horizon, row.line, labels, vals, basis, category)
-        split.levels, split.explicit = _UNFILLED[n_labels] + labels, _EXPLICIT[n_labels]
+        split = new_split(IndicatorRow)  # (IndicatorRow's __init__ written out, as Row's in split_sections;
+        split.horizon = horizon  # one store a field: a tuple of them to unpack cost a tuple a row)
+        split.line = row.line
+        split.labels = labels
+        split.values = vals
+        split.basis = basis
+        split.category = category
+        split.levels = _UNFILLED[n_labels] + labels
+        split.explicit = _EXPLICIT[n_labels]
         out.append(split)
     return out
 
@@ -1023,7 +1042,11 @@ def _values(rows: list[IndicatorRow], years: list[int | None], r: Reader) -> lis
     for row in rows:
         lv1, lv2, lv3 = row.levels
         lv1, lv2, lv3 = lv1 or "", lv2 or "", lv3 or ""
-        horizon, line, basis, category, row_values = row.horizon, row.line, row.basis, row.category, row.values
+        horizon = row.horizon  # (one load a field, not a tuple to unpack)
+        line = row.line
+        basis = row.basis
+        category = row.category
+        row_values = row.values
         where = names[line]
         lv1_class = lv1_class_of(lv1)
         row_years = years[-len(row_values):] if row_values else []  # (years[-0:] would be every year)

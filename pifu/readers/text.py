@@ -68,6 +68,15 @@ def _looks_binary(text: str, data: bytes) -> bool:
     return len(_CONTROLS.findall(sample)) > len(sample) // 100 + 1
 
 
+class Lines(list):
+    """A text export's grid, which keeps the text its rows were split from (line breaks as \n, NULs out):
+    the layout searches that text for the header fields' words instead of joining every cell again (the
+    joins were half of the search). Stripping a cell takes off only padding, never part of a word, and no
+    cell holds a line break, so the text's lines hold the same words as the rows."""
+
+    __slots__ = ("text",)
+
+
 def to_grid(text: str) -> Grid:
     """Any line ending; tab-separated cells; each cell stripped (full-width spaces too)."""
     # NUL cannot be stored in PostgreSQL text and means nothing in a cell
@@ -75,7 +84,8 @@ def to_grid(text: str) -> Grid:
         text = text.replace("\x00", "")
     if "\r" in text:  # the same breaks as splitting at \r\n|\r|\n, then one C split instead of a regex
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    grid = list(map(str.split, text.split("\n"), repeat("\t")))
+    grid = Lines(map(str.split, text.split("\n"), repeat("\t")))
+    grid.text = text
     for i in _padded_lines(text):
         grid[i] = [cell.strip(STRIP) for cell in grid[i]]
     return grid
