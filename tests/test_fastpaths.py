@@ -804,3 +804,60 @@ def test_docx_scan_refusing_a_form_leaves_the_namespace_errors_to_the_tree(docx_
     for tail in ("", '<w:p><w:r q:a="1"><w:t>x</w:t></w:r></w:p>', '<w:p><w:r><w:rPr><w:b q:val="1"/></w:rPr></w:r></w:p>'):
         edited = huge.replace("</w:tbl>", "</w:tbl>" + tail, 1)
         _docx_check(_docx_with(data, edited.encode()), monkeypatch)
+
+
+# What libxml2 refuses (or takes) inside the body's content, which the scan checks itself (libxml2 checks the
+# part less that content): in a cell's text, and in a cell's markup. True: the part is well-formed.
+_DOCX_IN_TEXT = [
+    (b"a\x01b", False), (b"a\x1fb", False), (b"\x00", False), ("a\ufffeb".encode(), False), ("\uffff".encode(), False),
+    (b"a\xffb", False), (b"\xc0\xaf", False), (b"\xed\xa0\x80", False), (b"\xe4\xb8", False), (b"&foo;", False),
+    (b"&#0;", False), (b"&#xD800;", False), (b"&#x110000;", False), (b"a & b", False), (b"a]]>b", False),
+    (b"a\x7fb\xc2\x85c", True), ("\ufffd\uffe5\U0001F600\u3000".encode(), True), (b"&#x1F600;&amp;&#9;", True),
+    (b"a>b", True), (b"\ta\r\nb\rc", True),
+]
+_DOCX_IN_CELL = [
+    (b'<w:p w:a="1" w:a="2"/>', False), (b'<w:p a="1" a="2"/>', False), (b'<w:p><w:r xml:space="preserve" '
+     b'xml:space="preserve"/></w:p>', False), (b'<w:p w:a="1"></w:p w:b="2">', False), (b"<w:p></w:p/>", False),
+    (b"<w:p></w:p >", True), (b"<w:1p/>", False), (b'<w:p w:1a="1"/>', False), (b"<w:" + b"p" * 70 + b"/>", True),
+    (b'<w:p w:a="<"/>', False), (b'<w:p w:a="&"/>', False), (b'<w:p w:a="&amp;"/>', True), (b'<w:p w:a="\x01"/>', False),
+    (b'<w:p w:a="\xff"/>', False), (b'<w:p w:a="\tx>"/>', True), ('<w:p w:a="\ufffe"/>'.encode(), False),
+    (b"<w:p>", False), (b"</w:p>", False), (b"<w:p></w:r>", False), (b"<w:p><w:r></w:p></w:r>", False),
+    (b"<w:x>" * 300 + b"</w:x>" * 300, False), (b"<w:x>" * 30 + b"</w:x>" * 30, True), (b"<w:p/ >", False),
+    (b"<w:p/><w:p/>x", True), (b"<w:p/>\x01", False), (b'<w:p w:a="1"w:b="2"/>', False),
+]
+
+
+def _docx_edited(data: bytes, text: bytes | None = None, cell: bytes | None = None) -> bytes:
+    """A generated form with the first cell's first text replaced by `text`, or `cell` put at its start."""
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    at = xml.index(b"<w:tc>") + len(b"<w:tc>")
+    if text is not None:
+        start = xml.index(b"<w:t>", at) + len(b"<w:t>")
+        xml = xml[:start] + text + xml[xml.index(b"</w:t>", start):]
+    else:
+        start = xml.index(b"</w:tcPr>", at) + len(b"</w:tcPr>")
+        xml = xml[:start] + cell + xml[start:]
+    return _docx_with(data, xml)
+
+
+def test_docx_scan_refuses_what_libxml2_refuses_in_the_body(docx_generated, monkeypatch):
+    data = docx_generated[0].read_bytes()
+    assert _docx_check(data, monkeypatch)
+    cases = [(_docx_edited(data, text=t), good, t) for t, good in _DOCX_IN_TEXT]
+    cases += [(_docx_edited(data, cell=c), good, c) for c, good in _DOCX_IN_CELL]
+    for edited, good, what in cases:
+        _docx_check(edited, monkeypatch)
+        outcome = _outcome(lambda: docx.read(edited, "form.docx"))
+        assert _raised(outcome) != good, (what, outcome)  # (the case is what it says: libxml2 takes it or not)
+        if _raised(outcome):
+            assert outcome[1] == "DocumentError" and "not well-formed" in outcome[2], (what, outcome)
+
+
+def test_docx_scan_takes_well_formed_texts_and_values(docx_generated, monkeypatch):
+    """The checks of characters and values do not decline the texts and values a form may hold."""
+    data = docx_generated[0].read_bytes()
+    for text, good in _DOCX_IN_TEXT:
+        if good and b">" not in text:
+            assert _docx_check(_docx_edited(data, text=text), monkeypatch), text
+    for cell in (b'<w:p w:a="1" a="1" w:b="\xe5\xae\x8b"/>', b'<w:p><w:r><w:t xml:space="preserve">x</w:t></w:r></w:p>'):
+        assert _docx_check(_docx_edited(data, cell=cell), monkeypatch), cell
