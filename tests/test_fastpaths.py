@@ -824,6 +824,36 @@ _DOCX_IN_CELL = [
     (b"<w:p>", False), (b"</w:p>", False), (b"<w:p></w:r>", False), (b"<w:p><w:r></w:p></w:r>", False),
     (b"<w:x>" * 300 + b"</w:x>" * 300, False), (b"<w:x>" * 30 + b"</w:x>" * 30, True), (b"<w:p/ >", False),
     (b"<w:p/><w:p/>x", True), (b"<w:p/>\x01", False), (b'<w:p w:a="1"w:b="2"/>', False),
+    (b'<w:p xmlns="urn:x"/>', True), (b'<w:p xmlns="http://www.w3.org/2000/xmlns/"/>', False),
+    (b'<w:p w:xmlns="1"/>', True), (b'<w:p><w:pPr><w:rPr><w:del w:id="1"/></w:rPr></w:pPr></w:p>', True),
+    # cells' widths (cut before the scan where written as Word writes them)
+    (b'<w:tcW w:w="12" w:type="pct"/><w:p/>', True), (b'<w:p><w:r><w:t>a<w:tcW w:w="1" w:type="dxa"/>b</w:t></w:r></w:p>',
+     True), (b'<w:p><w:r><w:t>a<w:tcW w:w="1" w:type="dxa"/></w:t></w:r></w:p>', True),
+    (b'<w:tcW w:w="1x" w:type="dxa"/><w:p/>', True), (b'<w:tcW w:w="" w:type="dxa"/><w:p/>', True),
+    (b'<w:tcW w:w="1" w:type="dxa" w:x="2"/><w:p/>', True), (b'<w:tcW w:w="1" w:type="dxa"/>x<w:p/>', True),
+    (b'<w:tcW w:w="1<w:tcW w:w="2" w:type="dxa"/><w:p/>', False), (b'<w:tcW w:w="1" w:type="dxa"/><', False),
+    (b'<w:tcW w:w="1" w:type="dxa"/><w:tcW w:w="2" w:type="dxa"/><w:tcW w:w="\xff" w:type="dxa"/><w:p/>', False),
+    (b'<w:tcW w:w="1" w:type="dxa"/>\x01<w:p/>', False), (b'<w:tcW w:w="1" w:type="dxa"></w:tcW><w:p/>', True),
+]
+# The part around the body (libxml2 checks it): its prolog and what follows the root.
+_DOCX_AROUND = [
+    (lambda x: b"\xef\xbb\xbf" + x, True), (lambda x: x.replace(b"<?xml", b"<!-- c --><?xml", 1), False),
+    (lambda x: x.replace(b"?>", b"?><!-- c -->", 1), True), (lambda x: x.replace(b"?>", b"?><!DOCTYPE w:document>", 1), True),
+    (lambda x: x.replace(b"?>", b"?><?pi x?>", 1), True), (lambda x: x.replace(b"1.0", b"1.1", 1), True),
+    (lambda x: x.replace(b"1.0", b"2.0", 1), False), (lambda x: x.replace(b"UTF-8", b"ISO-8859-1", 1), True),
+    (lambda x: x.replace(b" standalone='yes'", b" standalone='maybe'", 1), False),
+    (lambda x: x.replace(b"?>", b" ?>", 1), True), (lambda x: x.replace(b"?>", b"\x01?>", 1), False),
+    (lambda x: x + b"<!-- c -->\n<?pi?>  ", True), (lambda x: x + b"<w:p/>", False), (lambda x: x + b"x", False),
+    (lambda x: x + b"\x01", False), (lambda x: x + b"<!--", False), (lambda x: x.replace(b"</w:body>", b"</w:body> ", 1), True),
+    (lambda x: x.replace(b"</w:body>", b"</w:body><w:p/>", 1), True),
+    (lambda x: x.replace(b"</w:document>", b"</w:document >", 1), True),
+    (lambda x: x.replace(b"</w:document>", b"</w:documentx>", 1), False),
+    (lambda x: x.replace(b"</w:body>", b"</w:body></w:body>", 1), False),
+    (lambda x: x.replace(b"<w:body>", b"<w:body>" * 2, 1).replace(b"</w:body>", b"</w:body>" * 2, 1), True),
+    (lambda x: x.replace(b"<w:body>", b"<w:body >", 1), True), (lambda x: x.replace(b"<w:body>", b"<w:body/>", 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="\x01', 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="<', 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="\xef\xbf\xbe', 1), False),
 ]
 
 
@@ -861,3 +891,26 @@ def test_docx_scan_takes_well_formed_texts_and_values(docx_generated, monkeypatc
             assert _docx_check(_docx_edited(data, text=text), monkeypatch), text
     for cell in (b'<w:p w:a="1" a="1" w:b="\xe5\xae\x8b"/>', b'<w:p><w:r><w:t xml:space="preserve">x</w:t></w:r></w:p>'):
         assert _docx_check(_docx_edited(data, cell=cell), monkeypatch), cell
+
+
+def test_docx_scan_reads_the_part_around_the_body_as_libxml2_does(docx_generated, monkeypatch):
+    data = docx_generated[0].read_bytes()
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    for n, (edit, good) in enumerate(_DOCX_AROUND):
+        edited = _docx_with(data, edit(xml))
+        _docx_check(edited, monkeypatch)
+        outcome = _outcome(lambda: docx.read(edited, "form.docx"))
+        assert (_raised(outcome) and "not well-formed" in outcome[2]) != good, (n, outcome)  # (the case is what it says)
+
+
+def test_docx_widths_cut_where_written_as_word_writes_them():
+    """`_without_widths` cuts each `<w:tcW w:w="digits" w:type="dxa"/>` before a tag, and nothing else."""
+    dxa = b'<w:tcW w:w="%s" w:type="dxa"/>'
+    body = (b"<w:tc><w:tcPr>" + dxa % b"12" + b"<w:vMerge/></w:tcPr>" + dxa % b"7" + b"<w:p/>"
+            + b'<w:tcW w:w="5" w:type="pct"/><w:p/>' + dxa % b"x1" + b"<w:p/>" + dxa % b"3" + b"x<w:p/>" + dxa % b"9")
+    expected = (b"<w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/>" + b'<w:tcW w:w="5" w:type="pct"/><w:p/>' + dxa % b"x1"
+                + b"<w:p/>" + dxa % b"3" + b"x<w:p/>" + dxa % b"9")
+    assert docx._without_widths(body) == expected
+    plain = b"<w:tc><w:tcPr>" + dxa % b"12" + b"</w:tcPr><w:p/></w:tc>" + dxa % b"0" + b"<w:p/>"
+    assert docx._without_widths(plain) == b"<w:tc><w:tcPr></w:tcPr><w:p/></w:tc><w:p/>"
+    assert docx._without_widths(b"<w:p/>") == b"<w:p/>"

@@ -9,8 +9,9 @@ parses styles, settings, numbering) and reading every cell through its API 17/s;
 sees the merges exactly as Word wrote them. The run and paragraph properties, cell widths and alignments
 (~40% of the part, none of it read) are cut from the bytes before the parse wherever that provably
 gives the reader the same tree and the same errors (`_without_properties`): libxml2 then builds and
-the table pass walks about half the elements. A cut part in the usual shape is not built into a tree at
-all: libxml2 only checks it, and it is read from its bytes (`_scan`, at the end of this module).
+the table pass walks about half the elements. A part in the usual shape is not built into a tree at
+all: it is read from its bytes, which the scan checks itself, libxml2 only checking what lies around the
+body (`_scan`, at the end of this module).
 
 - Tables are placed on their own grid (w:tblGrid): `w:gridBefore` skips columns, `w:gridSpan` spans
   them (horizontal merge), `w:vMerge` "restart" opens a vertical merge that the rows below continue
@@ -98,11 +99,10 @@ _NAMES = {ns: _Names(ns) for ns in (_TRANSITIONAL, _STRICT)}
 
 def read(data: bytes, path: str) -> Sheet:
     xml, name = _main_part(data, path)
+    sheet = _scan(xml, path)  # a part in the usual shape read from its bytes, faster than its tree
+    if sheet is not None:
+        return sheet
     slim = _without_properties(xml)
-    if slim is not None:
-        sheet = _scan(slim, path)  # a part in the usual shape read from its bytes, faster than its tree
-        if sheet is not None:
-            return sheet
     root = None
     if slim is not None:
         try:
@@ -146,7 +146,7 @@ def _main_part(data: bytes, path: str) -> tuple[bytes, str]:
 def _without_properties(xml: bytes) -> bytes | None:
     """The main part without its run and paragraph properties and its cells' widths and alignments,
     for a parse that yields the same tree for this reader, or None where that cannot be shown cheaply
-    (then the part is parsed as it is).
+    (then the part is parsed as it is). For the tree pass only: the scan reads the whole part.
 
     Fonts, sizes, alignment and widths are ~40% of a form's XML and ~2,700 of its ~5,900 elements:
     most of what libxml2 builds and the table pass walks past. A piece is cut only when it is one
@@ -594,24 +594,26 @@ def _paragraph_text(p, w: _Names) -> str:
 # ---------------------------------------------------------------- the usual shape, read from the bytes
 #
 # The pass over the tree visits ~1,100 elements a form through lxml proxies (a third of reading it). A
-# part in the usual shape is read from its bytes instead: it is split at its tables (w:tbl), rows (w:tr) and cells (w:tc), each piece's texts (what
-# each w:t holds) are taken out, and what is left of the piece, its markup, is read once per distinct
-# markup (`_markup`, cached: a form's cells are written in a few shapes) into what the tree pass would
-# make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the prefix w, declared
-# on the root alone, for the transitional namespace), no nested table, no content control, no drawing,
-# no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double quotes. Anything else
-# (and a part whose texts are not plain) is declined, and the tree is read as before.
+# part in the usual shape is read from its bytes instead: it is split at its tables (w:tbl), rows (w:tr)
+# and cells (w:tc), each piece's texts (what each w:t holds) are taken out, and what is left of the piece,
+# its markup, is read once per distinct markup (`_markup`, cached: a form's cells are written in a few
+# shapes; the cells' widths, which differ from form to form, are cut first: `_without_widths`) into what
+# the tree pass would make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the
+# prefix w, declared on the root alone, for the transitional namespace), no nested table, no content
+# control, no drawing, no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double
+# quotes. Anything else (and a part whose texts are not plain) is declined, and the tree is read as before.
 #
 # The scan also declines a body libxml2 would refuse, so that the tree pass fails in its own words: every
 # byte of the body's markup is a tag of `_TAG` (names XML allows, no attribute twice, values without "<" or
-# "&", end tags bare) in a nesting the scan follows (`_events`; the splits at tables, rows and cells, each
-# piece ending where it must), every text one a w:t holds (`_taken_apart`: UTF-8, references resolved,
-# no ">"), and no byte or character XML does not allow anywhere in the part. libxml2 checks the rest: the
-# (cut) part with its body's content taken out, ~4 KB (the prolog, the root's start tag, the cut pieces,
-# what follows the root) against ~45 KB. A well-formed body's content put back between <w:body> and
-# </w:body> of a well-formed rest keeps it well-formed (no namespace is declared below the root), and a
-# body's content the scan takes is well-formed; so the scan takes only what libxml2 parses. Checking the
-# whole cut part with libxml2 instead cost ~3.7 M instructions a form, these checks ~0.9 M.
+# "&", end tags bare, no namespace declared) in a nesting the scan follows (`_events`; the splits at
+# tables, rows and cells, each piece ending where it must), every text one a w:t holds (`_taken_apart`:
+# UTF-8, references resolved, no ">"), and every character, in texts and values, one XML allows.
+# libxml2 checks the rest: the part with its body's content taken out (the prolog, the root's start tag,
+# what follows the root: ~2 KB against ~130 KB). A well-formed body's content put back between <w:body>
+# and </w:body> of a well-formed rest keeps it well-formed (no namespace is declared below the root), and
+# a body's content the scan takes is well-formed; so the scan takes only what libxml2 parses, and the
+# properties need not be cut for libxml2 (cutting them cost ~5.5 M instructions a form and checking the
+# cut part ~3.7 M; these checks cost well under 1 M).
 
 class _Declined(Exception):
     pass
@@ -624,8 +626,8 @@ _W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
 _TAG = re.compile(rb'<(/?)w:([A-Za-z][A-Za-z0-9]{0,63})'
                   rb'((?: (?:w:)?[A-Za-z][A-Za-z0-9]{0,63}="[^"<&]*"| xml:space="preserve")*)(/?)>')
 _TWICE = re.compile(rb' ([A-Za-z0-9:]+)="[^"]*"(?: [A-Za-z0-9:]+="[^"]*")* \1="')  # an attribute twice in a tag
-# bytes XML allows (UTF-8's lead and continuation bytes included: their sequences are checked as decoded)
-_XML_BYTES = bytes([9, 10, 13, *range(0x20, 0x100)])
+# characters XML does not allow (a surrogate is not UTF-8; one referred to is refused by `xml_text`)
+_NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
 _ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
 _TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
@@ -669,41 +671,34 @@ def _well_formed(slim: bytes) -> bool:
     return True
 
 
-def _scan(slim: bytes, path: str) -> Sheet | None:
-    """The Sheet `_read_body` makes of the part `slim`, or None when it is not in the usual shape or not
+def _scan(xml: bytes, path: str) -> Sheet | None:
+    """The Sheet `_read_body` makes of the main part `xml`, or None when it is not in the usual shape or not
     well-formed (then the tree pass reads it or refuses it). A form it would refuse (too many cells) is
     refused by the tree pass, which finds any namespace error first, as before."""
     try:
-        return _scan_body(slim, path)
+        return _scan_body(xml, path)
     except (_Declined, DocumentError, UnicodeDecodeError):
         return None
 
 
-def _scan_body(slim: bytes, path: str) -> Sheet:
-    # the root (after the cut's three wrapper levels) declares w, the only prefix of the transitional namespace
-    at = slim.find(b"<_><_><_><w:document ") + 9
-    end = slim.find(b">", at) + 1
-    root = slim[at:end]
-    if (at < 9 or root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
-            or root.find(_STRICT.encode()) >= 0 or not slim.startswith(b"<w:body>", end)
-            or slim.find(b"Fallback") >= 0 or slim.find(b"xml:id") >= 0 or len(slim) >= _TEXT_LIMIT
+def _scan_body(xml: bytes, path: str) -> Sheet:
+    # a prolog saying UTF-8 (or nothing), then the root, which declares w, the only prefix of the transitional
+    # namespace, and holds the body alone
+    head = _PROLOG.match(xml)
+    if head is None or not _utf8(head.group(1)):
+        raise _Declined
+    root, end = head.group(2), head.end()
+    if (root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
+            or root.find(_STRICT.encode()) >= 0 or not xml.startswith(b"<w:body>", end) or len(xml) >= _TEXT_LIMIT
             or not _declared(root)):
         raise _Declined
-    stop = slim.find(b"</w:body>", end)
-    if not slim.startswith(b"</w:document>", stop + 9):
+    stop = xml.rfind(b"</w:body>")
+    if stop < end or not xml.startswith(b"</w:document>", stop + 9):
         raise _Declined
-    # the cut's pieces, after a copy of the root's start tag: every ":" in a w: name (no undeclared prefix;
-    # a ":" in a value declines too)
-    start, pieces = stop + 22 + len(root), slim.rfind(b"</w:document></_></_></_>")
-    if not slim.startswith(root, stop + 22) or slim.count(b":", start, pieces) != (
-            slim.count(b"<w:", start, pieces) + slim.count(b"</w:", start, pieces) + slim.count(b" w:", start, pieces)):
+    # libxml2 checks all but the body's content (the scan checks that: see above)
+    if not _well_formed(xml[:end + 8] + xml[stop:]):
         raise _Declined
-    # characters XML allows (the texts' UTF-8 is checked as they are decoded, the markup's by `_events`), and
-    # libxml2's check of all but the body's content
-    if (slim.translate(None, _XML_BYTES) or slim.find(b"\xef\xbf\xbe") >= 0 or slim.find(b"\xef\xbf\xbf") >= 0
-            or not _well_formed(slim[:end + 8] + slim[stop:])):
-        raise _Declined
-    segments = slim[end + 8:stop].split(b"<w:tbl>")
+    segments = _without_widths(xml[end + 8:stop]).split(b"<w:tbl>")
     grid: list[list[str]] = []
     origins: list[str] = []
     merges: list[list[int]] = []
@@ -808,6 +803,23 @@ def _row_plan(tr: bytes) -> tuple:
     return plan
 
 
+def _without_widths(body: bytes) -> bytes:
+    """The body without its cells' widths where they are written `<w:tcW w:w="…" w:type="dxa"/>` before a
+    tag: the one property whose markup differs from form to form (with the column widths), cut so that a
+    form's rows are read once per kind of form. (A well-formed element the scan passes over, taken out before
+    a "<": what is left is well-formed where the body was, and the body where what is left is.)"""
+    parts = body.split(b'<w:tcW w:w="')
+    if len(parts) == 1:
+        return body
+    # (a part without the separator is all digits only before another `<w:tcW` or at the body's end: the "<"
+    # left there is then no tag, which the scan declines)
+    cuts = [part.partition(b'" w:type="dxa"/><') for part in parts[1:]]
+    if all([width.isdigit() for width in {cut[0] for cut in cuts}]):
+        return b"<".join([parts[0], *[cut[2] for cut in cuts]])
+    return b"".join([parts[0], *[b"<" + cut[2] if cut[0].isdigit() else b'<w:tcW w:w="' + part
+                                 for cut, part in zip(cuts, parts[1:])]])
+
+
 def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
     """A piece of the part with its w:t texts taken out (its markup: `<w:t></w:t>` where they were), and
     the texts as the parser gives them. (A text's start is the last ">" before its end tag: a text holding
@@ -820,8 +832,11 @@ def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
     texts = [cut[2].decode() for cut in cuts]  # (not UTF-8: UnicodeDecodeError, the part is declined)
     if piece.find(b"&") >= 0 or piece.find(b"\r") >= 0:  # (find: bytes' `in` tries an int first)
         texts = [xml_text(text) if "&" in text or "\r" in text else text for text in texts]
-        if None in texts:  # (the parse found them well-formed)
+        if None in texts:  # (not well-formed)
             raise _Declined
+    joined = "".join(texts)
+    if not joined.isprintable() and _NOT_XML_CHARACTER.search(joined):
+        raise _Declined
     return b"></w:t>".join([cut[0] for cut in cuts] + [last]), texts
 
 
@@ -886,9 +901,11 @@ def _events(skeleton: bytes, context: bytes) -> list:
     index or "" for an empty w:t), ("piece", a tab's, break's or hyphen's text or None), ("numPr", the
     list mark or None), merge marks and row marks with their w:val, ("gridCol", None), and ("end", None)
     at the context's end tag when the piece holds it (a cell does: it must end there)."""
-    if _TWICE.search(skeleton):
+    if _TWICE.search(skeleton) or skeleton.find(b"xmlns") >= 0:  # (no namespace declared below the root)
         raise _Declined
-    skeleton.decode()  # (UTF-8 in values; not: UnicodeDecodeError, the part is declined)
+    text = skeleton.decode()  # (UTF-8 in values; not: UnicodeDecodeError, the part is declined)
+    if not text.isprintable() and _NOT_XML_CHARACTER.search(text):
+        raise _Declined
     events: list = []
     stack = [context]
     at = texts = 0
