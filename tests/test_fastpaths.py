@@ -824,6 +824,8 @@ _DOCX_IN_CELL = [
     (b"<w:p>", False), (b"</w:p>", False), (b"<w:p></w:r>", False), (b"<w:p><w:r></w:p></w:r>", False),
     (b"<w:x>" * 300 + b"</w:x>" * 300, False), (b"<w:x>" * 30 + b"</w:x>" * 30, True), (b"<w:p/ >", False),
     (b"<w:p/><w:p/>x", True), (b"<w:p/>\x01", False), (b'<w:p w:a="1"w:b="2"/>', False),
+    (b"<w:p" + b"".join(b' w:a%d="%d"' % (i, i) for i in range(60)) + b' w:a7="x"/>', False),
+    (b"<w:p" + b"".join(b' w:a%d="%d"' % (i, i) for i in range(60)) + b' a7="x"/>', True),
     (b'<w:p xmlns="urn:x"/>', True), (b'<w:p xmlns="http://www.w3.org/2000/xmlns/"/>', False),
     (b'<w:p w:xmlns="1"/>', True), (b'<w:p><w:pPr><w:rPr><w:del w:id="1"/></w:rPr></w:pPr></w:p>', True),
     # cells' widths (cut before the scan where written as Word writes them)

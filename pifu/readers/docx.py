@@ -622,10 +622,9 @@ class _Declined(Exception):
 _W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
 # (attributes in w: or none, so that every prefix is w, declared on the root)
 # Names as XML takes them (a letter first; libxml2 refuses one past 50,000 bytes), values without "<" or a
-# reference (the part's characters and UTF-8 are checked apart: `_scan_body`, `_events`).
+# reference (the part's characters and UTF-8 are checked apart: `_taken_apart`, `_events`).
 _TAG = re.compile(rb'<(/?)w:([A-Za-z][A-Za-z0-9]{0,63})'
                   rb'((?: (?:w:)?[A-Za-z][A-Za-z0-9]{0,63}="[^"<&]*"| xml:space="preserve")*)(/?)>')
-_TWICE = re.compile(rb' ([A-Za-z0-9:]+)="[^"]*"(?: [A-Za-z0-9:]+="[^"]*")* \1="')  # an attribute twice in a tag
 # characters XML does not allow (a surrogate is not UTF-8; one referred to is refused by `xml_text`)
 _NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
@@ -901,7 +900,7 @@ def _events(skeleton: bytes, context: bytes) -> list:
     index or "" for an empty w:t), ("piece", a tab's, break's or hyphen's text or None), ("numPr", the
     list mark or None), merge marks and row marks with their w:val, ("gridCol", None), and ("end", None)
     at the context's end tag when the piece holds it (a cell does: it must end there)."""
-    if _TWICE.search(skeleton) or skeleton.find(b"xmlns") >= 0:  # (no namespace declared below the root)
+    if skeleton.find(b"xmlns") >= 0:  # (no namespace declared below the root)
         raise _Declined
     text = skeleton.decode()  # (UTF-8 in values; not: UnicodeDecodeError, the part is declined)
     if not text.isprintable() and _NOT_XML_CHARACTER.search(text):
@@ -915,6 +914,8 @@ def _events(skeleton: bytes, context: bytes) -> list:
             raise _Declined  # text, or markup that is not a w: tag
         at = m.end()
         closing, name, attributes, empty = m.groups()
+        if attributes and attributes.count(b"=") > 1 and _twice(attributes):
+            raise _Declined
         parent = stack[-1]
         if closing:
             if attributes or empty:
@@ -994,6 +995,13 @@ def _declared(root: bytes) -> bool:
             return False
         seen.add(key)
     return True
+
+
+def _twice(attributes: bytes) -> bool:
+    """Whether a tag's attributes (as `_TAG` takes them) name one twice. (A set, not a regular expression
+    with a back reference: that takes time growing with the square of a tag's attributes.)"""
+    names = [name for name, _ in _ATTRIBUTE.findall(attributes)]
+    return len(set(names)) != len(names)
 
 
 def _attribute(attributes: bytes, name: bytes) -> str | None:
