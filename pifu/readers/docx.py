@@ -597,7 +597,7 @@ def _paragraph_text(p, w: _Names) -> str:
 # part in the usual shape is read from its bytes instead: it is split at its tables (w:tbl), rows (w:tr)
 # and cells (w:tc), each piece's texts (what each w:t holds) are taken out, and what is left of the piece,
 # its markup, is read once per distinct markup (`_markup`, cached: a form's cells are written in a few
-# shapes; the cells' widths, which differ from form to form, are cut first: `_without_widths`) into what
+# shapes; the cells' widths, which differ from form to form, are dropped first: `_without_widths`) into what
 # the tree pass would make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the
 # prefix w, declared on the root alone, for the transitional namespace), no nested table, no content
 # control, no drawing, no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double
@@ -627,6 +627,7 @@ _TAG = re.compile(rb'<(/?)w:([A-Za-z][A-Za-z0-9]{0,63})'
                   rb'((?: (?:w:)?[A-Za-z][A-Za-z0-9]{0,63}="[^"<&]*"| xml:space="preserve")*)(/?)>')
 # characters XML does not allow (a surrogate is not UTF-8; one referred to is refused by `xml_text`)
 _NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_WIDTH = b'<w:tcW w:w="'  # a cell's width follows (`_without_widths`)
 _GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
 _ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
 _TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
@@ -803,20 +804,15 @@ def _row_plan(tr: bytes) -> tuple:
 
 
 def _without_widths(body: bytes) -> bytes:
-    """The body without its cells' widths where they are written `<w:tcW w:w="…" w:type="dxa"/>` before a
-    tag: the one property whose markup differs from form to form (with the column widths), cut so that a
-    form's rows are read once per kind of form. (A well-formed element the scan passes over, taken out before
-    a "<": what is left is well-formed where the body was, and the body where what is left is.)"""
-    parts = body.split(b'<w:tcW w:w="')
+    """The body with its cells' widths (`<w:tcW w:w="2762" …`) written `<w:tcW w:w="" …`: the one property
+    whose markup differs from form to form (with the column widths), dropped so that a form's rows are read
+    once per kind of form. (The digits at the start of the value that follows each `<w:tcW w:w="`: where
+    that "<" is a tag's, as the scan makes sure, they were the start of an attribute value the reader never
+    reads, and the body is well-formed with them as without them.)"""
+    parts = body.split(_WIDTH)
     if len(parts) == 1:
         return body
-    # (a part without the separator is all digits only before another `<w:tcW` or at the body's end: the "<"
-    # left there is then no tag, which the scan declines)
-    cuts = [part.partition(b'" w:type="dxa"/><') for part in parts[1:]]
-    if all([width.isdigit() for width in {cut[0] for cut in cuts}]):
-        return b"<".join([parts[0], *[cut[2] for cut in cuts]])
-    return b"".join([parts[0], *[b"<" + cut[2] if cut[0].isdigit() else b'<w:tcW w:w="' + part
-                                 for cut, part in zip(cuts, parts[1:])]])
+    return _WIDTH.join([parts[0], *[part.lstrip(b"0123456789") for part in parts[1:]]])
 
 
 def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
