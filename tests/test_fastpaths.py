@@ -804,3 +804,114 @@ def test_docx_scan_refusing_a_form_leaves_the_namespace_errors_to_the_tree(docx_
     for tail in ("", '<w:p><w:r q:a="1"><w:t>x</w:t></w:r></w:p>', '<w:p><w:r><w:rPr><w:b q:val="1"/></w:rPr></w:r></w:p>'):
         edited = huge.replace("</w:tbl>", "</w:tbl>" + tail, 1)
         _docx_check(_docx_with(data, edited.encode()), monkeypatch)
+
+
+# What libxml2 refuses (or takes) inside the body's content, which the scan checks itself (libxml2 checks the
+# part less that content): in a cell's text, and in a cell's markup. True: the part is well-formed.
+_DOCX_IN_TEXT = [
+    (b"a\x01b", False), (b"a\x1fb", False), (b"\x00", False), ("a\ufffeb".encode(), False), ("\uffff".encode(), False),
+    (b"a\xffb", False), (b"\xc0\xaf", False), (b"\xed\xa0\x80", False), (b"\xe4\xb8", False), (b"&foo;", False),
+    (b"&#0;", False), (b"&#xD800;", False), (b"&#x110000;", False), (b"a & b", False), (b"a]]>b", False),
+    (b"a\x7fb\xc2\x85c", True), ("\ufffd\uffe5\U0001F600\u3000".encode(), True), (b"&#x1F600;&amp;&#9;", True),
+    (b"a>b", True), (b"\ta\r\nb\rc", True),
+]
+_DOCX_IN_CELL = [
+    (b'<w:p w:a="1" w:a="2"/>', False), (b'<w:p a="1" a="2"/>', False), (b'<w:p><w:r xml:space="preserve" '
+     b'xml:space="preserve"/></w:p>', False), (b'<w:p w:a="1"></w:p w:b="2">', False), (b"<w:p></w:p/>", False),
+    (b"<w:p></w:p >", True), (b"<w:1p/>", False), (b'<w:p w:1a="1"/>', False), (b"<w:" + b"p" * 70 + b"/>", True),
+    (b'<w:p w:a="<"/>', False), (b'<w:p w:a="&"/>', False), (b'<w:p w:a="&amp;"/>', True), (b'<w:p w:a="\x01"/>', False),
+    (b'<w:p w:a="\xff"/>', False), (b'<w:p w:a="\tx>"/>', True), ('<w:p w:a="\ufffe"/>'.encode(), False),
+    (b"<w:p>", False), (b"</w:p>", False), (b"<w:p></w:r>", False), (b"<w:p><w:r></w:p></w:r>", False),
+    (b"<w:x>" * 300 + b"</w:x>" * 300, False), (b"<w:x>" * 30 + b"</w:x>" * 30, True), (b"<w:p/ >", False),
+    (b"<w:p/><w:p/>x", True), (b"<w:p/>\x01", False), (b'<w:p w:a="1"w:b="2"/>', False),
+    (b"<w:p" + b"".join(b' w:a%d="%d"' % (i, i) for i in range(60)) + b' w:a7="x"/>', False),
+    (b"<w:p" + b"".join(b' w:a%d="%d"' % (i, i) for i in range(60)) + b' a7="x"/>', True),
+    (b'<w:p xmlns="urn:x"/>', True), (b'<w:p xmlns="http://www.w3.org/2000/xmlns/"/>', False),
+    (b'<w:p w:xmlns="1"/>', True), (b'<w:p><w:pPr><w:rPr><w:del w:id="1"/></w:rPr></w:pPr></w:p>', True),
+    # cells' widths (cut before the scan where written as Word writes them)
+    (b'<w:tcW w:w="12" w:type="pct"/><w:p/>', True), (b'<w:p><w:r><w:t>a<w:tcW w:w="1" w:type="dxa"/>b</w:t></w:r></w:p>',
+     True), (b'<w:p><w:r><w:t>a<w:tcW w:w="1" w:type="dxa"/></w:t></w:r></w:p>', True),
+    (b'<w:tcW w:w="1x" w:type="dxa"/><w:p/>', True), (b'<w:tcW w:w="" w:type="dxa"/><w:p/>', True),
+    (b'<w:tcW w:w="1" w:type="dxa" w:x="2"/><w:p/>', True), (b'<w:tcW w:w="1" w:type="dxa"/>x<w:p/>', True),
+    (b'<w:tcW w:w="1<w:tcW w:w="2" w:type="dxa"/><w:p/>', False), (b'<w:tcW w:w="1" w:type="dxa"/><', False),
+    (b'<w:tcW w:w="1" w:type="dxa"/><w:tcW w:w="2" w:type="dxa"/><w:tcW w:w="\xff" w:type="dxa"/><w:p/>', False),
+    (b'<w:tcW w:w="1" w:type="dxa"/>\x01<w:p/>', False), (b'<w:tcW w:w="1&#50;" w:type="dxa"/><w:p/>', True),
+    (b'<w:tcW w:w="12"3" w:type="dxa"/><w:p/>', False), (b'<w:tcW w:w="12\x01" w:type="dxa"/><w:p/>', False),
+    (b'<w:tcW w:w="12" w:w="3"/><w:p/>', False), (b'<w:p><w:r><w:t><w:tcW w:w="1"/>x</w:t></w:r></w:p>', True), (b'<w:tcW w:w="1" w:type="dxa"></w:tcW><w:p/>', True),
+]
+# The part around the body (libxml2 checks it): its prolog and what follows the root.
+_DOCX_AROUND = [
+    (lambda x: b"\xef\xbb\xbf" + x, True), (lambda x: x.replace(b"<?xml", b"<!-- c --><?xml", 1), False),
+    (lambda x: x.replace(b"?>", b"?><!-- c -->", 1), True), (lambda x: x.replace(b"?>", b"?><!DOCTYPE w:document>", 1), True),
+    (lambda x: x.replace(b"?>", b"?><?pi x?>", 1), True), (lambda x: x.replace(b"1.0", b"1.1", 1), True),
+    (lambda x: x.replace(b"1.0", b"2.0", 1), False), (lambda x: x.replace(b"UTF-8", b"ISO-8859-1", 1), True),
+    (lambda x: x.replace(b" standalone='yes'", b" standalone='maybe'", 1), False),
+    (lambda x: x.replace(b"?>", b" ?>", 1), True), (lambda x: x.replace(b"?>", b"\x01?>", 1), False),
+    (lambda x: x + b"<!-- c -->\n<?pi?>  ", True), (lambda x: x + b"<w:p/>", False), (lambda x: x + b"x", False),
+    (lambda x: x + b"\x01", False), (lambda x: x + b"<!--", False), (lambda x: x.replace(b"</w:body>", b"</w:body> ", 1), True),
+    (lambda x: x.replace(b"</w:body>", b"</w:body><w:p/>", 1), True),
+    (lambda x: x.replace(b"</w:document>", b"</w:document >", 1), True),
+    (lambda x: x.replace(b"</w:document>", b"</w:documentx>", 1), False),
+    (lambda x: x.replace(b"</w:body>", b"</w:body></w:body>", 1), False),
+    (lambda x: x.replace(b"<w:body>", b"<w:body>" * 2, 1).replace(b"</w:body>", b"</w:body>" * 2, 1), True),
+    (lambda x: x.replace(b"<w:body>", b"<w:body >", 1), True), (lambda x: x.replace(b"<w:body>", b"<w:body/>", 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="\x01', 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="<', 1), False),
+    (lambda x: x.replace(b'mc:Ignorable="', b'mc:Ignorable="\xef\xbf\xbe', 1), False),
+]
+
+
+def _docx_edited(data: bytes, text: bytes | None = None, cell: bytes | None = None) -> bytes:
+    """A generated form with the first cell's first text replaced by `text`, or `cell` put at its start."""
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    at = xml.index(b"<w:tc>") + len(b"<w:tc>")
+    if text is not None:
+        start = xml.index(b"<w:t>", at) + len(b"<w:t>")
+        xml = xml[:start] + text + xml[xml.index(b"</w:t>", start):]
+    else:
+        start = xml.index(b"</w:tcPr>", at) + len(b"</w:tcPr>")
+        xml = xml[:start] + cell + xml[start:]
+    return _docx_with(data, xml)
+
+
+def test_docx_scan_refuses_what_libxml2_refuses_in_the_body(docx_generated, monkeypatch):
+    data = docx_generated[0].read_bytes()
+    assert _docx_check(data, monkeypatch)
+    cases = [(_docx_edited(data, text=t), good, t) for t, good in _DOCX_IN_TEXT]
+    cases += [(_docx_edited(data, cell=c), good, c) for c, good in _DOCX_IN_CELL]
+    for edited, good, what in cases:
+        _docx_check(edited, monkeypatch)
+        outcome = _outcome(lambda: docx.read(edited, "form.docx"))
+        assert _raised(outcome) != good, (what, outcome)  # (the case is what it says: libxml2 takes it or not)
+        if _raised(outcome):
+            assert outcome[1] == "DocumentError" and "not well-formed" in outcome[2], (what, outcome)
+
+
+def test_docx_scan_takes_well_formed_texts_and_values(docx_generated, monkeypatch):
+    """The checks of characters and values do not decline the texts and values a form may hold."""
+    data = docx_generated[0].read_bytes()
+    for text, good in _DOCX_IN_TEXT:
+        if good and b">" not in text:
+            assert _docx_check(_docx_edited(data, text=text), monkeypatch), text
+    for cell in (b'<w:p w:a="1" a="1" w:b="\xe5\xae\x8b"/>', b'<w:p><w:r><w:t xml:space="preserve">x</w:t></w:r></w:p>'):
+        assert _docx_check(_docx_edited(data, cell=cell), monkeypatch), cell
+
+
+def test_docx_scan_reads_the_part_around_the_body_as_libxml2_does(docx_generated, monkeypatch):
+    data = docx_generated[0].read_bytes()
+    xml = zipfile.ZipFile(io.BytesIO(data)).read("word/document.xml")
+    for n, (edit, good) in enumerate(_DOCX_AROUND):
+        edited = _docx_with(data, edit(xml))
+        _docx_check(edited, monkeypatch)
+        outcome = _outcome(lambda: docx.read(edited, "form.docx"))
+        assert (_raised(outcome) and "not well-formed" in outcome[2]) != good, (n, outcome)  # (the case is what it says)
+
+
+def test_docx_widths_dropped_from_the_cells_width_values():
+    """`_without_widths` drops the digits that start the value after each `<w:tcW w:w="`, and nothing else."""
+    body = (b'<w:tc><w:tcPr><w:tcW w:w="12" w:type="dxa"/><w:vMerge w:val="2"/></w:tcPr><w:tcW w:w="7"/>'
+            b'<w:tcW w:w="5" w:type="pct"/><w:tcW w:w="x1"/><w:tcW w:w="3.5"/>x<w:tblW w:w="9"/><w:tcW w:w="0')
+    expected = (b'<w:tc><w:tcPr><w:tcW w:w="" w:type="dxa"/><w:vMerge w:val="2"/></w:tcPr><w:tcW w:w=""/>'
+                b'<w:tcW w:w="" w:type="pct"/><w:tcW w:w="x1"/><w:tcW w:w=".5"/>x<w:tblW w:w="9"/><w:tcW w:w="')
+    assert docx._without_widths(body) == expected
+    assert docx._without_widths(b"<w:p/>") == b"<w:p/>"

@@ -9,8 +9,9 @@ parses styles, settings, numbering) and reading every cell through its API 17/s;
 sees the merges exactly as Word wrote them. The run and paragraph properties, cell widths and alignments
 (~40% of the part, none of it read) are cut from the bytes before the parse wherever that provably
 gives the reader the same tree and the same errors (`_without_properties`): libxml2 then builds and
-the table pass walks about half the elements. A cut part in the usual shape is not built into a tree at
-all: libxml2 only checks it, and it is read from its bytes (`_scan`, at the end of this module).
+the table pass walks about half the elements. A part in the usual shape is not built into a tree at
+all: it is read from its bytes, which the scan checks itself, libxml2 only checking what lies around the
+body (`_scan`, at the end of this module).
 
 - Tables are placed on their own grid (w:tblGrid): `w:gridBefore` skips columns, `w:gridSpan` spans
   them (horizontal merge), `w:vMerge` "restart" opens a vertical merge that the rows below continue
@@ -98,11 +99,10 @@ _NAMES = {ns: _Names(ns) for ns in (_TRANSITIONAL, _STRICT)}
 
 def read(data: bytes, path: str) -> Sheet:
     xml, name = _main_part(data, path)
+    sheet = _scan(xml, path)  # a part in the usual shape read from its bytes, faster than its tree
+    if sheet is not None:
+        return sheet
     slim = _without_properties(xml)
-    if slim is not None and _well_formed(slim):
-        sheet = _scan(slim, path)  # a part in the usual shape read from its bytes, faster than its tree
-        if sheet is not None:
-            return sheet
     root = None
     if slim is not None:
         try:
@@ -146,7 +146,7 @@ def _main_part(data: bytes, path: str) -> tuple[bytes, str]:
 def _without_properties(xml: bytes) -> bytes | None:
     """The main part without its run and paragraph properties and its cells' widths and alignments,
     for a parse that yields the same tree for this reader, or None where that cannot be shown cheaply
-    (then the part is parsed as it is).
+    (then the part is parsed as it is). For the tree pass only: the scan reads the whole part.
 
     Fonts, sizes, alignment and widths are ~40% of a form's XML and ~2,700 of its ~5,900 elements:
     most of what libxml2 builds and the table pass walks past. A piece is cut only when it is one
@@ -594,14 +594,26 @@ def _paragraph_text(p, w: _Names) -> str:
 # ---------------------------------------------------------------- the usual shape, read from the bytes
 #
 # The pass over the tree visits ~1,100 elements a form through lxml proxies (a third of reading it). A
-# part in the usual shape is read from its bytes instead, once libxml2 has found the (cut) part
-# well-formed: it is split at its tables (w:tbl), rows (w:tr) and cells (w:tc), each piece's texts (what
-# each w:t holds) are taken out, and what is left of the piece, its markup, is read once per distinct
-# markup (`_markup`, cached: a form's cells are written in a few shapes) into what the tree pass would
-# make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the prefix w, declared
-# on the root alone, for the transitional namespace), no nested table, no content control, no drawing,
-# no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double quotes. Anything else
-# (and a part whose texts are not plain) is declined, and the tree is read as before.
+# part in the usual shape is read from its bytes instead: it is split at its tables (w:tbl), rows (w:tr)
+# and cells (w:tc), each piece's texts (what each w:t holds) are taken out, and what is left of the piece,
+# its markup, is read once per distinct markup (`_markup`, cached: a form's cells are written in a few
+# shapes; the cells' widths, which differ from form to form, are dropped first: `_without_widths`) into what
+# the tree pass would make of it. Only a narrow grammar is read (`_CHILDREN`): names bound as written (the
+# prefix w, declared on the root alone, for the transitional namespace), no nested table, no content
+# control, no drawing, no other prefix, no attributes on w:tbl, w:tr and w:tc; attributes in double
+# quotes. Anything else (and a part whose texts are not plain) is declined, and the tree is read as before.
+#
+# The scan also declines a body libxml2 would refuse, so that the tree pass fails in its own words: every
+# byte of the body's markup is a tag of `_TAG` (names XML allows, no attribute twice, values without "<" or
+# "&", end tags bare, no namespace declared) in a nesting the scan follows (`_events`; the splits at
+# tables, rows and cells, each piece ending where it must), every text one a w:t holds (`_taken_apart`:
+# UTF-8, references resolved, no ">"), and every character, in texts and values, one XML allows.
+# libxml2 checks the rest: the part with its body's content taken out (the prolog, the root's start tag,
+# what follows the root: ~2 KB against ~130 KB). A well-formed body's content put back between <w:body>
+# and </w:body> of a well-formed rest keeps it well-formed (no namespace is declared below the root), and
+# a body's content the scan takes is well-formed; so the scan takes only what libxml2 parses, and the
+# properties need not be cut for libxml2 (cutting them cost ~5.5 M instructions a form and checking the
+# cut part ~3.7 M; these checks cost well under 1 M).
 
 class _Declined(Exception):
     pass
@@ -609,7 +621,13 @@ class _Declined(Exception):
 
 _W_DECLARED = b'xmlns:w="' + _TRANSITIONAL.encode() + b'"'
 # (attributes in w: or none, so that every prefix is w, declared on the root)
-_TAG = re.compile(rb'<(/?)w:([A-Za-z0-9]+)((?: (?:w:)?[A-Za-z0-9]+="[^"]*"| xml:space="preserve")*)(/?)>')
+# Names as XML takes them (a letter first; libxml2 refuses one past 50,000 bytes), values without "<" or a
+# reference (the part's characters and UTF-8 are checked apart: `_taken_apart`, `_events`).
+_TAG = re.compile(rb'<(/?)w:([A-Za-z][A-Za-z0-9]{0,63})'
+                  rb'((?: (?:w:)?[A-Za-z][A-Za-z0-9]{0,63}="[^"<&]*"| xml:space="preserve")*)(/?)>')
+# characters XML does not allow (a surrogate is not UTF-8; one referred to is refused by `xml_text`)
+_NOT_XML_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_WIDTH = b'<w:tcW w:w="'  # a cell's width follows (`_without_widths`)
 _GRID = re.compile(rb'(?:<w:gridCol w:w="[0-9]+"/>)*</w:tblGrid>')  # a table's grid, after its <w:tblGrid>
 _ROOT_ATTRIBUTE = re.compile(rb' (?:([A-Za-z][A-Za-z0-9]*):)?([A-Za-z][A-Za-z0-9]*)="([^"<&]*)"')
 _TEXT_LIMIT = 10_000_000  # libxml2 refuses a longer text while it builds a tree (huge_tree off): no part this long
@@ -639,7 +657,8 @@ class _Nothing:
 
 
 # `_PARSER` checking only: the same syntax errors, but not the namespace and xml:id errors found while a tree
-# is built, nor its limit on a text's length: `_scan_body` declines a part where those could arise
+# is built, nor its limit on a text's length: `_scan_body` declines a part where those could arise. It
+# checks the part less its body's content (see above).
 _CHECKER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
                            remove_comments=True, remove_pis=True, target=_Nothing())
 
@@ -652,36 +671,34 @@ def _well_formed(slim: bytes) -> bool:
     return True
 
 
-def _scan(slim: bytes, path: str) -> Sheet | None:
-    """The Sheet `_read_body` makes of the part `slim` (which `_CHECKER` parsed), or None when it is not in
-    the usual shape. A form it would refuse (too many cells) is refused by the tree pass, which finds any
-    namespace error first, as before."""
+def _scan(xml: bytes, path: str) -> Sheet | None:
+    """The Sheet `_read_body` makes of the main part `xml`, or None when it is not in the usual shape or not
+    well-formed (then the tree pass reads it or refuses it). A form it would refuse (too many cells) is
+    refused by the tree pass, which finds any namespace error first, as before."""
     try:
-        return _scan_body(slim, path)
-    except (_Declined, DocumentError):
+        return _scan_body(xml, path)
+    except (_Declined, DocumentError, UnicodeDecodeError):
         return None
 
 
-def _scan_body(slim: bytes, path: str) -> Sheet:
-    # the root (after the cut's three wrapper levels) declares w, the only prefix of the transitional namespace
-    at = slim.find(b"<_><_><_><w:document ") + 9
-    end = slim.find(b">", at) + 1
-    root = slim[at:end]
-    if (at < 9 or root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
-            or root.find(_STRICT.encode()) >= 0 or not slim.startswith(b"<w:body>", end)
-            or slim.find(b"Fallback") >= 0 or slim.find(b"xml:id") >= 0 or len(slim) >= _TEXT_LIMIT
+def _scan_body(xml: bytes, path: str) -> Sheet:
+    # a prolog saying UTF-8 (or nothing), then the root, which declares w, the only prefix of the transitional
+    # namespace, and holds the body alone
+    head = _PROLOG.match(xml)
+    if head is None or not _utf8(head.group(1)):
+        raise _Declined
+    root, end = head.group(2), head.end()
+    if (root.count(_W_DECLARED) != 1 or root.count(_TRANSITIONAL.encode()) != 1 or root.find(b"&") >= 0
+            or root.find(_STRICT.encode()) >= 0 or not xml.startswith(b"<w:body>", end) or len(xml) >= _TEXT_LIMIT
             or not _declared(root)):
         raise _Declined
-    stop = slim.find(b"</w:body>", end)
-    if not slim.startswith(b"</w:document>", stop + 9):
+    stop = xml.rfind(b"</w:body>")
+    if stop < end or not xml.startswith(b"</w:document>", stop + 9):
         raise _Declined
-    # the cut's pieces, after a copy of the root's start tag: every ":" in a w: name (no undeclared prefix;
-    # a ":" in a value declines too)
-    start, pieces = stop + 22 + len(root), slim.rfind(b"</w:document></_></_></_>")
-    if not slim.startswith(root, stop + 22) or slim.count(b":", start, pieces) != (
-            slim.count(b"<w:", start, pieces) + slim.count(b"</w:", start, pieces) + slim.count(b" w:", start, pieces)):
+    # libxml2 checks all but the body's content (the scan checks that: see above)
+    if not _well_formed(xml[:end + 8] + xml[stop:]):
         raise _Declined
-    segments = slim[end + 8:stop].split(b"<w:tbl>")
+    segments = _without_widths(xml[end + 8:stop]).split(b"<w:tbl>")
     grid: list[list[str]] = []
     origins: list[str] = []
     merges: list[list[int]] = []
@@ -786,6 +803,18 @@ def _row_plan(tr: bytes) -> tuple:
     return plan
 
 
+def _without_widths(body: bytes) -> bytes:
+    """The body with its cells' widths (`<w:tcW w:w="2762" …`) written `<w:tcW w:w="" …`: the one property
+    whose markup differs from form to form (with the column widths), dropped so that a form's rows are read
+    once per kind of form. (The digits at the start of the value that follows each `<w:tcW w:w="`: where
+    that "<" is a tag's, as the scan makes sure, they were the start of an attribute value the reader never
+    reads, and the body is well-formed with them as without them.)"""
+    parts = body.split(_WIDTH)
+    if len(parts) == 1:
+        return body
+    return _WIDTH.join([parts[0], *[part.lstrip(b"0123456789") for part in parts[1:]]])
+
+
 def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
     """A piece of the part with its w:t texts taken out (its markup: `<w:t></w:t>` where they were), and
     the texts as the parser gives them. (A text's start is the last ">" before its end tag: a text holding
@@ -795,11 +824,14 @@ def _taken_apart(piece: bytes) -> tuple[bytes, list[str]]:
         return piece, []
     last = parts.pop()
     cuts = [part.rpartition(b">") for part in parts]
-    texts = [cut[2].decode() for cut in cuts]  # (UTF-8: the parse checked it)
+    texts = [cut[2].decode() for cut in cuts]  # (not UTF-8: UnicodeDecodeError, the part is declined)
     if piece.find(b"&") >= 0 or piece.find(b"\r") >= 0:  # (find: bytes' `in` tries an int first)
         texts = [xml_text(text) if "&" in text or "\r" in text else text for text in texts]
-        if None in texts:  # (the parse found them well-formed)
+        if None in texts:  # (not well-formed)
             raise _Declined
+    joined = "".join(texts)
+    if not joined.isprintable() and _NOT_XML_CHARACTER.search(joined):
+        raise _Declined
     return b"></w:t>".join([cut[0] for cut in cuts] + [last]), texts
 
 
@@ -864,6 +896,11 @@ def _events(skeleton: bytes, context: bytes) -> list:
     index or "" for an empty w:t), ("piece", a tab's, break's or hyphen's text or None), ("numPr", the
     list mark or None), merge marks and row marks with their w:val, ("gridCol", None), and ("end", None)
     at the context's end tag when the piece holds it (a cell does: it must end there)."""
+    if skeleton.find(b"xmlns") >= 0:  # (no namespace declared below the root)
+        raise _Declined
+    text = skeleton.decode()  # (UTF-8 in values; not: UnicodeDecodeError, the part is declined)
+    if not text.isprintable() and _NOT_XML_CHARACTER.search(text):
+        raise _Declined
     events: list = []
     stack = [context]
     at = texts = 0
@@ -873,8 +910,12 @@ def _events(skeleton: bytes, context: bytes) -> list:
             raise _Declined  # text, or markup that is not a w: tag
         at = m.end()
         closing, name, attributes, empty = m.groups()
+        if attributes and attributes.count(b"=") > 1 and _twice(attributes):
+            raise _Declined
         parent = stack[-1]
         if closing:
+            if attributes or empty:
+                raise _Declined
             if len(stack) == 1 or name != parent.lstrip(b"-"):
                 if context == b"tc" and name == b"tc" and len(stack) == 1 and at == len(skeleton):
                     events.append((b"end", None))
@@ -950,6 +991,13 @@ def _declared(root: bytes) -> bool:
             return False
         seen.add(key)
     return True
+
+
+def _twice(attributes: bytes) -> bool:
+    """Whether a tag's attributes (as `_TAG` takes them) name one twice. (A set, not a regular expression
+    with a back reference: that takes time growing with the square of a tag's attributes.)"""
+    names = [name for name, _ in _ATTRIBUTE.findall(attributes)]
+    return len(set(names)) != len(names)
 
 
 def _attribute(attributes: bytes, name: bytes) -> str | None:
