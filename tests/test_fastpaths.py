@@ -871,3 +871,24 @@ def test_xlsx_scan_counts_the_merge_tags_it_did_not_read(merge):
            f'</sheetData><mergeCells count="2"><mergeCell ref="C3:D4"/>{merge}</mergeCells></worksheet>').encode()
     taken = _xlsx_check(raw, [], [])
     assert taken == (merge in ("", "<mergeCellX/>"))
+
+
+def test_xls_scan_declines_a_sheet_cut_short_anywhere():
+    """Records read whole or not at all: cut anywhere before its EOF, a sheet is declined, never misread
+    (a LABELSST's header and fields are read together when 14 bytes are left)."""
+    from types import SimpleNamespace
+
+    bof = struct.pack("<4H", 0x0809, 16, 0x0600, 0x0010) + bytes(12)
+    cells = b"".join(struct.pack("<HHHHHi", 0x00FD, 10, r, 0, 15, 0) for r in range(3))
+    blank = struct.pack("<6H", 0x00BE, 8, 3, 1, 15, 1)
+    stream = bof + cells + blank + struct.pack("<HH", 0x000A, 0)
+
+    def scan(mem: bytes):
+        book = SimpleNamespace(mem=mem, biff_version=80, _sh_abs_posn=[0], _sharedstrings=["合计"],
+                               _xf_index_to_xl_type_map={15: 1})
+        return xls._scan_sheet(book, 0)
+
+    rows, merged = scan(stream)
+    assert [len(row) for row in rows] == [1, 1, 1, 2] and merged == []
+    for cut in range(len(bof), len(stream)):
+        assert scan(stream[:cut]) is None, cut

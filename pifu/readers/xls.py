@@ -159,7 +159,7 @@ def _cells_of(sheet):
 # version, a record it does not know that xlrd acts on, any record xlrd would fail on (short, inconsistent),
 # a text formula (its STRING record), a cell beyond xlrd's limits.
 
-_HEADER, _LABELSST_FIELDS, _MULBLANK1 = struct.Struct("<HH"), struct.Struct("<HHHi"), struct.Struct("<4H")
+_HEADER, _LABELSST_RECORD, _MULBLANK1 = struct.Struct("<HH"), struct.Struct("<5Hi"), struct.Struct("<4H")
 _BOF, _EOF, _WORKSHEET = 0x0809, 0x000A, 0x0010
 _NUMBER, _LABELSST, _RK, _MULRK, _BLANK, _MULBLANK, _BOOLERR, _FORMULA = (
     0x0203, 0x00FD, 0x027E, 0x00BD, 0x0201, 0x00BE, 0x0205, 0x0006)
@@ -216,18 +216,20 @@ def _scan_sheet(book, index: int):
         return True
 
     end, n_strings, header, labelsst, mulblank1 = (
-        len(mem), len(strings), _HEADER.unpack_from, _LABELSST_FIELDS.unpack_from, _MULBLANK1.unpack_from)
+        len(mem), len(strings), _HEADER.unpack_from, _LABELSST_RECORD.unpack_from, _MULBLANK1.unpack_from)
     while True:
-        if pos + 4 > end:
+        if pos + 14 <= end:  # a LABELSST's header and fields in one read (any other record: its header)
+            code, size, r, c, xf, i = labelsst(mem, pos)
+        elif pos + 4 <= end:
+            code, size = header(mem, pos)
+        else:
             return None
-        code, size = header(mem, pos)
         start, pos = pos + 4, pos + 4 + size
         if pos > end:
-            return None  # cut short by the end of the stream
+            return None  # cut short by the end of the stream (so a LABELSST here had its 14 bytes read)
         if code == 0x00FD:  # LABELSST, the commonest record: read in place, its cell appended where it can be
             if size != 10:
                 return None
-            r, c, xf, i = labelsst(mem, start)
             if not 0 <= i < n_strings or c > 255 or xf > 0x7FFF:
                 return None
             row = rows[r] if r < len(rows) else None
