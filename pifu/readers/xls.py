@@ -134,8 +134,8 @@ def _sheets(book, path: str):
             count += len(cells)
             check_cells(count, path)
             # (a text cell, most of them, without the call: xlrd's texts are str)
-            grid.append([cell_texts[cell[1]] if cell and cell[0] == XL_CELL_TEXT else text(*cell)
-                         if cell and cell[0] not in (XL_CELL_EMPTY, XL_CELL_BLANK) else "" for cell in cells])
+            grid.append(["" if cell is None else cell_texts[cell[1]] if cell[0] == XL_CELL_TEXT else text(*cell)
+                         if cell[0] not in (XL_CELL_EMPTY, XL_CELL_BLANK) else "" for cell in cells])
         merges = [(r0, c0, r1 - 1, c1 - 1) for r0, r1, c0, c1 in merged]
         blank_covered(grid, merges)
         if scanned is None:

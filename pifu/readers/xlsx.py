@@ -446,11 +446,15 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
         return None
     cells: dict[tuple[int, int], str] = {}
     for ref, style, kind, inline, formula, v, _, _ in tokens:
-        if not ref:
+        if kind == "inlineStr" and not v and not formula:  # most cells: an inline text (a cell token: a ref)
+            value = _INLINE[inline]
+        elif not ref:
             continue
-        if formula and _xml_text(formula) is None:
-            return None
-        if v or inline:
+        else:
+            if formula and _xml_text(formula) is None:
+                return None
+            if not v and not inline:
+                continue
             if kind == "inlineStr" and not v:
                 value = _INLINE[inline]
             else:
@@ -458,11 +462,10 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
                 if v is None or inline is None:
                     return None
                 value = _value(kind, v, inline, style, strings, formats, date1904)
-            if value is None:
-                return None
-            row, col = _CELL(ref)
-            if value and row >= 0:
-                cells[row, col] = value
+        if value is None:
+            return None
+        if value and (at := _CELL(ref))[0] >= 0:
+            cells[at] = value
     merges = list(filter(None, map(_merge_ref, refs)))
     return cells, merges
 
