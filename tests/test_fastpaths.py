@@ -915,3 +915,91 @@ def test_docx_widths_dropped_from_the_cells_width_values():
                 b'<w:tcW w:w="" w:type="pct"/><w:tcW w:w="x1"/><w:tcW w:w=".5"/>x<w:tblW w:w="9"/><w:tcW w:w="')
     assert docx._without_widths(body) == expected
     assert docx._without_widths(b"<w:p/>") == b"<w:p/>"
+
+
+# ---------------------------------------------------------------- the shared parts of the spreadsheet readers
+
+def _blank_covered_cell_by_cell(grid, merges) -> None:
+    """`spreadsheet.blank_covered` as it was: each row of a range cleared within the row's own length."""
+    for r0, c0, r1, c1 in merges:
+        for r in range(r0, min(r1, len(grid) - 1) + 1):
+            row = grid[r]
+            first, end = c0 + 1 if r == r0 else c0, min(c1 + 1, len(row))
+            if first < end:
+                row[first:end] = [""] * (end - first)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_blank_covered_then_trim_as_cell_by_cell(seed):
+    """Ranges past a row's end, past the grid, upside down or one cell wide: once trimmed, the grid is
+    what clearing each covered cell within its row gives."""
+    from pifu.readers.spreadsheet import blank_covered, trim
+
+    rng = random.Random(seed)
+    for _ in range(400):
+        grid = [[rng.choice(["", "", "a", "合计", "1.5"]) for _ in range(rng.randrange(0, 9))]
+                for _ in range(rng.randrange(0, 8))]
+        merges = [(r0, c0, r0 + rng.randrange(-1, 4), c0 + rng.randrange(-1, 4))
+                  for r0, c0 in ((rng.randrange(0, 10), rng.randrange(0, 10)) for _ in range(rng.randrange(0, 6)))]
+        old, new = [list(row) for row in grid], [list(row) for row in grid]
+        _blank_covered_cell_by_cell(old, merges)
+        blank_covered(new, merges)
+        assert trim(new) == trim(old), (grid, merges)
+
+
+def test_form_score_counts_each_section_once():
+    from pifu.layout import section_of
+    from pifu.readers.spreadsheet import form_score
+
+    rng = random.Random(5)
+    labels = ["部门名称", "长期目标：（截止2025年）", "年度目标", "年度 目标", "合计", "abc", "", "1.0",
+              "部门职能概述" * 8, "部门总体资金情况", "ＡＢＣ"]
+    for _ in range(300):
+        grid = [[rng.choice(labels) for _ in range(rng.randrange(0, 6))] for _ in range(rng.randrange(0, 6))]
+        seen = {section_of(c) for row in grid for c in row if c and len(c) <= 40 and not c.isascii()}
+        assert form_score(grid) == len(seen - {None}), grid
+
+
+def test_cell_texts_are_cell_text_and_keep_short_ones_only():
+    from pifu.readers.spreadsheet import cell_text, cell_texts
+
+    for raw in (" a\r\nb ", "\u3000合计\r", "x" * 300, "\n", ""):
+        assert cell_texts[raw] == cell_text(raw)
+    assert "x" * 300 not in cell_texts and " a\r\nb " in cell_texts
+
+
+def test_xlsx_inline_texts_are_inline_values_and_keep_short_ones_only():
+    for raw in ("&#21512;&#35745;", "a&amp;b_x000D_", "&#0;", "y" * 300, ""):
+        assert xlsx._INLINE[raw] == xlsx._inline_value(raw)
+    assert "y" * 300 not in xlsx._INLINE and "&#21512;&#35745;" in xlsx._INLINE
+
+
+@pytest.mark.parametrize("merge", ['<mergeCell ref="A1:B1" />', '<mergeCell  ref="A1:B1"/>', '<mergeCellX/>', ""])
+def test_xlsx_scan_counts_the_merge_tags_it_did_not_read(merge):
+    """A mergeCell tag in another shape than the scan's pattern: the scan declines or agrees with expat
+    (a tag that only starts like one, mergeCellX, is no merge)."""
+    raw = ('<worksheet xmlns="x"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>a</t></is></c></row>'
+           f'</sheetData><mergeCells count="2"><mergeCell ref="C3:D4"/>{merge}</mergeCells></worksheet>').encode()
+    taken = _xlsx_check(raw, [], [])
+    assert taken == (merge in ("", "<mergeCellX/>"))
+
+
+def test_xls_scan_declines_a_sheet_cut_short_anywhere():
+    """Records read whole or not at all: cut anywhere before its EOF, a sheet is declined, never misread
+    (a LABELSST's header and fields are read together when 14 bytes are left)."""
+    from types import SimpleNamespace
+
+    bof = struct.pack("<4H", 0x0809, 16, 0x0600, 0x0010) + bytes(12)
+    cells = b"".join(struct.pack("<HHHHHi", 0x00FD, 10, r, 0, 15, 0) for r in range(3))
+    blank = struct.pack("<6H", 0x00BE, 8, 3, 1, 15, 1)
+    stream = bof + cells + blank + struct.pack("<HH", 0x000A, 0)
+
+    def scan(mem: bytes):
+        book = SimpleNamespace(mem=mem, biff_version=80, _sh_abs_posn=[0], _sharedstrings=["合计"],
+                               _xf_index_to_xl_type_map={15: 1})
+        return xls._scan_sheet(book, 0)
+
+    rows, merged = scan(stream)
+    assert [len(row) for row in rows] == [1, 1, 1, 2] and merged == []
+    for cut in range(len(bof), len(stream)):
+        assert scan(stream[:cut]) is None, cut

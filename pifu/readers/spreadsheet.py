@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import chain
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -39,6 +40,22 @@ def cell_text(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.strip(CELL_STRIP)
+
+
+class _CellTexts(dict):
+    """`cell_text` by the raw text, looked up in C (`cell_texts[raw]`): a form's labels recur in every
+    workbook. Only short texts are kept, and the dict is emptied when full."""
+
+    def __missing__(self, raw: str) -> str:
+        text = cell_text(raw)
+        if len(raw) <= 256:
+            if len(self) >= 1 << 12:
+                self.clear()
+            self[raw] = text
+        return text
+
+
+cell_texts = _CellTexts()
 
 
 _SKIP = re.compile(r'\[[^\]]*\]|\\.|_.|\*.|"[^"]*"')  # colours/conditions/locales, escapes, padding, fills, literals
@@ -192,16 +209,20 @@ def _affixes(section: str) -> tuple[str, str]:
 
 def form_score(grid: Grid) -> int:
     """How many of the form's sections a grid labels (a cover sheet or an empty sheet scores 0 or 1)."""
-    from pifu.layout import section_of
+    # each distinct text looked up once, in C: a form repeats its texts, and its labels recur in every form
+    found = set(map(_section_key(), set(chain.from_iterable(grid))))
+    found.discard(None)
+    return len(found)
 
-    seen = set()
-    for row in grid:
-        for cell in row:
-            if cell and len(cell) <= 40 and not cell.isascii():  # labels are Chinese, and NFKC keeps ASCII
-                key = section_of(cell)
-                if key:
-                    seen.add(key)
-    return len(seen)
+
+@lru_cache(maxsize=1)
+def _section_key():
+    """`pifu.layout.section_of` of a non-ASCII text (labels are Chinese, and NFKC keeps ASCII), cached: a
+    dict's `__getitem__` (`pifu.values.memo`), so a text seen before costs one lookup in C."""
+    from pifu.layout import section_of
+    from pifu.values import memo
+
+    return memo(maxsize=1 << 12)(lambda text: None if text.isascii() else section_of(text) or None)
 
 
 def pick_sheet(sheets, fmt: str) -> Sheet:
@@ -222,13 +243,16 @@ def pick_sheet(sheets, fmt: str) -> Sheet:
 
 
 def blank_covered(grid: Grid, merges: list[Merge]) -> None:
-    """A merged range's text stands in its top-left cell only, as in a text export."""
+    """A merged range's text stands in its top-left cell only, as in a text export. A row shorter than a
+    range across it may be left longer, with empty cells: `trim` takes them off again."""
+    rows = len(grid)
     for r0, c0, r1, c1 in merges:
-        for r in range(r0, min(r1, len(grid) - 1) + 1):
-            row = grid[r]
-            first, end = c0 + 1 if r == r0 else c0, min(c1 + 1, len(row))
-            if first < end:
-                row[first:end] = [""] * (end - first)
+        if r0 > r1 or r0 >= rows:
+            continue
+        blanks = [""] * (c1 + 1 - c0)  # (a slice past a row's end appends them: empty, and trimmed)
+        grid[r0][c0 + 1:c1 + 1] = blanks[1:]
+        for row in grid[r0 + 1:r1 + 1]:
+            row[c0:c1 + 1] = blanks
 
 
 def trim(grid: Grid) -> Grid:

@@ -20,7 +20,7 @@ import struct
 
 from pifu.model import DocumentError
 from pifu.readers import Grid, Sheet, check_cells
-from pifu.readers.spreadsheet import blank_covered, cell_text, format_number, pick_sheet, serial_date, trim
+from pifu.readers.spreadsheet import blank_covered, cell_text, cell_texts, format_number, pick_sheet, serial_date, trim
 
 # Streams that say what an OLE2 file that is not a workbook is.
 _KINDS = (
@@ -93,7 +93,7 @@ def _streams(data: bytes, path: str, log) -> set[str]:
 
 
 def _sheets(book, path: str):
-    from xlrd import XL_CELL_BLANK, XL_CELL_BOOLEAN, XL_CELL_DATE, XL_CELL_EMPTY, XL_CELL_ERROR, XL_CELL_NUMBER
+    from xlrd import XL_CELL_BLANK, XL_CELL_BOOLEAN, XL_CELL_DATE, XL_CELL_EMPTY, XL_CELL_ERROR, XL_CELL_NUMBER, XL_CELL_TEXT
     from xlrd.biffh import error_text_from_code
 
     formats: dict[int, str | None] = {}
@@ -133,8 +133,9 @@ def _sheets(book, path: str):
         for cells in rows:
             count += len(cells)
             check_cells(count, path)
-            grid.append([text(*cell) if cell and cell[0] not in (XL_CELL_EMPTY, XL_CELL_BLANK) else ""
-                         for cell in cells])
+            # (a text cell, most of them, without the call: xlrd's texts are str)
+            grid.append(["" if cell is None else cell_texts[cell[1]] if cell[0] == XL_CELL_TEXT else text(*cell)
+                         if cell[0] not in (XL_CELL_EMPTY, XL_CELL_BLANK) else "" for cell in cells])
         merges = [(r0, c0, r1 - 1, c1 - 1) for r0, r1, c0, c1 in merged]
         blank_covered(grid, merges)
         if scanned is None:
@@ -158,7 +159,7 @@ def _cells_of(sheet):
 # version, a record it does not know that xlrd acts on, any record xlrd would fail on (short, inconsistent),
 # a text formula (its STRING record), a cell beyond xlrd's limits.
 
-_HEADER, _LABELSST_FIELDS = struct.Struct("<HH"), struct.Struct("<HHHi")
+_HEADER, _LABELSST_RECORD, _MULBLANK1 = struct.Struct("<HH"), struct.Struct("<5Hi"), struct.Struct("<4H")
 _BOF, _EOF, _WORKSHEET = 0x0809, 0x000A, 0x0010
 _NUMBER, _LABELSST, _RK, _MULRK, _BLANK, _MULBLANK, _BOOLERR, _FORMULA = (
     0x0203, 0x00FD, 0x027E, 0x00BD, 0x0201, 0x00BE, 0x0205, 0x0006)
@@ -214,25 +215,42 @@ def _scan_sheet(book, index: int):
         put(r, c, (kind, value, xf))
         return True
 
-    end = len(mem)
+    end, n_strings, header, labelsst, mulblank1 = (
+        len(mem), len(strings), _HEADER.unpack_from, _LABELSST_RECORD.unpack_from, _MULBLANK1.unpack_from)
     while True:
-        if pos + 4 > end:
+        if pos + 14 <= end:  # a LABELSST's header and fields in one read (any other record: its header)
+            code, size, r, c, xf, i = labelsst(mem, pos)
+        elif pos + 4 <= end:
+            code, size = header(mem, pos)
+        else:
             return None
-        code, size = _HEADER.unpack_from(mem, pos)
         start, pos = pos + 4, pos + 4 + size
         if pos > end:
-            return None  # cut short by the end of the stream
-        if code == _LABELSST:  # the commonest record: read in place, its cell appended where it can be
+            return None  # cut short by the end of the stream (so a LABELSST here had its 14 bytes read)
+        if code == 0x00FD:  # LABELSST, the commonest record: read in place, its cell appended where it can be
             if size != 10:
                 return None
-            r, c, xf, i = _LABELSST_FIELDS.unpack_from(mem, start)
-            if not 0 <= i < len(strings) or c > 255 or xf > 0x7FFF:
+            if not 0 <= i < n_strings or c > 255 or xf > 0x7FFF:
                 return None
             row = rows[r] if r < len(rows) else None
             if row is not None and c == len(row):
                 row.append((XL_CELL_TEXT, strings[i], xf))
             else:
                 put(r, c, (XL_CELL_TEXT, strings[i], xf))
+            continue
+        if code == 0x00BE and size == 8:  # MULBLANK of one cell (most of them, in merged ranges), in place
+            r, c, xf, last = mulblank1(mem, start)
+            if last != c or c > 255 or xf > 0x7FFF:
+                return None
+            row = rows[r] if r < len(rows) else None
+            if row is not None and c == len(row):
+                row.append(None)
+            else:
+                put(r, c, None)
+            continue
+        if code in _SKIPPED:
+            if size < _SKIPPED[code]:
+                return None
             continue
         data = mem[start:pos]
         if code == _MULBLANK:
@@ -244,9 +262,6 @@ def _scan_sheet(book, index: int):
                 return None
             if last >= first:
                 _blank(rows, r, first, last)
-        elif code in _SKIPPED:
-            if size < _SKIPPED[code]:
-                return None
         elif code == _MULRK:
             if size < 6:
                 return None

@@ -20,11 +20,13 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
+from operator import itemgetter
 import zipfile
 import zlib
 from xml.parsers import expat
 
 from pifu.model import DocumentError
+from pifu.values import memo
 from pifu.safety import zip_of
 from pifu.readers import STRIP, Grid, Sheet, check_cells
 from pifu.readers.spreadsheet import (
@@ -434,33 +436,37 @@ def _scan_sheet(raw: bytes | None, strings: list[str], formats: list, date1904: 
     if _CELL_TAGS.search(text, 0, data.start()) or _MERGE_TAG.search(text, 0, data.start()) or _CELL_TAGS.search(tail):
         return None
     refs = _MERGE.findall(tail)
-    if len(refs) != len(_MERGE_TAG.findall(tail)):
+    # every mergeCell tag is one the pattern read: counted in C when no other tag starts so (mergeCells)
+    if tail.count("<mergeCell") != len(refs) + tail.count("<mergeCells") and len(refs) != len(_MERGE_TAG.findall(tail)):
         return None
     tokens = _TOKEN.findall(body)
     if tokens and tokens[-1][-1]:
         return None
-    if not _well_formed((text[:data.end()] + "".join([t[6] for t in tokens]) + text[end:]).encode()):
+    if not _well_formed((text[:data.end()] + "".join(map(_ROW_TAG, tokens)) + text[end:]).encode()):
         return None
     cells: dict[tuple[int, int], str] = {}
     for ref, style, kind, inline, formula, v, _, _ in tokens:
-        if not ref:
+        if kind == "inlineStr" and not v and not formula:  # most cells: an inline text (a cell token: a ref)
+            value = _INLINE[inline]
+        elif not ref:
             continue
-        if formula and _xml_text(formula) is None:
-            return None
-        if v or inline:
+        else:
+            if formula and _xml_text(formula) is None:
+                return None
+            if not v and not inline:
+                continue
             if kind == "inlineStr" and not v:
-                value = _inline_value(inline) if len(inline) <= _CACHED else _inline_value.__wrapped__(inline)
+                value = _INLINE[inline]
             else:
                 v, inline = _xml_text(v), _xml_text(inline)
                 if v is None or inline is None:
                     return None
                 value = _value(kind, v, inline, style, strings, formats, date1904)
-            if value is None:
-                return None
-            row, col = _cell_ref(ref)
-            if value and row >= 0:
-                cells[row, col] = value
-    merges = [merge for merge in map(_merge_ref, refs) if merge]
+        if value is None:
+            return None
+        if value and (at := _CELL(ref))[0] >= 0:
+            cells[at] = value
+    merges = list(filter(None, map(_merge_ref, refs)))
     return cells, merges
 
 
@@ -512,12 +518,28 @@ def _characters(m: re.Match) -> str:
     return chr(int(digits, 16 if hexadecimal else 10))  # past U+10FFFF: ValueError too
 
 
-@functools.lru_cache(maxsize=1 << 12)
 def _inline_value(raw: str) -> str | None:
-    """An inline string cell's text: `_value` of it, which needs nothing of the workbook (cached as
-    `_resolved`); None as for `_xml_text`."""
+    """An inline string cell's text: `_value` of it, which needs nothing of the workbook; None as for
+    `_xml_text`."""
     text = _xml_text(raw)
     return None if text is None else _value("inlineStr", "", text, None, [], [], False)
+
+
+class _InlineTexts(dict):
+    """`_inline_value` by the raw text, a dict looked up in C (`_INLINE[raw]`, no call on a hit): a form's
+    labels recur in every workbook. Only short texts are kept (long ones would fill it); emptied when full."""
+
+    def __missing__(self, raw: str) -> str | None:
+        value = _inline_value(raw)
+        if len(raw) <= _CACHED:
+            if len(self) >= 1 << 12:
+                self.clear()
+            self[raw] = value
+        return value
+
+
+_INLINE = _InlineTexts()
+_ROW_TAG = itemgetter(6)  # a token's row tag (kept for expat to check)
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -529,6 +551,9 @@ def _cell_ref(ref: str) -> tuple[int, int] | None:
         return None
     letters = m.group(1)
     return int(m.group(2)) - 1, ord(letters) - 65 if len(letters) == 1 else _col(letters)
+
+
+_CELL = memo(maxsize=1 << 14)(_cell_ref.__wrapped__)  # `_cell_ref` looked up in C, for the scan's cells
 
 
 @functools.lru_cache(maxsize=1 << 12)
