@@ -2,15 +2,16 @@
 
 Figures, not assertions. Goals (from the issues, printed beside each figure): parsing text ≥ 1,500
 documents/s/core, xlsx, xls, docx and html ≥ 300, PDF ≥ 20 (each format measured on documents rendered
-from the same truths, CPU time, the median of three passes after one untimed document); 10,000 documents
-into DuckDB < 8 s and into PostgreSQL < 12 s, each within 5× of the floor (reading the same files and
-bulk-inserting the same rows, measured in the same run); 10 new files on top of those < 3 s end to end
-(CLI, from process start); peak memory < 800 MB (each run's largest VmHWM). Each pipeline
-line is followed by its seconds per stage (discover, hash, parse, normalize, expectations, lake,
-warehouse, other) as `pifu run` prints them. The machine is shared: the load average is printed with
-each figure, and CPU seconds (user + system, parse workers included) beside the wall time; first, the
-machine's speed at the moment (a 10-million-step Python loop: 0.21-0.27 s on this machine when quiet,
-0.35-0.40 s at its slowest), since the same code's figures here have differed twofold from hour to hour.
+from the same truths, CPU time, the median of five passes taken round the formats in turn, after one
+untimed document); 10,000 documents into DuckDB < 8 s and into PostgreSQL < 12 s, each within 5× of the
+floor (reading the same files and bulk-inserting the same rows, measured in the same run); 10 new files
+on top of those < 3 s end to end (CLI, from process start); peak memory < 800 MB (each run's largest
+VmHWM). Each pipeline line is followed by its seconds per stage (discover, hash, parse, normalize,
+expectations, lake, warehouse, other) as `pifu run` prints them. The machine is shared: the load average
+is printed with each figure, and CPU seconds (user + system, parse workers included) beside the wall
+time; first, the machine's speed at the moment (a 10-million-step Python loop: 0.12-0.27 s on this
+machine when quiet, 0.35-0.40 s at its slowest), since the same code's figures here have differed
+twofold from hour to hour.
 PIFU_BENCH_DOCS=2000 make bench for a quick look; PIFU_BENCH_DOCS=100000 PIFU_BENCH_CACHE=dir make bench for
 the scale run, keeping its generated documents in dir for the next one.
 """
@@ -80,7 +81,7 @@ def machine_speed() -> str:
             pass
         loops.append(time.perf_counter() - t)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: a 10-million-step Python loop takes {min(loops):.2f} s (0.21-0.27 s when this machine "
+    return (f"machine: a 10-million-step Python loop takes {min(loops):.2f} s (0.12-0.27 s when this machine "
             f"is quiet); load {load}")
 
 
@@ -121,51 +122,53 @@ def bench_regions(root: Path, n: int, rounds: int = 2) -> None:
             _pg(f"DROP SCHEMA IF EXISTS {schema}_{name} CASCADE")
 
 
-def bench_parse(inbox: Path, n: int) -> None:
-    files = sorted(p for p in inbox.iterdir() if p.suffix == ".txt")[:n]
-    rate, spread = _parse_rate([(p.read_bytes(), str(p)) for p in files])
-    _print_rate("text", rate, spread, len(files))
-
-
 PARSE_GOALS = {"text": 1500, "xlsx": 300, "xls": 300, "docx": 300, "html": 300, "pdf": 20}
 FORMAT_DOCS = {"xlsx": 300, "xls": 300, "docx": 300, "html": 300, "pdf": 60}
-PASSES = 3
+PASSES = 5
 
 
-def bench_formats(root: Path) -> None:
-    """Parse throughput per format, single process, CPU time (reading the bytes is not counted)."""
+def bench_parse(root: Path, n: int) -> None:
+    """Parse throughput per format, single process, CPU time (reading the bytes is not counted): text over
+    `n` of the inbox's documents, each other format over documents rendered from the same truths."""
     import importlib.util
 
     from pifu.generate import generate
 
-    for fmt, n in FORMAT_DOCS.items():
+    files = sorted(p for p in (root / "inbox").iterdir() if p.suffix == ".txt")[:n]
+    sets = {"text": [(p.read_bytes(), str(p)) for p in files]}
+    for fmt, count in FORMAT_DOCS.items():
         if importlib.util.find_spec(f"pifu.generate.render.{fmt}") is None:
             print(f"parse {fmt}: no renderer yet")
             continue
-        paths = generate(n, root / f"formats-{fmt}", seed=7, fmt=fmt)
-        rate, spread = _parse_rate([(p.read_bytes(), str(p)) for p in paths])
-        _print_rate(fmt, rate, spread, len(paths))
+        paths = generate(count, root / f"formats-{fmt}", seed=7, fmt=fmt)
+        sets[fmt] = [(p.read_bytes(), str(p)) for p in paths]
+    for fmt, (rate, spread) in _parse_rates(sets).items():
+        _print_rate(fmt, rate, spread, len(sets[fmt]))
 
 
-def _parse_rate(blobs: list[tuple[bytes, str]]) -> tuple[float, tuple[float, float]]:
-    """Steady-state documents per CPU second: the median of PASSES passes over the documents, after one
-    untimed document (a reader's first call pays its lazy imports once per process, not per document).
-    Each file's sha256 is computed outside the clock: a parse worker takes it from the run's plan, whose
-    hashing the run reports as its own stage ("hash")."""
+def _parse_rates(sets: dict[str, list[tuple[bytes, str]]]) -> dict[str, tuple[float, tuple[float, float]]]:
+    """Steady-state documents per CPU second of each set: the median of PASSES passes over its documents,
+    after one untimed document (a reader's first call pays its lazy imports once per process, not per
+    document). The passes go round the formats in turn, so that a slow spell of this shared machine (its
+    speed has changed by half within minutes) falls on every format alike instead of on one format's
+    consecutive passes. Each file's sha256 is computed outside the clock: a parse worker takes it from the
+    run's plan, whose hashing the run reports as its own stage ("hash")."""
     import hashlib
 
     from pifu.api import parse_bytes
 
-    hashed = [(data, name, hashlib.sha256(data).hexdigest()) for data, name in blobs]
-    parse_bytes(*hashed[-1])
-    rates = []
+    hashed = {fmt: [(data, name, hashlib.sha256(data).hexdigest()) for data, name in blobs]
+              for fmt, blobs in sets.items()}
+    for docs in hashed.values():
+        parse_bytes(*docs[-1])
+    rates: dict[str, list[float]] = {fmt: [] for fmt in hashed}
     for _ in range(PASSES):
-        t = time.process_time()
-        for data, name, sha256 in hashed:
-            parse_bytes(data, name, sha256)
-        rates.append(len(blobs) / (time.process_time() - t))
-    rates.sort()
-    return rates[len(rates) // 2], (rates[0], rates[-1])
+        for fmt, docs in hashed.items():
+            t = time.process_time()
+            for data, name, sha256 in docs:
+                parse_bytes(data, name, sha256)
+            rates[fmt].append(len(docs) / (time.process_time() - t))
+    return {fmt: (sorted(r)[len(r) // 2], (min(r), max(r))) for fmt, r in rates.items()}
 
 
 def _print_rate(fmt: str, rate: float, spread: tuple[float, float], n: int) -> None:
@@ -521,8 +524,7 @@ if __name__ == "__main__":
         from pifu.ingest import worker_collector
 
         worker_collector()  # as a parse worker runs
-        bench_parse(Path(sys.argv[2]) / "inbox", int(sys.argv[3]))
-        bench_formats(Path(sys.argv[2]))
+        bench_parse(Path(sys.argv[2]), int(sys.argv[3]))
     elif sys.argv[1:] == ["regions"]:
         _become_subreaper()
         with tempfile.TemporaryDirectory(prefix="pifu-bench-") as tmp:
