@@ -36,20 +36,24 @@ _REGION_RE = re.compile(r"^(.{2,}?(?:市|区|县|旗|州))")
 _K, _V = TypeVar("_K"), TypeVar("_V")
 
 
-class _Memo(dict):
+class Memo(dict):
     """A pure function's answers by its one argument, kept until `maxsize` are held (then emptied: the
-    cells of the next forms fill it again)."""
+    cells of the next forms fill it again). Looked up as a dict (`table[key]`): a key seen before costs
+    one lookup in C. `longest`: a key longer than this is answered but not kept (a long text seldom recurs,
+    and would fill the table)."""
 
-    __slots__ = ("function", "maxsize")
+    __slots__ = ("function", "maxsize", "longest")
 
-    def __init__(self, function: Callable[[_K], _V], maxsize: int):
+    def __init__(self, function: Callable[[_K], _V], maxsize: int, longest: int | None = None):
         super().__init__()
-        self.function, self.maxsize = function, maxsize
+        self.function, self.maxsize, self.longest = function, maxsize, longest
 
     def __missing__(self, key: _K) -> _V:
-        if len(self) >= self.maxsize:
-            self.clear()
-        value = self[key] = self.function(key)
+        value = self.function(key)
+        if self.longest is None or len(key) <= self.longest:
+            if len(self) >= self.maxsize:
+                self.clear()
+            self[key] = value
         return value
 
 
@@ -57,7 +61,7 @@ def memo(maxsize: int) -> Callable[[Callable[[_K], _V]], Callable[[_K], _V]]:
     """Cache a pure function of one hashable argument (a cell's text). The cached function is the dict's
     own `__getitem__`: a cell seen before costs one lookup in C, without the argument tuple, the key and
     the recency list an lru_cache keeps for every call (the layout asks about each cell several times)."""
-    return lambda function: _Memo(function, maxsize).__getitem__
+    return lambda function: Memo(function, maxsize).__getitem__
 
 
 def ascii_fold(text: str) -> str:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from pifu.readers import STRIP, Grid, Merge, Sheet
+from pifu.values import Memo
 
 # Built-in number formats by id (ECMA-376 18.8.30); ids not listed are General or a locale's date.
 BUILTIN_FORMATS = {
@@ -42,20 +43,8 @@ def cell_text(text: str) -> str:
     return text.strip(CELL_STRIP)
 
 
-class _CellTexts(dict):
-    """`cell_text` by the raw text, looked up in C (`cell_texts[raw]`): a form's labels recur in every
-    workbook. Only short texts are kept, and the dict is emptied when full."""
-
-    def __missing__(self, raw: str) -> str:
-        text = cell_text(raw)
-        if len(raw) <= 256:
-            if len(self) >= 1 << 12:
-                self.clear()
-            self[raw] = text
-        return text
-
-
-cell_texts = _CellTexts()
+# `cell_text` by the raw text, looked up in C (`cell_texts[raw]`): a form's labels recur in every workbook
+cell_texts = Memo(cell_text, maxsize=1 << 12, longest=256)
 
 
 _SKIP = re.compile(r'\[[^\]]*\]|\\.|_.|\*.|"[^"]*"')  # colours/conditions/locales, escapes, padding, fills, literals

@@ -26,7 +26,7 @@ import zlib
 from xml.parsers import expat
 
 from pifu.model import DocumentError
-from pifu.values import memo
+from pifu.values import Memo, memo
 from pifu.safety import zip_of
 from pifu.readers import STRIP, Grid, Sheet, check_cells
 from pifu.readers.spreadsheet import (
@@ -525,20 +525,9 @@ def _inline_value(raw: str) -> str | None:
     return None if text is None else _value("inlineStr", "", text, None, [], [], False)
 
 
-class _InlineTexts(dict):
-    """`_inline_value` by the raw text, a dict looked up in C (`_INLINE[raw]`, no call on a hit): a form's
-    labels recur in every workbook. Only short texts are kept (long ones would fill it); emptied when full."""
-
-    def __missing__(self, raw: str) -> str | None:
-        value = _inline_value(raw)
-        if len(raw) <= _CACHED:
-            if len(self) >= 1 << 12:
-                self.clear()
-            self[raw] = value
-        return value
-
-
-_INLINE = _InlineTexts()
+# `_inline_value` by the raw text, looked up in C (`_INLINE[raw]`, no call on a hit): a form's labels recur in
+# every workbook; long texts are answered but not kept
+_INLINE = Memo(_inline_value, maxsize=1 << 12, longest=_CACHED)
 _ROW_TAG = itemgetter(6)  # a token's row tag (kept for expat to check)
 
 
