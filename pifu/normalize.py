@@ -76,31 +76,40 @@ def unfit_reason(doc: Document) -> str | None:
         return f"fiscal year {doc.fiscal_year!r} out of range"
     if len(doc.source.sha256 or "") < 16:
         return "no sha256"
-    # Each list in one pass in C when nothing is wrong (the usual case); a first problem is found and
-    # named in the documents' order, by the loops below.
+    # Each list in one pass in C when nothing is wrong (the usual case); otherwise the value-by-value rule
+    # finds the first problem in the document's order and names it.
+    return None if _clear(doc) else first_misfit(doc)
+
+
+def _clear(doc: Document) -> bool:
+    """No repeated funding key, and every value clear of its column's edge: `first_misfit` would find nothing."""
     funding, indicators = doc.funding, doc.indicators
-    if not (len({(f.flow, f.item, f.year) for f in funding}) == len(funding)
+    return (len({(f.flow, f.item, f.year) for f in funding}) == len(funding)
             and _all_clear([f.amount for f in funding], "amount")
-            and _all_clear([f.share_pct for f in funding], "share_pct")):
-        keys = set()
-        for f in funding:
-            if (f.flow, f.item, f.year) in keys:
-                return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
-            keys.add((f.flow, f.item, f.year))
-            for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
-                if d is not None and not _fits(d, name):
-                    return f"{name} {d} of {f.item} {f.year} does not fit the column"
-    if not (_all_clear([i.value for i in indicators], "value")
-            and _all_clear([i.weight for i in indicators], "share_pct")):
-        for i in indicators:
-            if i.value is not None and not _fits(i.value, "value"):
-                return f"indicator value {i.value} of {i.lv3} does not fit the column"
-            if i.weight is not None and not _fits(i.weight, "share_pct"):
-                return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
-    if not _all_clear([t.amount for t in doc.duty_targets], "amount"):
-        for t in doc.duty_targets:
-            if t.amount is not None and not _fits(t.amount, "amount"):
-                return f"duty target amount {t.amount} of {t.item} does not fit the column"
+            and _all_clear([f.share_pct for f in funding], "share_pct")
+            and _all_clear([i.value for i in indicators], "value")
+            and _all_clear([i.weight for i in indicators], "share_pct")
+            and _all_clear([t.amount for t in doc.duty_targets], "amount"))
+
+
+def first_misfit(doc: Document) -> str | None:
+    """The first repeated funding key or value its column cannot hold, in the document's order, value by value."""
+    keys = set()
+    for f in doc.funding:
+        if (f.flow, f.item, f.year) in keys:
+            return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
+        keys.add((f.flow, f.item, f.year))
+        for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
+            if d is not None and not _fits(d, name):
+                return f"{name} {d} of {f.item} {f.year} does not fit the column"
+    for i in doc.indicators:
+        if i.value is not None and not _fits(i.value, "value"):
+            return f"indicator value {i.value} of {i.lv3} does not fit the column"
+        if i.weight is not None and not _fits(i.weight, "share_pct"):
+            return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
+    for t in doc.duty_targets:
+        if t.amount is not None and not _fits(t.amount, "amount"):
+            return f"duty target amount {t.amount} of {t.item} does not fit the column"
     return None
 
 

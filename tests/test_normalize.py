@@ -320,31 +320,12 @@ def test_columns_without_values_are_made_as_by_conversion(values, type_):
 
 def test_unfit_reason_judges_as_one_by_one_would(monkeypatch):
     """unfit_reason decides most documents' lists in one pass; on any value it must say what the
-    value-by-value rule says (the first problem in the document's order, named), edges, non-finite values
-    and duplicated funding keys too."""
+    value-by-value rule (`first_misfit`) says: the first problem in the document's order, named; edges,
+    non-finite values and duplicated funding keys too."""
     import dataclasses
 
     from pifu.model import DutyTarget
-    from pifu.normalize import _fits
-
-    def one_by_one(doc):
-        keys = set()
-        for f in doc.funding:
-            if (f.flow, f.item, f.year) in keys:
-                return f"funding line {f.flow}/{f.item}/{f.year} appears twice"
-            keys.add((f.flow, f.item, f.year))
-            for name, d in (("amount", f.amount), ("share_pct", f.share_pct)):
-                if d is not None and not _fits(d, name):
-                    return f"{name} {d} of {f.item} {f.year} does not fit the column"
-        for i in doc.indicators:
-            if i.value is not None and not _fits(i.value, "value"):
-                return f"indicator value {i.value} of {i.lv3} does not fit the column"
-            if i.weight is not None and not _fits(i.weight, "share_pct"):
-                return f"indicator weight {i.weight} of {i.lv3} does not fit the column"
-        for t in doc.duty_targets:
-            if t.amount is not None and not _fits(t.amount, "amount"):
-                return f"duty target amount {t.amount} of {t.item} does not fit the column"
-        return None
+    from pifu.normalize import first_misfit
 
     special = ["0", "-0", "1", "-1", "999999999999999999.999999", "999999999999999999.9999995",
                "-999999999999999999.9999994", "1e18", "-1e18", "99999.9999", "99999.99995", "1e5", "-99999.99996",
@@ -363,7 +344,7 @@ def test_unfit_reason_judges_as_one_by_one_would(monkeypatch):
                         if twice:
                             rows["funding"].append(rows["funding"][1])
                         doc = dataclasses.replace(base, **rows)
-                        expected = one_by_one(doc)
+                        expected = first_misfit(doc)
                         assert unfit_reason(doc) == expected, (name, field, at, text, twice)
                         seen.add(expected is None)
     assert seen == {True, False}
