@@ -238,6 +238,77 @@ def test_shared_indicators_and_their_target_distributions_match_the_warehouse(re
         assert dist["median"] == pytest.approx(values[(len(values) + 1) // 2 - 1])  # PERCENTILE_DISC(0.5)
 
 
+def test_the_reports_indicators_are_v_indicator_usages_top_with_v_indicator_targets_values(warehouse):
+    """The report ranks in its own statement (and on DuckDB picks the targets by TARGETS_DUCKDB): the same
+    rows as the views give, column for column."""
+    from pifu.report.queries import TOP_INDICATORS, _indicators
+
+    top = query(warehouse, """
+        SELECT indicator_id, lv1, lv2, lv3, unit, departments, documents, numeric_targets,
+            min_value, max_value, median_value
+        FROM v_indicator_usage WHERE numeric_targets > 0
+        ORDER BY departments DESC, numeric_targets DESC, indicator_id, unit LIMIT :n""", n=TOP_INDICATORS)
+    counts = defaultdict(list)
+    for r in query(warehouse, "SELECT indicator_id, unit, value, COUNT(*) AS n FROM v_indicator_targets "
+                              "WHERE value IS NOT NULL GROUP BY indicator_id, unit, value"):
+        counts[r["indicator_id"], r["unit"]].append((r["value"], r["n"]))
+    expected = [{**t, "value_counts": sorted(counts[t["indicator_id"], t["unit"]])} for t in top]
+    with engine_for(warehouse) as engine, engine.connect() as conn:
+        assert _indicators(conn) == expected
+    assert len(expected) == TOP_INDICATORS
+
+
+def test_the_duckdb_pick_of_a_documents_target_is_v_indicator_targets(tmp_path):
+    """Each ordering key of TARGETS' window decides a case here, and TARGETS_DUCKDB must decide it alike."""
+    from warehouse.schema import create_all
+    from warehouse.views import TARGETS_DUCKDB
+
+    url = f"duckdb:///{tmp_path / 'pick.duckdb'}"
+    docs = [("d1", "p1", 2024, True), ("d2", "p2", 2024, True), ("old", "p1", 2024, False)]
+    # (document, indicator, horizon, year, raw, value, unit, line): per (document, indicator), the row
+    # the window picks is the one with unit "pick"
+    values = [
+        ("d1", "annual_first", "long_term", None, "90", 90, "no", 1),
+        ("d1", "annual_first", "annual", 2024, "95", 95, "pick", 1),
+        ("d1", "value_first", "annual", 2024, "高", None, "no", 1),
+        ("d1", "value_first", "long_term", None, "80", 80, "pick", 2),
+        ("d1", "own_year_only", "annual", 2023, "70", 70, "no", 1),
+        ("d1", "own_year_only", "long_term", None, "71", 71, "pick", 9),
+        ("d1", "lower_line", "annual", 2024, "5", 5, "no", 7),
+        ("d1", "lower_line", "annual", 2024, "6", 6, "pick", -3),
+        ("d1", "line_before_none", "annual", 2024, "1", 1, "no", None),
+        ("d1", "line_before_none", "annual", 2024, "2", 2, "pick", 4),
+        ("d1", "zero_line_before_none", "annual", 2024, "1", 1, "no", None),
+        ("d1", "zero_line_before_none", "annual", 2024, "2", 2, "pick", 0),
+        ("d2", "raw_decides", "annual", 2024, "b", 1, "no", 3),
+        ("d2", "raw_decides", "annual", 2024, "a", 2, "pick", 3),
+        ("d2", "raw_decides_no_line", "long_term", None, "z", 1, "no", None),
+        ("d2", "raw_decides_no_line", "long_term", None, "y", 2, "pick", None),
+        ("d2", "no_values", "long_term", None, "好", None, "no", 1),
+        ("d2", "no_values", "annual", 2024, "较好", None, "pick", 2),
+        ("old", "annual_first", "annual", 2024, "99", 99, "no", 1),
+    ]
+    with engine_for(url) as engine:
+        create_all(engine)
+        with engine.begin() as conn:
+            for doc, dep, year, current in docs:
+                conn.execute(sa.text(
+                    "INSERT INTO fact_document (document_id, department_id, fiscal_year, source_path, sha256, "
+                    "is_current, current_key, loaded_at) VALUES (:d, :p, :y, 'x', :d, :c, :k, :t)"),
+                    {"d": doc, "p": dep, "y": year, "c": current, "k": f"{dep}/{year}" if current else None, "t": AT})
+            for no, (doc, ind, horizon, year, raw, value, unit, line) in enumerate(values):
+                conn.execute(sa.text(
+                    "INSERT INTO fact_indicator_value (document_id, department_id, fiscal_year, indicator_id, "
+                    "horizon, year, raw, value, unit, line, value_no) "
+                    "VALUES (:d, 'p', 2024, :i, :h, :y, :r, :v, :u, :l, :n)"),
+                    {"d": doc, "i": ind, "h": horizon, "y": year, "r": raw, "v": value, "u": unit, "l": line, "n": no})
+    view = query(url, "SELECT department_id, indicator_id, unit, value FROM v_indicator_targets")
+    picked = query(url, f"WITH {TARGETS_DUCKDB} SELECT department_id, indicator_id, unit, value FROM target")
+    assert {r["unit"] for r in view} == {"pick"} and len(view) == len({v[:2] for v in values if v[0] != "old"})
+    key = lambda r: (r["department_id"], r["indicator_id"])  # noqa: E731
+    assert sorted(picked, key=key) == sorted(view, key=key)
+
+
 # ---------------------------------------------------------------- findings: file, cells, attribution
 
 def test_every_finding_names_its_file_and_cells(report, warehouse):

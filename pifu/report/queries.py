@@ -1,7 +1,8 @@
 """Everything the report shows, read from the warehouse's views (the same ones BI tools query).
 
-SELECTs over views: v_funding_items, v_funding_by_department, v_findings; the indicators through the
-SQL of v_indicator_usage and v_indicator_targets (warehouse.views.TARGETS and USAGE) in one statement.
+SELECTs over views: v_funding_items, v_funding_by_department, v_findings; the indicators ranked as
+v_indicator_usage ranks them, over v_indicator_targets' rows (warehouse.views.TARGETS; on DuckDB the same
+rows picked by TARGETS_DUCKDB), in one statement.
 Amounts are Decimal as the engines return them.
 
 The sums are the database's (GROUP BY, exact over DECIMAL / NUMERIC): the report runs at the end of
@@ -17,7 +18,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from warehouse.views import TARGETS, USAGE
+from warehouse.views import TARGETS, TARGETS_DUCKDB
 
 TOTAL = "合计"
 INCOME, EXPENDITURE = "income", "expenditure"
@@ -125,38 +126,59 @@ def _department_mix(conn: sa.Connection, keys: list[tuple]) -> dict:
 
 # ---------------------------------------------------------------- indicators
 
-# The top of v_indicator_usage (the view's own SQL) and its numeric targets (v_indicator_targets' rows),
-# counted by value: one `target` for both, a few hundred rows instead of one per target.
-_TOP_INDICATORS = f"""WITH {TARGETS},
-indicator_usage AS (
-{USAGE}
+# The top of v_indicator_usage (its ranking, over the same `target` rows) and the top indicators' numeric
+# targets counted by value, in one statement. Ranked first on the counts alone: the view's other
+# aggregates (the median above all) and its dim_indicator join are left to the few indicators shown,
+# not computed for every indicator and unit. Grouping by (indicator_id, unit) groups as the view does:
+# dim_indicator's columns follow from its key.
+_TOP_INDICATORS = """,
+ranked AS (
+    SELECT indicator_id, unit, COUNT(DISTINCT department_id) AS departments, COUNT(*) AS documents,
+        COUNT(value) AS numeric_targets
+    FROM target
+    GROUP BY indicator_id, unit
 ),
 top AS (
-    SELECT indicator_id, lv1, lv2, lv3, unit, departments, documents, numeric_targets,
-        min_value, max_value, median_value
-    FROM indicator_usage
+    SELECT * FROM ranked
     WHERE numeric_targets > 0
     ORDER BY departments DESC, numeric_targets DESC, indicator_id, unit
     LIMIT :n
 ),
-spread AS (
-    SELECT t.indicator_id, t.unit, t.value, COUNT(*) AS n
+top_target AS (
+    SELECT t.indicator_id, t.unit, t.value
     FROM target t
     JOIN top ON top.indicator_id = t.indicator_id AND top.unit IS NOT DISTINCT FROM t.unit
-    WHERE t.value IS NOT NULL
-    GROUP BY t.indicator_id, t.unit, t.value
+),
+stats AS (
+    SELECT indicator_id, unit, MIN(value) AS min_value, MAX(value) AS max_value,
+        PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY value) AS median_value
+    FROM top_target
+    GROUP BY indicator_id, unit
+),
+spread AS (
+    SELECT indicator_id, unit, value, COUNT(*) AS n
+    FROM top_target
+    WHERE value IS NOT NULL
+    GROUP BY indicator_id, unit, value
 )
-SELECT top.*, s.value AS target_value, s.n AS target_count
+SELECT top.indicator_id, i.lv1, i.lv2, i.lv3, top.unit, top.departments, top.documents, top.numeric_targets,
+    st.min_value, st.max_value, st.median_value, s.value AS target_value, s.n AS target_count
 FROM top
+JOIN stats st ON st.indicator_id = top.indicator_id AND st.unit IS NOT DISTINCT FROM top.unit
+LEFT JOIN dim_indicator i ON i.indicator_id = top.indicator_id
 LEFT JOIN spread s ON s.indicator_id = top.indicator_id AND s.unit IS NOT DISTINCT FROM top.unit
 ORDER BY top.departments DESC, top.numeric_targets DESC, top.indicator_id, top.unit"""
+
+
+def top_indicators_sql(dialect: str) -> str:
+    return f"WITH {TARGETS_DUCKDB if dialect == 'duckdb' else TARGETS}{_TOP_INDICATORS}"
 
 
 def _indicators(conn: sa.Connection) -> list[dict]:
     """The indicators most departments state a numeric target for, with their current target values as
     (value, how many targets state it), ascending."""
     top: dict[tuple, dict] = {}  # in the ranking's order
-    for r in _rows(conn, _TOP_INDICATORS, n=TOP_INDICATORS):
+    for r in _rows(conn, top_indicators_sql(conn.dialect.name), n=TOP_INDICATORS):
         value, count = r.pop("target_value"), r.pop("target_count")
         t = top.setdefault((r["indicator_id"], r["unit"]), {**r, "value_counts": []})
         if value is not None:
