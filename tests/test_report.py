@@ -238,6 +238,24 @@ def test_shared_indicators_and_their_target_distributions_match_the_warehouse(re
         assert dist["median"] == pytest.approx(values[(len(values) + 1) // 2 - 1])  # PERCENTILE_DISC(0.5)
 
 
+def test_amounts_fetched_as_text_are_the_drivers_decimals_digit_for_digit(warehouse):
+    """The department-years' amounts come back as text (pifu.report.queries._as_text): the same values with
+    the same scale as the driver's Decimals (the page prints them as they are, e.g. data-income)."""
+    from pifu.report.queries import load
+
+    with engine_for(warehouse) as engine, engine.connect() as conn:
+        data = load(conn)
+    amounts = ("income_total", "expenditure_total", "personnel_share_pct", "operating_share_pct", "project_share_pct")
+    rows = query(warehouse, f"SELECT department_id, year, {', '.join(amounts)} FROM v_funding_by_department")
+    assert len(rows) == len(data.department_totals)
+    for r in rows:
+        got = data.department_totals[r["department_id"], r["year"]]
+        assert [repr(got[k]) for k in amounts] == [repr(r[k]) for k in amounts]
+    flows = query(warehouse, "SELECT department_id, year, flow, SUM(amount) AS amount FROM v_funding_items "
+                             "WHERE item <> '合计' AND amount IS NOT NULL GROUP BY department_id, year, flow")
+    assert flows and all(repr(data.department_flows[f["department_id"], f["year"]][f["flow"]]) == repr(f["amount"])
+                         for f in flows)
+
 def test_the_reports_indicators_are_v_indicator_usages_top_with_v_indicator_targets_values(warehouse):
     """The report ranks in its own statement (and on DuckDB picks the targets by TARGETS_DUCKDB): the same
     rows as the views give, column for column."""
