@@ -1,6 +1,4 @@
 """The bi_views asset: its views and their counts, after the load of the same run and materialized alone."""
-import os
-
 import dagster as dg
 import pytest
 import sqlalchemy as sa
@@ -10,6 +8,7 @@ import warehouse.schema
 from assets.metadata import md_table
 from pifu.generate import generate
 from pipelines.definitions import defs
+from storage_fixtures import _drop_session_schemas, warehouse_url  # noqa: F401  (fixtures)
 from test_sensor import env, instance, tick  # noqa: F401  (fixtures)
 from warehouse.engine import engine_for
 from warehouse.views import VIEWS
@@ -49,8 +48,9 @@ def view_names(url: str) -> set[str]:
         return set(sa.inspect(conn).get_view_names())
 
 
-def test_bi_views_after_the_runs_load_and_alone(env, instance, create_all_calls):
-    url = os.environ["PIFU_WAREHOUSE_URL"]
+def test_bi_views_after_the_runs_load_and_alone(env, instance, create_all_calls, warehouse_url, monkeypatch):
+    monkeypatch.setenv("PIFU_WAREHOUSE_URL", warehouse_url)
+    url = warehouse_url
     generate(3, env / "inbox", seed=21)
     job = defs.resolve_job_def("pifu_job")
     [run] = tick(instance).run_requests
