@@ -63,6 +63,27 @@ def test_the_warehouse_orders_versions_as_the_lake_does(engine):
     assert current_paths(mark_current(pa.concat_tables([first, later["fact_document"]]))) == ["/in/a.txt"]
 
 
+def test_a_loads_chunks_get_the_current_versions_one_chunk_would(engine):
+    """The current versions are decided once for the whole load (warehouse.load._mark_touched), over the
+    department-years of every chunk: versions of one department-year in different chunks, and chunks
+    whose department-years no later chunk touches, end as one chunk (and the lake) would leave them."""
+    docs = {p: document(f"/in/{p}.txt", dept, year, content=p) for p, dept, year in (
+        ("a", "鄂州市教育局", 2025), ("b", "鄂州市教育局", 2024), ("c", "鄂州市财政局", 2025),
+        ("d", "鄂州市教育局", 2025), ("e", "鄂州市财政局", 2023), ("f", "鄂州市教育局", 2024))}
+
+    def chunk(*paths):
+        return normalize([docs[p] for p in paths], T0)
+
+    load(engine, [chunk("a", "b", "c"), chunk("d", "e"), chunk("a"), chunk("f")])
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT source_path, is_current, current_key, department_id, fiscal_year "
+                                    "FROM fact_document ORDER BY source_path").all()
+    current = [p for p, is_current, *_ in rows if is_current]
+    assert current == ["/in/c.txt", "/in/d.txt", "/in/e.txt", "/in/f.txt"]
+    assert current == current_paths(mark_current(normalize(list(docs.values()), T0)["fact_document"]))
+    assert all(key == (f"{dept}/{year}" if is_current else None) for _, is_current, key, dept, year in rows)
+
+
 def test_the_schema_refuses_a_second_current_version(engine):
     load(engine, normalize([document("/in/a.txt", "鄂州市教育局", 2025, content="a"),
                             document("/in/b.txt", "鄂州市教育局", 2025, content="b")], T0))

@@ -67,12 +67,13 @@ def load(engine_or_url, tables, run_id: str | None = None,
                 _limit_memory(engine)
             with engine.begin() as conn:
                 result = None
-                deferred = _no_deferral()
+                deferred, touched = _no_deferral(), []
                 for chunk in chunks:
-                    part = _load(conn, is_duckdb(engine), _conform(chunk), deferred)
+                    part = _load(conn, is_duckdb(engine), _conform(chunk), deferred, touched)
                     result = part if result is None else {k: result[k] + part[k] for k in part}
                 if result is None:
-                    result = _load(conn, is_duckdb(engine), _conform({}), deferred)
+                    result = _load(conn, is_duckdb(engine), _conform({}), deferred, touched)
+                _mark_touched(conn, is_duckdb(engine), touched)
                 _rebuild_keys(conn, deferred)
                 if lake_snapshot:
                     _record_snapshot(conn, lake_snapshot, run_id)
@@ -104,7 +105,8 @@ def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
     }
 
 
-def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred: dict) -> dict:
+def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred: dict, touched: list) -> dict:
+    """One chunk; `touched` gets its documents when it inserted any (`_mark_touched`)."""
     raw = conn.connection.dbapi_connection
     if not duck:
         # Serializes loaders (readers are not blocked, unless `_defer_keys` drops a table's keys): the set
@@ -112,7 +114,7 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred
         conn.exec_driver_sql("LOCK TABLE fact_document IN SHARE ROW EXCLUSIVE MODE")
     for name in DIMENSIONS:
         _upsert(conn, raw, duck, name, tables[name])
-    # Inserted as not current: _mark_current then sets is_current and current_key together, in an
+    # Inserted as not current: _mark_touched then sets is_current and current_key together, in an
     # order the unique key on current_key accepts.
     documents = _not_current(tables["fact_document"])
     new_docs = _insert_new(conn, raw, duck, "fact_document", documents)
@@ -128,7 +130,7 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred
         rows[name] = mine.num_rows
     rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"]))
     if new_docs:
-        _mark_current(conn, raw, duck, documents)
+        touched.append(documents)
     if not duck:  # the next chunk of the same transaction stages under the same names
         for name in (*DIMENSIONS, "fact_document", "quarantine"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_name(name)}")
@@ -329,6 +331,18 @@ def _rebuild_keys(conn: sa.Connection, deferred: dict) -> None:
 def _not_current(fact_document: pa.Table) -> pa.Table:
     i = fact_document.schema.get_field_index("is_current")
     return fact_document.set_column(i, "is_current", pa.array([False] * fact_document.num_rows, pa.bool_()))
+
+
+def _mark_touched(conn: sa.Connection, duck: bool, touched: list[pa.Table]) -> None:
+    """`_mark_current` once for the transaction's chunks, over the (department, fiscal year) of all their
+    documents: the ranking sees every version the transaction inserted, so the outcome is what a pass after
+    each chunk leaves, in two statements instead of two a chunk (0.1 s of a 10,000-document DuckDB load)."""
+    if not touched:
+        return
+    raw = conn.connection.dbapi_connection
+    documents = pa.concat_tables(touched)
+    _stage(conn, raw, duck, "fact_document", documents)  # each chunk's own staging is gone
+    _mark_current(conn, raw, duck, documents)
 
 
 def _mark_current(conn: sa.Connection, raw, duck: bool, documents: pa.Table) -> None:
