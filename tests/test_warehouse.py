@@ -102,6 +102,28 @@ def test_duckdb_loads_under_its_memory_limit(engine):
     assert limit.endswith("MiB") and abs(float(limit.split()[0]) - DUCKDB_MEMORY_MB * 1e6 / 2**20) < 1, limit
 
 
+def test_duckdb_loads_on_one_thread_and_gives_its_threads_back(engine, monkeypatch):
+    import warehouse.load
+
+    if engine.dialect.name != "duckdb":
+        pytest.skip("a DuckDB setting")
+    threads = "SELECT current_setting('threads') AS value"
+    [before] = [r["value"] for r in query(engine, threads)]
+    seen = []
+    append = warehouse.load._append
+
+    def spy(conn, raw, duck, name, table):
+        seen.append(raw.execute(threads).fetchone()[0])
+        append(conn, raw, duck, name, table)
+
+    monkeypatch.setattr(warehouse.load, "_append", spy)
+    load(engine, normalize(synthetic(1), T0))
+    with pytest.raises(sa.exc.IntegrityError):
+        load(engine, _with_a_duplicate(normalize(synthetic(1, start=5), T0), "fact_funding"))
+    assert seen and set(seen) == {1}
+    assert [r["value"] for r in query(engine, threads)] == [before]
+
+
 def test_decimals_round_trip_exactly(engine):
     doc = document("/in/exact.txt", "鄂州市总工会", 2025, funding_lines=[
         FundingLine("income", "财政拨款", 2025, Decimal("1058.85"), Decimal("49.96")),
