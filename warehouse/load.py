@@ -90,8 +90,9 @@ def _limit_memory(engine: sa.Engine) -> None:
     """DuckDB's buffer pool would otherwise keep every block the load's transaction writes, up to 80 % of
     the machine's memory (2.5 GB more at 100,000 documents); under the limit it writes them out and
     drops them. The limit must still hold what cannot be dropped before the commit, the keys' new index
-    entries: 768 MB loads 100,000 documents, 512 MB does not (docs/scaling.md). A setting of the
-    database, which all of the engine's connections share."""
+    entries: 768 MB loads 100,000 documents, 512 MB did not while every fact table had a key there
+    (docs/scaling.md; fewer entries since DOCUMENT_FACTS, the limit kept). A setting of the database,
+    which all of the engine's connections share."""
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
 
