@@ -123,6 +123,13 @@ def test_duckdb_loads_on_one_thread_and_gives_its_threads_back(engine, monkeypat
     assert seen and set(seen) == {1}
     assert [r["value"] for r in query(engine, threads)] == [before]
 
+    def unreachable(engine):
+        raise sa.exc.OperationalError("RESET threads", None, OSError("the database is gone"))
+
+    monkeypatch.setattr(warehouse.load, "_reset_threads", unreachable)  # the load's own error still shows
+    with pytest.raises(sa.exc.IntegrityError):
+        load(engine, _with_a_duplicate(normalize(synthetic(1, start=6), T0), "fact_funding"))
+
 
 def test_decimals_round_trip_exactly(engine):
     doc = document("/in/exact.txt", "鄂州市总工会", 2025, funding_lines=[

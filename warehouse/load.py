@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import duckdb
 import pyarrow as pa
@@ -111,8 +111,13 @@ def _one_thread(engine: sa.Engine) -> Iterator[None]:
     try:
         yield
     finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("RESET threads")
+        with suppress(sa.exc.SQLAlchemyError):  # a setting, never the load's outcome or its error
+            _reset_threads(engine)
+
+
+def _reset_threads(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("RESET threads")
 
 
 def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
