@@ -225,7 +225,7 @@ def _refuse_duplicates(conn: sa.Connection, raw, name: str, table: pa.Table) -> 
     """DuckDB: fail the load, as the key would, when `table` (the rows appended to `name`) repeats a key. The
     table has no key there (warehouse.schema.DOCUMENT_FACTS): every row appended is of a document this
     transaction inserted, so only these rows can collide. DuckDB's hash aggregate over the Arrow table costs
-    a tenth of maintaining the key's index."""
+    about a quarter of what maintaining the key's index did (~0.2 of ~0.8 s at 10,000 documents)."""
     if table.num_rows == 0:
         return
     key = ", ".join(f'"{c}"' for c in key_of(name))
