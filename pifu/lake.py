@@ -71,6 +71,7 @@ NEWEST_WINS = frozenset({"dim_department", "dim_indicator"})
 APPENDED = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 PARTITIONED = frozenset({"fact_document", "fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem",
                          "fact_duty_target"})
+WRITER_THREADS = 2  # a chunk's tables written at once (RunWriter)
 _RUNS_SCHEMA = pa.schema([("version", pa.int64()), ("snapshot", pa.string()), ("run_id", pa.string()),
                           ("published_at", pa.timestamp("us", tz="UTC")), ("base", pa.int64()),
                           ("tables", pa.string())])  # JSON {table: Delta version}
@@ -252,10 +253,11 @@ class RunWriter:
         self._small: dict[str, list[pa.Table]] = {t: [] for t in REWRITTEN if t != "fact_document"}
         self._quarantined: set | None = None
         self.done = False
-        # A chunk's fact files are compressed and written by a thread while the caller checks the next
-        # chunk (Parquet's writer and fsync release the GIL); one chunk in flight at a time.
+        # A chunk's fact files are compressed and written by threads while the caller checks the next
+        # chunk (Parquet's writer and fsync release the GIL); one chunk in flight at a time, its tables
+        # two at once: one thread was the slower side, and the caller waited for it (docs/performance.md).
         self._writer: ThreadPoolExecutor | None = None
-        self._in_flight: Future | None = None
+        self._in_flight: list[tuple[str, Future]] | None = None
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -318,19 +320,19 @@ class RunWriter:
             files.append((t, rows if pc.all(mine).as_py() else rows.filter(mine)))
         self._settle()  # the previous chunk's files: written, or its error raised here
         if files:
-            self._writer = self._writer or ThreadPoolExecutor(1, thread_name_prefix="pifu-lake-writer")
-            self._in_flight = self._writer.submit(self._write_chunk, files, f"{self.name}-{self.chunks}", years)
-
-    def _write_chunk(self, files: list[tuple[str, pa.Table]], name: str, years: dict) -> list[tuple[str, list]]:
-        return [(t, _write(self.root, t, rows, name, years)) for t, rows in files]
+            self._writer = self._writer or ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="pifu-lake-writer")
+            name = f"{self.name}-{self.chunks}"
+            self._in_flight = [(t, self._writer.submit(_write, self.root, t, rows, name, years)) for t, rows in files]
 
     def _settle(self) -> None:
-        """Wait for the chunk in flight; its files join the plan in the order the chunks came."""
+        """Wait for the chunk in flight; its files join the plan in the order the chunks (and, within one,
+        its tables) came."""
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is None:
             return
         with self._faults("cannot write the lake's next snapshot"):
-            for t, adds in in_flight.result():
+            for t, future in in_flight:
+                adds = future.result()
                 if adds:
                     self.plans.setdefault(t, {"mode": "append", "adds": []})["adds"].extend(adds)
 

@@ -349,6 +349,27 @@ def test_a_run_written_in_chunks_equals_one_written_at_once(tmp_path):
     assert read_lake(tmp_path / "b", "fact_document").num_rows == 9
 
 
+def test_a_chunks_tables_are_written_two_at_once(tmp_path, monkeypatch):
+    """The writer's threads take a chunk's tables side by side: each file of the first chunk waits until a
+    second one is being written (a bounded wait: one thread alone breaks it and fails the run)."""
+    import threading
+
+    both = threading.Barrier(2, timeout=10)
+    real_write = lake._write_file
+
+    def side_by_side(root, path, table):
+        if path.endswith("-1-0.parquet") and ("/fact_funding/" in path or "/fact_indicator_value/" in path):
+            both.wait()
+        real_write(root, path, table)
+
+    monkeypatch.setattr(lake, "_write_file", side_by_side)
+    with lake.RunWriter(tmp_path, run_id="r") as w:
+        w.add(batch(synthetic(1)))
+        w.finish(publish=True)
+    assert read_lake(tmp_path, "fact_funding").num_rows == 40
+    assert read_lake(tmp_path, "fact_indicator_value").num_rows == 152
+
+
 def test_a_run_writer_left_by_an_exception_leaves_nothing(tmp_path):
     write_lake(tmp_path, batch(synthetic(1)))
     with pytest.raises(RuntimeError):

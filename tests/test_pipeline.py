@@ -2,6 +2,7 @@
 import shutil
 from decimal import Decimal as D
 
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -114,3 +115,33 @@ def test_every_generated_document_lands_with_its_figures(env, tmp_path):
 
 
 # Runs killed at parse, lake write, load and publish, and runs at the same time: tests/test_run_safety.py.
+
+
+def test_a_repeated_key_within_a_run_is_stopped_before_any_load(env, tmp_path, monkeypatch):
+    """The grain the document facts' keys stand for on DuckDB (warehouse.schema.DOCUMENT_FACTS): a funding row
+    repeated in a run's staged tables fails the blocking check fact_funding_keys_unique, so the warehouse step
+    never runs (the loader's own refusal is not reached) and neither the warehouse nor the lake changes."""
+    import assets.lake
+    from pifu import staging
+    from warehouse.load import table_counts
+
+    box = tmp_path / "box"
+    generate(3, box, seed=5)
+    with_last = assets.lake._with_last
+
+    def a_row_repeated(chunks):  # in the staged batch too: what the warehouse step would load
+        for (dirs, tables), last in with_last(chunks):
+            funding = tables["fact_funding"]
+            tables["fact_funding"] = pa.concat_tables([funding, funding.slice(0, 1)])
+            staged = staging.read(dirs[0], ["fact_funding"])["fact_funding"]
+            staging.write(dirs[0], {"fact_funding": pa.concat_tables([staged, staged.slice(0, 1)])})
+            yield (dirs, tables), last
+
+    monkeypatch.setattr(assets.lake, "_with_last", a_row_repeated)
+    code, out = run(box)
+    assert code == 1 and "fact_funding_keys_unique: 1 (error)" in out, out
+    assert "step lake_tables failed: DagsterAssetCheckFailedError: 1 blocking asset check failed" in out
+    assert "loaded: 0 documents" in out and " warehouse " not in out
+    url = env["url"]
+    assert not lake.snapshots(env["lake"])
+    assert not any(table_counts(url).values())

@@ -13,12 +13,16 @@ by sha256. Keyed tables go through a staging relation and INSERT … ON CONFLICT
 filtered to the documents this transaction inserted and appended directly (on PostgreSQL the
 transaction holds a lock that keeps any other loader out, so no one else can insert them). On PostgreSQL
 a fact table's keys and indexes are dropped and rebuilt inside the transaction when the load is big
-against the table (`_defer_keys`).
+against the table (`_defer_keys`). On DuckDB the fact tables keyed by document have no key in the database
+(warehouse.schema.DOCUMENT_FACTS): the rows a chunk appends are checked for a repeated key instead
+(`_refuse_duplicates`), the same error either way.
 """
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 import duckdb
 import pyarrow as pa
@@ -29,7 +33,7 @@ import sqlalchemy as sa
 from pifu.faults import WarehouseError, pause_at
 from pifu.schema import SCHEMAS
 from warehouse.engine import first_line, engine_for, is_duckdb
-from warehouse.schema import PRIMARY_KEYS, TABLES, create_all, lake_publish
+from warehouse.schema import DOCUMENT_FACTS, PRIMARY_KEYS, TABLES, create_all, key_of, lake_publish
 
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
 DIMENSIONS = ("dim_department", "dim_indicator")
@@ -63,14 +67,15 @@ def load(engine_or_url, tables, run_id: str | None = None,
             create_all(engine)
             if is_duckdb(engine):
                 _limit_memory(engine)
-            with engine.begin() as conn:
+            with _one_thread(engine), engine.begin() as conn:
                 result = None
-                deferred = _no_deferral()
+                deferred, touched = _no_deferral(), []
                 for chunk in chunks:
-                    part = _load(conn, is_duckdb(engine), _conform(chunk), deferred)
+                    part = _load(conn, is_duckdb(engine), _conform(chunk), deferred, touched)
                     result = part if result is None else {k: result[k] + part[k] for k in part}
                 if result is None:
-                    result = _load(conn, is_duckdb(engine), _conform({}), deferred)
+                    result = _load(conn, is_duckdb(engine), _conform({}), deferred, touched)
+                _mark_touched(conn, is_duckdb(engine), touched)
                 _rebuild_keys(conn, deferred)
                 if lake_snapshot:
                     _record_snapshot(conn, lake_snapshot, run_id)
@@ -85,10 +90,34 @@ def _limit_memory(engine: sa.Engine) -> None:
     """DuckDB's buffer pool would otherwise keep every block the load's transaction writes, up to 80 % of
     the machine's memory (2.5 GB more at 100,000 documents); under the limit it writes them out and
     drops them. The limit must still hold what cannot be dropped before the commit, the keys' new index
-    entries: 768 MB loads 100,000 documents, 512 MB does not (docs/scaling.md). A setting of the
-    database, which all of the engine's connections share."""
+    entries: 768 MB loads 100,000 documents, 512 MB did not while every fact table had a key there
+    (docs/scaling.md; fewer entries since DOCUMENT_FACTS, the limit kept). A setting of the database,
+    which all of the engine's connections share."""
     with engine.connect() as conn:
         conn.exec_driver_sql(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
+
+
+@contextmanager
+def _one_thread(engine: sa.Engine) -> Iterator[None]:
+    """DuckDB loads (and commits) on one thread, its default again after. Its parallel insert from Arrow
+    cost more than it gained on this 2-core machine, busy or quiet: a 10,000-document load's
+    fact_indicator_value INSERTs 0.97-1.33 s on two threads, 0.76-0.83 s on one; the load 2.25 -> 2.04 s
+    (medians; the commit takes ~0.1 s more). A setting of the database, as `_limit_memory`'s is."""
+    if not is_duckdb(engine):
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET threads = 1")
+    try:
+        yield
+    finally:
+        with suppress(sa.exc.SQLAlchemyError):  # a setting, never the load's outcome or its error
+            _reset_threads(engine)
+
+
+def _reset_threads(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("RESET threads")
 
 
 def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -102,7 +131,8 @@ def _conform(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
     }
 
 
-def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred: dict) -> dict:
+def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred: dict, touched: list) -> dict:
+    """One chunk; `touched` gets its documents when it inserted any (`_mark_touched`)."""
     raw = conn.connection.dbapi_connection
     if not duck:
         # Serializes loaders (readers are not blocked, unless `_defer_keys` drops a table's keys): the set
@@ -110,7 +140,7 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred
         conn.exec_driver_sql("LOCK TABLE fact_document IN SHARE ROW EXCLUSIVE MODE")
     for name in DIMENSIONS:
         _upsert(conn, raw, duck, name, tables[name])
-    # Inserted as not current: _mark_current then sets is_current and current_key together, in an
+    # Inserted as not current: _mark_touched then sets is_current and current_key together, in an
     # order the unique key on current_key accepts.
     documents = _not_current(tables["fact_document"])
     new_docs = _insert_new(conn, raw, duck, "fact_document", documents)
@@ -120,11 +150,13 @@ def _load(conn: sa.Connection, duck: bool, tables: dict[str, pa.Table], deferred
         mine = _rows_of(tables[name], new_ids, batch_level=name == "dq_result")
         if not duck:
             _defer_keys(conn, name, mine.num_rows, deferred)
+        elif name in DOCUMENT_FACTS:
+            _refuse_duplicates(conn, raw, name, mine)
         _append(conn, raw, duck, name, mine)
         rows[name] = mine.num_rows
     rows["quarantine"] = len(_insert_new(conn, raw, duck, "quarantine", tables["quarantine"]))
     if new_docs:
-        _mark_current(conn, raw, duck, documents)
+        touched.append(documents)
     if not duck:  # the next chunk of the same transaction stages under the same names
         for name in (*DIMENSIONS, "fact_document", "quarantine"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_name(name)}")
@@ -187,6 +219,23 @@ def _append(conn, raw, duck: bool, name: str, table: pa.Table) -> None:
         return
     _from_stage(conn, raw, duck, name, table,
                 f"INSERT INTO {name} ({_columns(table)}) SELECT {_columns(table)} FROM {_stage_name(name)}")
+
+
+def _refuse_duplicates(conn: sa.Connection, raw, name: str, table: pa.Table) -> None:
+    """DuckDB: fail the load, as the key would, when `table` (the rows appended to `name`) repeats a key. The
+    table has no key there (warehouse.schema.DOCUMENT_FACTS): every row appended is of a document this
+    transaction inserted, so only these rows can collide. DuckDB's hash aggregate over the Arrow table costs
+    about a quarter of what maintaining the key's index did (~0.2 of ~0.8 s at 10,000 documents)."""
+    if table.num_rows == 0:
+        return
+    key = ", ".join(f'"{c}"' for c in key_of(name))
+    repeated = _from_stage(conn, raw, True, name, table,
+                           f"SELECT {key}, COUNT(*) FROM {_stage_name(name)} GROUP BY ALL HAVING COUNT(*) > 1 LIMIT 1")
+    if repeated:
+        *values, count = repeated[0]
+        error = duckdb.ConstraintException(f"duplicate key value: {count} rows of {name} have the key "
+                                           f"({key}) = {tuple(values)}")
+        raise sa.exc.IntegrityError(f"INSERT INTO {name}", None, error)
 
 
 def _stage(conn: sa.Connection, raw, duck: bool, name: str, table: pa.Table) -> None:
@@ -308,6 +357,18 @@ def _rebuild_keys(conn: sa.Connection, deferred: dict) -> None:
 def _not_current(fact_document: pa.Table) -> pa.Table:
     i = fact_document.schema.get_field_index("is_current")
     return fact_document.set_column(i, "is_current", pa.array([False] * fact_document.num_rows, pa.bool_()))
+
+
+def _mark_touched(conn: sa.Connection, duck: bool, touched: list[pa.Table]) -> None:
+    """`_mark_current` once for the transaction's chunks, over the (department, fiscal year) of all their
+    documents: the ranking sees every version the transaction inserted, so the outcome is what a pass after
+    each chunk leaves, in two statements instead of two a chunk (0.1 s of a 10,000-document DuckDB load)."""
+    if not touched:
+        return
+    raw = conn.connection.dbapi_connection
+    documents = pa.concat_tables(touched)
+    _stage(conn, raw, duck, "fact_document", documents)  # each chunk's own staging is gone
+    _mark_current(conn, raw, duck, documents)
 
 
 def _mark_current(conn: sa.Connection, raw, duck: bool, documents: pa.Table) -> None:

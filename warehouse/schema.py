@@ -71,6 +71,14 @@ UNIQUE_KEYS = {
     "fact_indicator_value": ("document_id", "value_no"),
     "dq_result": ("run_id", "result_no"),
 }
+# The fact tables keyed by document: their keys are PostgreSQL's only. Each key names document_id, and a
+# document's rows are appended by the one transaction that inserts its fact_document row (whose primary key
+# decides; warehouse.load), so a duplicate can only come within the rows that transaction appends. On
+# DuckDB the loader checks those rows instead (`warehouse.load._refuse_duplicates`): the database's ART
+# index for each key cost a 10,000-document load ~0.8 s of its ~3.5 s, and pins its new entries in memory
+# until the commit (docs/scaling.md). DuckDB cannot drop a primary key, so a warehouse an earlier pifu
+# made keeps those; the unique index is dropped (`_upgrade`). dq_result's key is not a document's and stays.
+DOCUMENT_FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "fact_duty_target")
 # Warehouse-only columns (not in the lake): kept by warehouse.load.
 EXTRA_COLUMNS = {"fact_document": [("current_key", sa.Text())]}
 CHECKS = {"fact_document": "is_current = (current_key IS NOT NULL)"}
@@ -115,9 +123,18 @@ def _table(name: str) -> sa.Table:
     columns += [sa.Column(c, t, nullable=True) for c, t in EXTRA_COLUMNS.get(name, ())]
     indexes = [sa.Index(_index_name(name, cols), *cols).ddl_if(dialect="postgresql") for cols in INDEXES.get(name, ())]
     if name in UNIQUE_KEYS:
-        indexes.append(sa.Index(_unique_name(name), *UNIQUE_KEYS[name], unique=True))
+        unique = sa.Index(_unique_name(name), *UNIQUE_KEYS[name], unique=True)
+        indexes.append(unique.ddl_if(dialect="postgresql") if name in DOCUMENT_FACTS else unique)
     checks = [sa.CheckConstraint(CHECKS[name], name=f"ck_{name}_current")] if name in CHECKS else []
-    return sa.Table(name, metadata, *columns, *indexes, *checks)
+    table = sa.Table(name, metadata, *columns, *indexes, *checks)
+    if name in DOCUMENT_FACTS:  # the columns stay NOT NULL on both
+        table.primary_key.ddl_if(dialect="postgresql")
+    return table
+
+
+def key_of(name: str) -> tuple[str, ...]:
+    """The table's key columns: its primary key, else its unique key."""
+    return PRIMARY_KEYS.get(name) or UNIQUE_KEYS[name]
 
 
 def _index_name(name: str, cols: tuple[str, ...]) -> str:
@@ -151,7 +168,8 @@ def create_all(engine: sa.Engine, replace_views: bool = False) -> None:
 
 def _upgrade(engine: sa.Engine) -> None:
     """Bring a warehouse created by an earlier pifu up to these tables: add missing columns (NULL in old
-    rows), mark its current versions in current_key, create the unique keys. A no-op when up to date."""
+    rows), mark its current versions in current_key, create the unique keys (on DuckDB, drop the document
+    facts' one: DOCUMENT_FACTS). A no-op when up to date."""
     with engine.begin() as conn:
         have: dict[str, set[str]] = {}
         # information_schema, not SQLAlchemy's inspector: duckdb-engine's column reflection fails on DuckDB 2.
@@ -177,6 +195,9 @@ def _upgrade(engine: sa.Engine) -> None:
             for cols in indexes:
                 conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_index_name(name, cols)}")
         for name in UNIQUE_KEYS:
+            if engine.dialect.name == "duckdb" and name in DOCUMENT_FACTS:  # see DOCUMENT_FACTS
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_unique_name(name)}")
+                continue
             cols = ", ".join(f'"{c}"' for c in UNIQUE_KEYS[name])
             conn.exec_driver_sql(f"CREATE UNIQUE INDEX IF NOT EXISTS {_unique_name(name)} ON {name} ({cols})")
 
