@@ -28,7 +28,6 @@ from typing import Callable, Iterable, Iterator
 import pyarrow as pa
 
 from pifu import safety
-from pifu.api import exception_detail, parse
 from pifu.model import Document, DocumentError, PifuError
 from pifu.normalize import combine, normalize, unfit_reason, with_source_mtime
 from pifu.readers import MAX_BYTES
@@ -437,6 +436,10 @@ def _quarantine(item: InputFile, reason: str, message: str, when: datetime) -> d
 
 def _parse_one(item: InputFile, when: datetime) -> Document | dict:
     """A document, or its quarantine record. Only FileTimeout (the alarm) leaves this function."""
+    # The parser is imported by the workers' server (its preload), not by the run's process, which plans
+    # and never parses (pifu.layout alone is 20 ms of the run's start).
+    from pifu.api import exception_detail, parse
+
     try:
         doc = parse(item.path, item.hashed())  # the plan's hash, unless the file changed since
     except DocumentError as e:
@@ -869,7 +872,7 @@ def _pool_context():
     # pandas: pyarrow imports it the first time it builds an array from a list (normalize does), ~0.2 s;
     # once in the server, not once in every worker.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pifu.ingest", "pifu.normalize", "pandas"])
+    ctx.set_forkserver_preload(["pifu.ingest", "pifu.api", "pifu.normalize", "pandas"])
     return ctx
 
 

@@ -1,4 +1,5 @@
-"""Issue 12: a run accounts for its time by stage, hashes each file once, and does not import GX."""
+"""Issue 12: a run accounts for its time by stage, hashes each file once, and does not import GX or the
+parser."""
 from __future__ import annotations
 
 import io
@@ -36,6 +37,7 @@ def test_a_cli_run_reports_its_stages_plans_once_and_never_imports_gx(tmp_path):
         "with DagsterInstance.get() as i:\n"
         "    print('RUN_TAGS', sorted(k for k in i.get_run_by_id(r.run_id).tags if k.startswith('pifu/seconds/')))\n"
         "print('GX', 'great_expectations' in sys.modules)\n"
+        "print('PARSER', 'pifu.layout' in sys.modules)\n"
         "sys.exit(status)\n")
     import os
 
@@ -49,6 +51,7 @@ def test_a_cli_run_reports_its_stages_plans_once_and_never_imports_gx(tmp_path):
     assert f"STAGE_SECONDS {sorted(STAGES)}" in out
     assert "RUN_TAGS " + str(sorted(f"pifu/seconds/{s}" for s in STAGES)) in out
     assert "GX False" in out
+    assert "PARSER False" in out  # the workers parse: the run's process never imports the parser
     assert not list((tmp_path / "data" / "staging" / "plans").glob("plan-*.json"))  # taken and removed
 
 
