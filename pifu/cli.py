@@ -147,13 +147,11 @@ def _cmd_run(args) -> int:
 
 
 def _run_cli(args) -> int:
-    from pipelines.resources import PifuSettings
     from pipelines.run import run_pipeline
 
     if args.region:
         os.environ["PIFU_REGION"] = args.region
-    # $PIFU_INBOX, or with PIFU_INBOX_REGIONS=1 the region's folder of it
-    sources = args.sources or ([str(PifuSettings().inbox_path())] if os.environ.get("PIFU_INBOX") else [])
+    sources = args.sources or _inbox()
     if not sources:
         print("pifu: nothing to run: name files or folders, or set PIFU_INBOX", file=sys.stderr)
         return 2
@@ -162,6 +160,15 @@ def _run_cli(args) -> int:
     os.environ.setdefault("PIFU_PROGRESS", "1")  # long runs print a progress line (rate, ETA) on stderr
     return run_pipeline(sources, warehouse_url=args.warehouse, lake_dir=args.lake, workers=args.workers,
                         wait=not args.no_wait)
+
+
+def _inbox() -> list[str]:
+    """$PIFU_INBOX, or with PIFU_INBOX_REGIONS=1 the region's folder of it; none when unset."""
+    if not os.environ.get("PIFU_INBOX"):
+        return []
+    from pipelines.resources import PifuSettings  # imports Dagster: only when the inbox is the source
+
+    return [str(PifuSettings().inbox_path())]
 
 
 def _cmd_report(args) -> int:

@@ -577,11 +577,15 @@ def earlier_documents(lake_dir: str | os.PathLike, tables: dict[str, pa.Table], 
 
 
 def known_sha256(lake_dir: str | os.PathLike) -> set[str]:
-    """Files the lake already holds, loaded or quarantined: a run need not parse them again."""
+    """Files the lake already holds, loaded or quarantined: a run need not parse them again. The run log
+    read once for both tables, and of each table its sha256 column only."""
+    root = root_of(lake_dir)
+    head = _head(root)
+    versions = json.loads(head["tables"]) if head else {}
     return {
         sha
-        for table in ("fact_document", "quarantine")
-        for sha in read_lake(lake_dir, table).column("sha256").to_pylist()
+        for table in ("fact_document", "quarantine") if table in versions
+        for sha in _read(root, table, versions[table], columns=["sha256"]).column("sha256").to_pylist()
     }
 
 

@@ -30,6 +30,41 @@ def region() -> str:
     return os.environ.get("PIFU_REGION", "").strip()
 
 
+def region_slug(name: str = "") -> str:
+    """The slug of `name`, or of PIFU_REGION when it is "": "" for none."""
+    from pifu.regions import slug
+
+    name = name or region()
+    return slug(name) if name else ""
+
+
+def data_path(base: str = "", region_name: str = "") -> Path:
+    """The data directory of a run: `base` or PIFU_DATA_DIR, the region's folder inside it with a region."""
+    from pifu.regions import REGIONS
+
+    root = Path(base or data_dir())
+    name = region_slug(region_name)
+    return root / REGIONS / name if name else root
+
+
+def lake_path(base: str = "", region_name: str = "") -> Path:
+    """The lake of a run: `base` or PIFU_LAKE_DIR, the region's lake with a region."""
+    from pifu.regions import lake
+
+    root = base or lake_dir()
+    name = region_slug(region_name)
+    return Path(lake(root, name)) if name else Path(root)
+
+
+def region_warehouse_url(url: str = "", region_name: str = "") -> str:
+    """The warehouse of a run: `url` or PIFU_WAREHOUSE_URL, the region's database or schema with a region."""
+    from pifu.regions import warehouse_url as of_region
+
+    url = url or warehouse_url()
+    name = region_slug(region_name)
+    return of_region(url, name) if name else url
+
+
 def inbox_regions() -> bool:
     """PIFU_INBOX_REGIONS=1: the inbox holds one folder per region (inbox/<region>/...)."""
     return os.environ.get("PIFU_INBOX_REGIONS", "").strip().lower() in ("1", "true", "yes")

@@ -2,9 +2,13 @@
 Files whose title names no year run in the `unknown` partition.
 
 A run covers a range of years at once (single-run backfill policy), so one `pifu run` is one run."""
+import warnings
 from pathlib import Path
 
 import dagster as dg
+
+# backfill_policy (single-run ranges of fiscal years) is marked beta; pifu relies on it knowingly.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 fiscal_years = dg.DynamicPartitionsDefinition(name="fiscal_year")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from pifu.regions import REGIONS
 from pipelines import instance
 
 
@@ -22,15 +21,10 @@ class PifuSettings(dg.ConfigurableResource):
     region: str = ""
 
     def region_slug(self) -> str:
-        from pifu.regions import slug
-
-        name = self.region or instance.region()
-        return slug(name) if name else ""
+        return instance.region_slug(self.region)
 
     def data_path(self) -> Path:
-        base = Path(self.data_dir or instance.data_dir())
-        region = self.region_slug()
-        return base / REGIONS / region if region else base
+        return instance.data_path(self.data_dir, self.region)
 
     def inbox_path(self) -> Path:
         base = Path(self.inbox or instance.inbox())
@@ -38,11 +32,7 @@ class PifuSettings(dg.ConfigurableResource):
         return base / region if region and instance.inbox_regions() else base
 
     def lake_path(self) -> Path:
-        from pifu.regions import lake
-
-        base = self.lake_dir or instance.lake_dir()
-        region = self.region_slug()
-        return Path(lake(base, region)) if region else Path(base)
+        return instance.lake_path(self.lake_dir, self.region)
 
     def staging_root(self) -> Path:
         return self.data_path() / "staging"
@@ -55,11 +45,7 @@ class WarehouseResource(dg.ConfigurableResource):
     settings: PifuSettings  # its region: a region's runs load the region's warehouse
 
     def resolved_url(self) -> str:
-        from pifu.regions import warehouse_url
-
-        url = self.url or instance.warehouse_url()
-        region = self.settings.region_slug()
-        return warehouse_url(url, region) if region else url
+        return instance.region_warehouse_url(self.url, self.settings.region)
 
     @contextmanager
     def engine(self):

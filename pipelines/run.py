@@ -26,51 +26,49 @@ def run_pipeline(sources: list[str], warehouse_url: str | None = None, lake_dir:
         os.environ["PIFU_REGION"] = region
     from pifu.locks import run_lock
     from pifu.regions import ensure_schema
-    from pipelines.instance import ensure_dagster_home
-    from pipelines.resources import PifuSettings, WarehouseResource
+    from pipelines import instance as where  # no Dagster yet: planning starts before its import (_run)
     from pipelines.sqlite_sync import install
 
-    settings = PifuSettings()  # as the job's resources resolve them: the region from PIFU_REGION
-    url = WarehouseResource(settings=settings).resolved_url()
+    # as the job's resources resolve them (PifuSettings, WarehouseResource): the region from PIFU_REGION
+    lake_dir, url = where.lake_path(), where.region_warehouse_url()
     install()  # before the instance opens its storages
-    ensure_dagster_home()
-    with run_lock(settings.lake_path(), url, wait=wait, holder={"trigger": "cli"}, notify=_say):
-        if settings.region_slug():
+    where.ensure_dagster_home()
+    with run_lock(lake_dir, url, wait=wait, holder={"trigger": "cli"}, notify=_say):
+        if where.region_slug():
             ensure_schema(url)
-        return _run(sources, settings, url, workers, force, out)
+        return _run(sources, lake_dir, url, workers, force, out)
 
 
 def _say(message: str) -> None:
     print(f"pifu: {message}", file=sys.stderr, flush=True)
 
 
-def _run(sources: list[str], settings, url: str, workers: int | None, force: bool, out) -> int:
-    from concurrent.futures import ThreadPoolExecutor
+def _run(sources: list[str], lake_dir, url: str, workers: int | None, force: bool, out) -> int:
+    from concurrent.futures import Future, ThreadPoolExecutor
     from contextlib import ExitStack
 
-    from pifu import ingest, lake, staging
-    from warehouse.engine import check_reachable
-    from warehouse.load import committed_snapshot, known_sha256
+    from pifu import ingest, staging
+    from pipelines import instance as where
 
-    lake_dir = settings.lake_path()
     if not os.environ.get("PIFU_DASK_SCHEDULER"):
         # The workers' server imports the parser on the other core while this one looks at the
         # warehouse and the lake.
         ingest.start_workers_early()
-    check_reachable(url)
-    # A run killed between the warehouse's commit and the lake's publish: publish what it committed.
-    lake.roll_forward(lake_dir, committed_snapshot(url, lake_dir))
     sources = [os.path.abspath(s) for s in sources]
-    # Known = in the warehouse and in the lake: whichever a killed run left behind is filled in again.
-    started = time.perf_counter()
-    known = set() if force else known_sha256(url) & lake.known_sha256(lake_dir)
-    seconds = {"discover": time.perf_counter() - started}  # what is known counts as finding what is new
-    hashes = ingest.HashCache(settings.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
+    seconds: dict[str, float] = {}
+    hashes = ingest.HashCache(where.data_path() / HASH_CACHE)  # a file unchanged since a run saw it: not read
+    known: Future = Future()
     with ExitStack() as stack:
         with ThreadPoolExecutor(1, thread_name_prefix="pifu-plan") as planner:
-            # Dagster imported and its instance opened (~1 s; ~2 s creating a new one) while the plan reads
-            # and hashes the new files in a thread: reading and hashing let go of the GIL.
+            # The plan finds, reads and hashes the files in a thread (reading and hashing let go of the GIL)
+            # from here on: while this thread reads what is known, imports Dagster and opens its instance
+            # (~1 s). It decides what is new only with the known set, read after the roll-forward.
             planning = planner.submit(ingest.plan, sources, known, timings=seconds, cache=hashes)
+            try:
+                known.set_result(_known(lake_dir, url, force, seconds))
+            except BaseException as e:
+                known.set_exception(e)
+                raise
             from pipelines.definitions import defs
             from pipelines.instance import open_instance
             from pipelines.partitions import range_tags
@@ -79,6 +77,7 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
 
             instance = stack.enter_context(open_instance())
             by_year, stats = planning.result()
+        seconds["discover"] += seconds.pop("known")  # what is known counts as finding what is new
         hashes.save()
         new = sum(map(len, by_year.values()))
         print(f"{stats['found']} files found: {new} new, {stats['already_seen']} already loaded or quarantined, "
@@ -95,8 +94,8 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
         if workers:
             config["resources"] = {"settings": {"config": {"workers": workers}}}
         tags = {**range_tags(instance, set(by_year)), "pifu/trigger": "cli"}
-        if settings.region_slug():
-            tags[REGION_TAG] = settings.region_slug()
+        if where.region_slug():
+            tags[REGION_TAG] = where.region_slug()
         if not gc.isenabled():  # the CLI's start (pifu.cli): what it imported is kept for good, not collected
             gc.freeze()
             gc.enable()
@@ -106,6 +105,26 @@ def _run(sources: list[str], settings, url: str, workers: int | None, force: boo
         status = summarize(result, sorted(by_year), time.perf_counter() - started, out, seconds)
     staging.wait_discarded()  # the CLI exits without teardown: finish removing the run's staging first
     return status
+
+
+def _known(lake_dir, url: str, force: bool, seconds: dict) -> set[str]:
+    """The sha256 of the files the warehouse and the lake both hold (a file one of them lacks, after a
+    killed run, is loaded again), after publishing a snapshot the warehouse committed but a killed run
+    did not publish. Checks first that the warehouse can be reached; one connection for all of it."""
+    from pifu import lake
+    from warehouse.engine import reachable
+    from warehouse.load import committed_snapshot, known_sha256
+
+    with reachable(url) as conn:
+        committed = committed_snapshot(conn, lake_dir)
+        started = time.perf_counter()
+        in_warehouse = set() if force else known_sha256(conn)
+        looked = time.perf_counter() - started
+    lake.roll_forward(lake_dir, committed)
+    started = time.perf_counter()
+    known = set() if force else in_warehouse & lake.known_sha256(lake_dir)
+    seconds["known"] = looked + time.perf_counter() - started
+    return known
 
 
 def write_plan(sources: list[str], force: bool, by_year: dict, stats: dict, seconds: dict) -> str:

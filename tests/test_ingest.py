@@ -70,6 +70,64 @@ def test_the_title_year_is_found_in_full_width_digits_beside_full_width_amounts(
     assert years == {"wide.txt": "2024", "mixed.txt": "2023", "ascii.txt": "2022", "none.txt": ingest.UNKNOWN_YEAR}
 
 
+def _whole_text_year(head: bytes) -> str:
+    """The routing rule as first written: the whole head decoded (UTF-16 by its BOM, else UTF-8, else
+    GB18030 when the UTF-8 text has no 绩效目标), an HTML head's tags made breaks, then the title's year."""
+    import html
+    import re
+
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = head.decode("utf-16", errors="ignore")
+    else:
+        text = head.decode("utf-8", errors="ignore")
+        if "绩效目标" not in text:
+            text = head.decode("gb18030", errors="ignore")
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        breaks = re.compile(r"</(?:si|row|w:p|p|tr|div|h\d|title)>|<br\s*/?>", re.IGNORECASE)
+        hidden = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+        text = html.unescape(re.sub(r"<[^>]*>", "", breaks.sub("\n", hidden.sub("", text))))
+    return ingest._year_in_text(text)
+
+
+def test_a_head_is_routed_from_its_first_title_as_from_its_whole_text():
+    """The year read from the text up to a UTF-8 head's first title phrase, or from GB18030 without a
+    UTF-8 decode first, is the year of the whole head's text, whatever precedes, follows or breaks the
+    phrase."""
+    import random
+
+    title = "部门整体绩效目标"
+    pieces = [title, title[:4], title[4:], "2024", "２０２３", "20٢٤", "1999", "2025年", "年", "年度", "度",
+              " ", "\u3000", "\n", "\t", "批复", "某局", "说明", "x" * 15, "<p>", "</p>", "<br>", "&#24180;", "<",
+              "１００％", "\ufeff"]
+    raw = [b"\xff", b"\xe4\xb8", b"\xe5", b"\x80", "绩".encode(), "2021年部门整体绩效目标".encode("gb18030"),
+           "绩效目标".encode("gb18030"), "年".encode("gb18030"), "<script>2020年</script>".encode()]
+    cases = [
+        "2024年度某局部门整体绩效目标批复\n".encode(),
+        "\ufeff2022年部门整体绩效目标批复".encode(),
+        "部门整体绩效目标说明\n2023年部门整体绩效目标批复".encode(),  # the first phrase has no year
+        ("2021年" + "x" * 21 + "部门整体绩效目标 2026年部门整体绩效目标").encode(),  # the first is too far
+        "2021年\n部门整体绩效目标 2020年部门整体绩效目标".encode(),
+        "2024年部门整体".encode() + b"\xff" + "绩效目标".encode(),  # the phrase joined once decoded
+        "2021年部门".encode() + b"\xff" + "整体绩效目标 2022年部门整体绩效目标".encode(),
+        "<p>2024年</p><p>部门整体绩效目标</p>".encode(),  # HTML: tags become breaks
+        "  <div>2024年度</div>部门整体绩效目标".encode(),
+        "2023年部门整体绩效目标".encode("gb18030"),
+        "2023年部门整体绩效目标".encode("utf-16"),
+        "2024\u3000年部门整体绩效目标".encode(),
+        ("注：\n" * 1400 + "2021年部门整体绩效目标").encode()[:4096],  # cut inside the phrase
+        b"\xff\xfe" + "2024年部门整体绩效目标".encode(),  # a UTF-16 BOM: read as UTF-16, whatever follows
+    ]
+    rng = random.Random(12)
+    for _ in range(4000):
+        parts = [rng.choice(raw) if rng.random() < 0.15 else rng.choice(pieces).encode() for _ in range(rng.randint(1, 14))]
+        cases.append(b"".join(parts))
+    for head in cases:
+        assert ingest._year_in_head(head) == _whole_text_year(head), head
+    years = [ingest._year_in_head(h) for h in cases[:14]]
+    assert years == ["2024", "2022", "2023", "2026", "2020", "2024", "2021", "unknown", "unknown", "2023", "2023",
+                     "2024", "unknown", "unknown"]
+
+
 def test_a_batch_adopted_again_replaces_the_one_a_first_attempt_staged(tmp_path):
     import pyarrow as pa
 
@@ -135,6 +193,38 @@ def test_files_already_known_are_hashed_but_not_routed(tmp_path, monkeypatch):
     monkeypatch.setattr(ingest, "_year_of", lambda data, path: routed.append(path) or real(data, path))
     by_year, stats = ingest.plan([str(box)], {sha})
     assert stats["already_seen"] == 1 and sorted(routed) == sorted(map(str, paths[1:]))
+
+
+def test_a_plan_reads_the_files_before_the_known_set_is_there_and_decides_with_it(tmp_path, monkeypatch):
+    """`known` as a Future: the files are found and hashed at once (routed too, as what is known is not
+    there yet), and the plan waits for the set to decide; the same plan as with the set itself."""
+    import threading
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    import pytest
+
+    box = tmp_path / "box"
+    _every_kind_of_input(box)
+    known_sha = ingest.fingerprint(sorted((box / "text").glob("*.txt"))[0]).sha256
+    expected = ingest.plan([str(box)], {known_sha}, cache={})
+    known, cache, hashed = Future(), {}, threading.Event()
+    real = ingest._hash_file
+    monkeypatch.setattr(ingest, "_hash_file", lambda *a, **k: hashed.set() or real(*a, **k))
+    with ThreadPoolExecutor(1) as planner:
+        planning = planner.submit(ingest.plan, [str(box)], known, cache=cache)
+        try:
+            early = hashed.wait(60)  # reading files before the known set is there
+        finally:
+            known.set_result({known_sha})
+        assert early and planning.result() == expected
+    fresh: dict = {}
+    ingest.plan([str(box)], set(), cache=fresh)
+    assert cache == fresh and cache  # every file hashed and cached as without a Future
+
+    failed = Future()
+    failed.set_exception(LookupError("warehouse"))
+    with pytest.raises(LookupError):
+        ingest.plan([str(box)], failed)
 
 
 def test_a_parse_worker_collects_cycles_less_often_but_still_collects_them():

@@ -271,6 +271,23 @@ def test_known_sha256_covers_documents_and_quarantine(tmp_path):
     assert known_sha256(tmp_path) == {d.source.sha256 for d in docs} | {"cd" * 32}
 
 
+def test_known_sha256_reads_the_run_log_once_and_only_the_sha256_column(tmp_path, monkeypatch):
+    docs = synthetic(3)
+    tables = batch(docs)
+    tables["quarantine"] = quarantine_table([{"source_path": "/in/bad.pdf", "sha256": "cd" * 32,
+                                              "reason": "unreadable", "detail": "x", "quarantined_at": T0}])
+    write_lake(tmp_path, tables)
+    expected = {sha for t in ("fact_document", "quarantine") for sha in read_lake(tmp_path, t)["sha256"].to_pylist()}
+    logs, reads = [], []
+    real_log, real_read = lake._run_log, lake._read
+    monkeypatch.setattr(lake, "_run_log", lambda root: logs.append(root) or real_log(root))
+    monkeypatch.setattr(lake, "_read", lambda root, table, version, *a, **k:
+                        reads.append((table, k.get("columns"))) or real_read(root, table, version, *a, **k))
+    assert known_sha256(tmp_path) == expected
+    assert len(logs) == 1
+    assert sorted(reads) == [("fact_document", ["sha256"]), ("quarantine", ["sha256"])]
+
+
 def test_dq_results_of_new_documents_are_appended(tmp_path):
     tables = batch(synthetic(2))
     ids = tables["fact_document"]["document_id"].to_pylist()

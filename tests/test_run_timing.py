@@ -1,4 +1,5 @@
-"""Issue 12: a run accounts for its time by stage, hashes each file once, and does not import GX."""
+"""Issue 12: a run accounts for its time by stage, hashes each file once, and does not import GX or the
+parser."""
 from __future__ import annotations
 
 import io
@@ -36,6 +37,7 @@ def test_a_cli_run_reports_its_stages_plans_once_and_never_imports_gx(tmp_path):
         "with DagsterInstance.get() as i:\n"
         "    print('RUN_TAGS', sorted(k for k in i.get_run_by_id(r.run_id).tags if k.startswith('pifu/seconds/')))\n"
         "print('GX', 'great_expectations' in sys.modules)\n"
+        "print('PARSER', 'pifu.layout' in sys.modules)\n"
         "sys.exit(status)\n")
     import os
 
@@ -49,6 +51,7 @@ def test_a_cli_run_reports_its_stages_plans_once_and_never_imports_gx(tmp_path):
     assert f"STAGE_SECONDS {sorted(STAGES)}" in out
     assert "RUN_TAGS " + str(sorted(f"pifu/seconds/{s}" for s in STAGES)) in out
     assert "GX False" in out
+    assert "PARSER False" in out  # the workers parse: the run's process never imports the parser
     assert not list((tmp_path / "data" / "staging" / "plans").glob("plan-*.json"))  # taken and removed
 
 
@@ -77,3 +80,82 @@ def test_the_hash_cache_reads_only_new_or_changed_files(tmp_path):
     import hashlib
 
     assert now[str(target)] == hashlib.sha256(changed).hexdigest()
+
+
+def test_the_hash_cache_is_written_only_when_an_entry_changed(tmp_path):
+    paths = generate(3, tmp_path / "in", seed=4)
+    where = tmp_path / "sha.json"
+    cache = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=cache)
+    cache.save()
+    written = where.stat().st_mtime_ns, where.stat().st_ino
+
+    unchanged = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=unchanged)  # every file as the cache has it
+    unchanged.save()
+    assert (where.stat().st_mtime_ns, where.stat().st_ino) == written  # not rewritten (a rewrite is a new inode)
+
+    paths[1].write_bytes(paths[1].read_bytes() + b"\n")  # an entry changes: the file is written with it
+    changed = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=changed)
+    changed.save()
+    assert (where.stat().st_mtime_ns, where.stat().st_ino) != written
+    assert ingest.HashCache(where)[str(paths[1])] == changed[str(paths[1])]
+    assert changed[str(paths[1])][5] == ingest.fingerprint(paths[1]).sha256
+
+    (tmp_path / "in" / "new.txt").write_bytes(paths[0].read_bytes() + b" ")  # a new file: written too
+    added = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=added)
+    added.save()
+    assert str(tmp_path / "in" / "new.txt") in ingest.HashCache(where)
+
+
+def _run_patched(tmp_path, patches: str) -> str:
+    """The stdout of `run_pipeline` over two generated files in a fresh process, `patches` (Python
+    source) run first: they stop the run where they have seen what they test."""
+    import os
+
+    generate(2, tmp_path / "in", seed=5)
+    env = {"PIFU_DATA_DIR": tmp_path / "data", "DAGSTER_HOME": tmp_path / "dagster", "PIFU_LAKE_DIR": tmp_path / "lake",
+           "PIFU_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}", "PIFU_WORKERS": "1", "PIFU_DATA_DOCS": "off"}
+    code = ("import io, sys\n" + patches + "from pipelines.run import run_pipeline\n"
+            f"run_pipeline([{str(tmp_path / 'in')!r}], out=io.StringIO())\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, **{k: str(v) for k, v in env.items()}})
+    return p.stdout + p.stderr
+
+
+def test_a_cli_run_checks_and_reads_the_warehouse_through_one_engine_before_its_job(tmp_path):
+    out = _run_patched(tmp_path, (
+        "import warehouse.engine as we\n"
+        "made = []\n"
+        "real = we.make_engine\n"
+        "we.make_engine = lambda url=None: made.append(str(url)) or real(url)\n"
+        "from dagster import JobDefinition\n"
+        "def stop(*a, **k):\n"
+        "    print('ENGINES', len(made), flush=True)\n"
+        "    sys.exit(0)\n"
+        "JobDefinition.execute_in_process = stop\n"))
+    assert "ENGINES 1\n" in out, out
+
+
+def test_a_cli_run_finds_and_hashes_files_while_it_reads_what_is_known_before_importing_dagster(tmp_path):
+    out = _run_patched(tmp_path, (
+        "import threading\n"
+        "from pifu import ingest\n"
+        "import pipelines.instance as pi\n"
+        "import warehouse.load as wl\n"
+        "found = threading.Event()\n"
+        "real_discover, real_known = ingest._discover, wl.known_sha256\n"
+        "def discover(sources):\n"
+        "    print('DAGSTER_AT_PLAN', 'dagster' in sys.modules, flush=True)\n"
+        "    found.set()\n"
+        "    return real_discover(sources)\n"
+        "def known(conn):\n"
+        "    print('PLAN_STARTED', found.wait(60), flush=True)\n"
+        "    return real_known(conn)\n"
+        "def stop():\n"
+        "    print('STOPPED', flush=True)\n"
+        "    sys.exit(0)\n"
+        "ingest._discover, wl.known_sha256, pi.open_instance = discover, known, stop\n"))
+    assert out.split() == ["DAGSTER_AT_PLAN", "False", "PLAN_STARTED", "True", "STOPPED"], out

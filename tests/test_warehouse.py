@@ -1,4 +1,5 @@
 """The warehouse on a real DuckDB file and a real PostgreSQL schema (each test runs on both)."""
+import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -272,6 +273,28 @@ def test_quarantine_is_keyed_by_sha256_and_counts_as_known(engine):
 
 def test_known_sha256_of_an_empty_warehouse(engine):
     assert known_sha256(engine) == set()
+
+
+def test_the_run_start_reads_through_the_one_connection_that_checked_it(warehouse_url, tmp_path, monkeypatch):
+    import warehouse.engine as we
+    from pifu.faults import WarehouseError
+    from warehouse.load import committed_snapshot
+
+    docs = synthetic(2)
+    load(warehouse_url, normalize(docs, T0), lake_snapshot=str(tmp_path / "lake" / "snap-1"))
+    expected = committed_snapshot(warehouse_url, tmp_path / "lake"), known_sha256(warehouse_url)
+    assert expected == (os.path.join(os.path.realpath(tmp_path / "lake"), "snap-1"),
+                        {d.source.sha256 for d in docs})
+    made = []
+    real = we.make_engine
+    monkeypatch.setattr(we, "make_engine", lambda url=None: made.append(url) or real(url))
+    with we.reachable(warehouse_url) as conn:
+        assert (committed_snapshot(conn, tmp_path / "lake"), known_sha256(conn)) == expected
+    assert len(made) == 1 and conn.closed
+    with pytest.raises(KeyError), we.reachable(warehouse_url):
+        raise KeyError("x")  # the caller's error is its own, not "cannot connect"
+    with pytest.raises(WarehouseError, match="cannot connect"), we.reachable("postgresql://u@127.0.0.1:9/x"):
+        pass
 
 
 def test_dimensions_are_upserted(engine):

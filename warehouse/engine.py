@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -42,15 +42,37 @@ def is_duckdb(engine: sa.Engine) -> bool:
 def check_reachable(url: str | sa.URL) -> None:
     """Connect once at run start, so a warehouse that cannot be reached (server down, wrong URL, a DuckDB
     file another program holds open) fails the run in one line before any file is parsed."""
+    with reachable(url):
+        pass
+
+
+@contextmanager
+def reachable(url: str | sa.URL) -> Iterator[sa.Connection]:
+    """`check_reachable`'s connection, kept for the run's first reads (what the warehouse committed, which
+    files it holds): one connection instead of one each, each a DuckDB file opened and its catalog read."""
     from pifu.faults import WarehouseError
 
     shown = sa.make_url(url).render_as_string(hide_password=True)
+    opened = ExitStack()
     try:
-        with engine_for(url) as engine, engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        conn = opened.enter_context(opened.enter_context(engine_for(url)).connect())
+        conn.exec_driver_sql("SELECT 1")
     except (sa.exc.SQLAlchemyError, OSError) as e:
+        opened.close()
         raise WarehouseError(shown, f"cannot connect: {first_line(e)}; check that it runs and that the URL "
                                     "(--warehouse / PIFU_WAREHOUSE_URL) is right") from None
+    with opened:
+        yield conn
+
+
+@contextmanager
+def connection_for(source: sa.Connection | sa.Engine | str | sa.URL | None) -> Iterator[sa.Connection]:
+    """The caller's connection as is; otherwise one from `engine_for`, closed after use."""
+    if isinstance(source, sa.Connection):
+        yield source
+        return
+    with engine_for(source) as engine, engine.connect() as conn:
+        yield conn
 
 
 def first_line(e: BaseException) -> str:

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from pifu.faults import WarehouseError, pause_at
 from pifu.schema import SCHEMAS
-from warehouse.engine import first_line, engine_for, is_duckdb
+from warehouse.engine import connection_for, engine_for, first_line, is_duckdb
 from warehouse.schema import DOCUMENT_FACTS, PRIMARY_KEYS, TABLES, create_all, key_of, lake_publish
 
 FACTS = ("fact_funding", "fact_indicator_value", "fact_text_item", "fact_problem", "dq_result", "fact_duty_target")
@@ -402,20 +402,22 @@ def _record_snapshot(conn: sa.Connection, snapshot: str, run_id: str | None) -> 
     conn.execute(lake_publish.insert().values(lake_dir=lake_dir, snapshot=name, run_id=run_id))
 
 
-def committed_snapshot(engine_or_url, lake_dir) -> str | None:
+def committed_snapshot(source, lake_dir) -> str | None:
     """The lake snapshot the warehouse's last load committed for `lake_dir` (None when unknown): if the
-    lake has not published it, the run that loaded it died in between and it is to be published now."""
+    lake has not published it, the run that loaded it died in between and it is to be published now.
+    `source`: a connection, an engine or a URL."""
     real = os.path.realpath(lake_dir)
-    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+    with connection_for(source) as conn:
         if "pifu_lake_publish" not in set(sa.inspect(conn).get_table_names()):
             return None
         name = conn.execute(sa.select(lake_publish.c.snapshot).where(lake_publish.c.lake_dir == real)).scalar()
     return os.path.join(real, name) if name else None
 
 
-def known_sha256(engine_or_url) -> set[str]:
-    """Files the warehouse holds, loaded or quarantined: a run only parses the others."""
-    with engine_for(engine_or_url) as engine, engine.connect() as conn:
+def known_sha256(source) -> set[str]:
+    """Files the warehouse holds, loaded or quarantined: a run only parses the others. `source`: a
+    connection, an engine or a URL."""
+    with connection_for(source) as conn:
         existing = set(sa.inspect(conn).get_table_names())
         return {
             r[0] for name in ("fact_document", "quarantine") if name in existing
