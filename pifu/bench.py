@@ -81,8 +81,11 @@ def machine_speed() -> str:
             pass
         loops.append(time.perf_counter() - t)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: a 10-million-step Python loop takes {min(loops):.2f} s (0.12-0.27 s when this machine "
-            f"is quiet); load {load}")
+    # The loop's speed depends on the interpreter's build as much as on the machine: Debian's python3.11 (the
+    # Makefile's choice) parses ~15% faster than pyenv's source build (docs/performance.md).
+    python = f"Python {sys.version.split()[0]} ({os.path.realpath(sys._base_executable)})"
+    return (f"machine: a 10-million-step Python loop takes {min(loops):.2f} s under {python} (pyenv's build: "
+            f"0.12-0.27 s when this machine is quiet); load {load}")
 
 
 def bench_regions(root: Path, n: int, rounds: int = 2) -> None:

@@ -150,36 +150,66 @@ def _hash_file(path: str, known: set[str] | None = None, year: bool = True) -> t
 
 
 class HashCache(dict):
-    """path -> [size, mtime_ns, ctime_ns, inode, device, sha256] of files hashed before, kept in a JSON
-    file between runs, so a run over a large inbox hashes only files new or changed since (a file's
-    ctime changes with any write and cannot be set back). A missing or unreadable file is an empty cache.
-    Entries are set one by one (`cache[path] = entry`), which tells `save` whether anything changed."""
+    """path -> [size, mtime_ns, ctime_ns, inode, device, sha256] of files hashed before, kept between runs,
+    so a run over a large inbox hashes only files new or changed since (a file's ctime changes with any
+    write and cannot be set back). A missing or unreadable file is an empty cache.
+
+    Kept as a JSON object (`path`) and a log of the entries set since it was written (`path` + ".log", a JSON
+    array a line): a run that adds ten files appends ten lines instead of rewriting every entry (0.24 s at
+    100,000 files, every sensor tick that finds something). The log is folded into the object once it holds
+    more than a quarter of the entries. A line cut short by a killed run is skipped: its file is hashed again.
+    Entries are set one by one (`cache[path] = entry`), which tells `save` what changed."""
 
     def __init__(self, path: str | os.PathLike):
         super().__init__()
         self.path = Path(path)
+        self.log = self.path.with_name(self.path.name + ".log")
         try:
             super().update(json.loads(self.path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             pass
-        self.changed = False
+        self.logged = 0
+        try:
+            with open(self.log, encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        key, entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    super().__setitem__(key, entry)
+                    self.logged += 1
+        except OSError:
+            pass
+        self.dirty: set[str] = set()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.dirty)
 
     def __setitem__(self, path: str, entry: list) -> None:
         if self.get(path) != entry:
-            self.changed = True
+            self.dirty.add(path)
             super().__setitem__(path, entry)
 
     def save(self) -> None:
-        """Write the cache if an entry changed since it was read: a run over files all seen before leaves
-        the file as it is (rewriting 10,000 entries cost 0.1-0.2 s of a ten-file run's start)."""
-        if not self.changed:
+        """Record the entries set since the cache was read, if any: appended to the log, or the whole
+        cache written anew when the log would outgrow a quarter of it. A run over files all seen before
+        leaves both files as they are."""
+        if not self.dirty:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(self), encoding="utf-8")
-            os.replace(tmp, self.path)
-            self.changed = False
+            if (self.logged + len(self.dirty)) * 4 > len(self):
+                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(self), encoding="utf-8")
+                os.replace(tmp, self.path)  # holds every logged entry: the log can go
+                self.log.unlink(missing_ok=True)
+                self.logged = 0
+            else:
+                with open(self.log, "a", encoding="utf-8") as log:
+                    log.write("".join(json.dumps([k, self[k]]) + "\n" for k in sorted(self.dirty)))
+                self.logged += len(self.dirty)
+            self.dirty.clear()
         except OSError:
             pass  # a cache: the next run hashes again
 

@@ -3,6 +3,7 @@ parser."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -108,6 +109,41 @@ def test_the_hash_cache_is_written_only_when_an_entry_changed(tmp_path):
     ingest.plan([tmp_path / "in"], set(), cache=added)
     added.save()
     assert str(tmp_path / "in" / "new.txt") in ingest.HashCache(where)
+
+
+def test_the_hash_cache_appends_what_a_run_adds_and_folds_it_in_later(tmp_path):
+    paths = generate(12, tmp_path / "in", seed=5)
+    where = tmp_path / "sha.json"
+    log = tmp_path / "sha.json.log"
+    first = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=first)
+    first.save()
+    base = where.read_bytes()
+    assert not log.exists()
+
+    (tmp_path / "in" / "new-0.txt").write_bytes(paths[0].read_bytes() + b" ")
+    added = ingest.HashCache(where)
+    ingest.plan([tmp_path / "in"], set(), cache=added)
+    added.save()
+    assert where.read_bytes() == base  # ten new files do not rewrite every entry
+    assert len(log.read_text(encoding="utf-8").splitlines()) == 1
+    assert ingest.HashCache(where) == added == {**first, str(tmp_path / "in" / "new-0.txt"): added[str(tmp_path / "in" / "new-0.txt")]}
+
+    with open(log, "a", encoding="utf-8") as f:  # a line cut short by a killed run: skipped, the rest kept
+        f.write('["/elsewhere/x.txt", [1, 2')
+    assert ingest.HashCache(where) == added
+
+    cache, runs = added, 0
+    while log.exists():  # each run adds a file: the log is folded in once it outgrows a quarter of the cache
+        runs += 1
+        assert runs <= 6
+        (tmp_path / "in" / f"new-{runs}.txt").write_bytes(paths[0].read_bytes() + b" " * (runs + 1))
+        cache = ingest.HashCache(where)
+        ingest.plan([tmp_path / "in"], set(), cache=cache)
+        cache.save()
+    assert where.read_bytes() != base
+    assert json.loads(where.read_text(encoding="utf-8")) == ingest.HashCache(where) == cache
+    assert len(cache) == 12 + 1 + runs
 
 
 def _run_patched(tmp_path, patches: str) -> str:

@@ -419,10 +419,17 @@ def known_sha256(source) -> set[str]:
     connection, an engine or a URL."""
     with connection_for(source) as conn:
         existing = set(sa.inspect(conn).get_table_names())
-        return {
-            r[0] for name in ("fact_document", "quarantine") if name in existing
-            for r in conn.exec_driver_sql(f"SELECT sha256 FROM {name}")
-        }
+        tables = [name for name in ("fact_document", "quarantine") if name in existing]
+        if not tables:
+            return set()
+        # The driver's rows as they come: a SQLAlchemy Row per file cost ~1 µs more each, and a run reads
+        # every file the warehouse holds (100,000 at the scale run) before it can tell which are new.
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(" UNION ALL ".join(f"SELECT sha256 FROM {name}" for name in tables))
+            return {r[0] for r in cursor.fetchall()}
+        finally:
+            cursor.close()
 
 
 def table_counts(engine_or_url) -> dict[str, int]:
