@@ -27,7 +27,8 @@ from pifu.generate import generate
 from pifu.normalize import normalize
 from pifu.report import build_report
 from pifu.schema import SCHEMAS
-from storage_fixtures import _drop_session_schemas, drop_pg_schema, new_pg_schema, pg_url_for  # noqa: F401
+from storage_fixtures import (_drop_session_schemas, drop_pg_schema, new_pg_schema, pg_url_for,  # noqa: F401
+                              warehouse_url)
 from warehouse.engine import engine_for
 from warehouse.load import load
 
@@ -276,12 +277,14 @@ def test_the_reports_indicators_are_v_indicator_usages_top_with_v_indicator_targ
     assert len(expected) == TOP_INDICATORS
 
 
-def test_the_duckdb_pick_of_a_documents_target_is_v_indicator_targets(tmp_path):
-    """Each ordering key of TARGETS' window decides a case here, and TARGETS_DUCKDB must decide it alike."""
+def test_the_reports_pick_of_a_documents_target_is_v_indicator_targets(warehouse_url):
+    """Each ordering key of TARGETS' window decides a case here, and the report's own pick on each engine
+    (TARGETS_DUCKDB, TARGETS_POSTGRES) must decide it alike."""
     from warehouse.schema import create_all
-    from warehouse.views import TARGETS_DUCKDB
+    from warehouse.views import TARGETS_DUCKDB, TARGETS_POSTGRES
 
-    url = f"duckdb:///{tmp_path / 'pick.duckdb'}"
+    url = warehouse_url
+    own = TARGETS_DUCKDB if url.startswith("duckdb") else TARGETS_POSTGRES
     docs = [("d1", "p1", 2024, True), ("d2", "p2", 2024, True), ("old", "p1", 2024, False)]
     # (document, indicator, horizon, year, raw, value, unit, line): per (document, indicator), the row
     # the window picks is the one with unit "pick"
@@ -321,7 +324,7 @@ def test_the_duckdb_pick_of_a_documents_target_is_v_indicator_targets(tmp_path):
                     "VALUES (:d, 'p', 2024, :i, :h, :y, :r, :v, :u, :l, :n)"),
                     {"d": doc, "i": ind, "h": horizon, "y": year, "r": raw, "v": value, "u": unit, "l": line, "n": no})
     view = query(url, "SELECT department_id, indicator_id, unit, value FROM v_indicator_targets")
-    picked = query(url, f"WITH {TARGETS_DUCKDB} SELECT department_id, indicator_id, unit, value FROM target")
+    picked = query(url, f"WITH {own} SELECT department_id, indicator_id, unit, value FROM target")
     assert {r["unit"] for r in view} == {"pick"} and len(view) == len({v[:2] for v in values if v[0] != "old"})
     key = lambda r: (r["department_id"], r["indicator_id"])  # noqa: E731
     assert sorted(picked, key=key) == sorted(view, key=key)

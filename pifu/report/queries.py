@@ -1,8 +1,8 @@
 """Everything the report shows, read from the warehouse's views (the same ones BI tools query).
 
 SELECTs over views: v_funding_items, v_funding_by_department, v_findings; the indicators ranked as
-v_indicator_usage ranks them, over v_indicator_targets' rows (warehouse.views.TARGETS; on DuckDB the same
-rows picked by TARGETS_DUCKDB), in one statement.
+v_indicator_usage ranks them, over v_indicator_targets' rows (warehouse.views.TARGETS; the same rows picked
+by TARGETS_DUCKDB on DuckDB and TARGETS_POSTGRES on PostgreSQL), in one statement.
 Amounts are Decimal as the engines return them.
 
 The sums are the database's (GROUP BY, exact over DECIMAL / NUMERIC): the report runs at the end of
@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from warehouse.views import TARGETS, TARGETS_DUCKDB
+from warehouse.views import TARGETS, TARGETS_DUCKDB, TARGETS_POSTGRES
 
 TOTAL = "合计"
 INCOME, EXPENDITURE = "income", "expenditure"
@@ -174,7 +174,8 @@ ORDER BY top.departments DESC, top.numeric_targets DESC, top.indicator_id, top.u
 
 
 def top_indicators_sql(dialect: str) -> str:
-    return f"WITH {TARGETS_DUCKDB if dialect == 'duckdb' else TARGETS}{_TOP_INDICATORS}"
+    targets = {"duckdb": TARGETS_DUCKDB, "postgresql": TARGETS_POSTGRES}.get(dialect, TARGETS)
+    return f"WITH {targets}{_TOP_INDICATORS}"
 
 
 def _indicators(conn: sa.Connection) -> list[dict]:
