@@ -182,10 +182,6 @@ class HashCache(dict):
             pass
         self.dirty: set[str] = set()
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.dirty)
-
     def __setitem__(self, path: str, entry: list) -> None:
         if self.get(path) != entry:
             self.dirty.add(path)
