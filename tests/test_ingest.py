@@ -286,3 +286,17 @@ def test_a_worker_takes_the_plans_hash_only_for_the_file_the_plan_hashed(tmp_pat
     # no signature (a hash cut short at the size limit has no ctime): hashed as read
     doc = ingest._parse_one(dataclasses.replace(kept, sha256=stand_in, ctime_ns=None), when)
     assert doc.source.sha256 == hashlib.sha256(Path(kept.path).read_bytes()).hexdigest()
+
+
+def test_files_are_found_in_the_order_sorting_their_paths_gives(tmp_path):
+    """Names with characters that sort before "/" ("-", ".", " ") between a folder and its longer namesakes:
+    the order Path objects sort in, part by part, not the paths' text."""
+    names = ["a/b.txt", "a-b/c.txt", "a b.txt", "a.txt", "ab/a.txt", "a/b/c.txt", "a/-.txt", "中/x.txt", ".hidden.txt"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    outside = tmp_path / "a-b" / "c.txt"  # also named on its own: found once
+    found = ingest.discover([tmp_path, outside])
+    expected = sorted(tmp_path / n for n in names if not n.startswith("."))
+    assert found == expected
+    assert [p.relative_to(tmp_path).as_posix() for p in found][:3] == ["a/-.txt", "a/b/c.txt", "a/b.txt"]
