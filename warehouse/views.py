@@ -97,19 +97,24 @@ FROM region_sums"""
 
 # One target per current document and indicator: the annual value of the document's own year when it
 # is numeric, else the long-term one; qualitative targets only when neither is numeric.
-TARGETS = _CURRENT + """,
+# A current document's candidate targets, and the order its first one is picked in (shared by TARGETS and
+# the report's own picks below, so that they cannot drift apart).
+_CANDIDATES = """FROM current_doc c
+    JOIN fact_indicator_value v ON v.document_id = c.document_id
+    WHERE v.horizon = 'long_term' OR (v.horizon = 'annual' AND v.year = c.fiscal_year)"""
+_PICK_ORDER = """CASE WHEN v.value IS NULL THEN 1 ELSE 0 END,
+                CASE WHEN v.horizon = 'annual' THEN 0 ELSE 1 END,
+                v.line, v.raw"""
+
+TARGETS = _CURRENT + f""",
 candidate AS (
     SELECT c.document_id, c.department_id, c.fiscal_year, v.indicator_id, v.horizon,
         v.raw, v.comparator, v.value, v.unit, v.basis, v.category, v.lv1_class,
         ROW_NUMBER() OVER (
             PARTITION BY v.document_id, v.indicator_id
-            ORDER BY CASE WHEN v.value IS NULL THEN 1 ELSE 0 END,
-                CASE WHEN v.horizon = 'annual' THEN 0 ELSE 1 END,
-                v.line, v.raw
+            ORDER BY {_PICK_ORDER}
         ) AS pick
-    FROM current_doc c
-    JOIN fact_indicator_value v ON v.document_id = c.document_id
-    WHERE v.horizon = 'long_term' OR (v.horizon = 'annual' AND v.year = c.fiscal_year)
+    {_CANDIDATES}
 ),
 target AS (
     SELECT * FROM candidate WHERE pick = 1
@@ -128,9 +133,7 @@ picked AS (
              'not_annual': CASE WHEN v.horizon = 'annual' THEN 0 ELSE 1 END,
              'no_line': CASE WHEN v.line IS NULL THEN 1 ELSE 0 END, 'line': COALESCE(v.line, 0), 'raw': v.raw}
         ) AS t
-    FROM current_doc c
-    JOIN fact_indicator_value v ON v.document_id = c.document_id
-    WHERE v.horizon = 'long_term' OR (v.horizon = 'annual' AND v.year = c.fiscal_year)
+    """ + _CANDIDATES + """
     GROUP BY v.document_id, v.indicator_id
 ),
 target AS (
@@ -141,14 +144,11 @@ target AS (
 # window's order (ASC puts NULL lines last there too), carrying only the columns the report reads. TARGETS'
 # window sorts every candidate with all its columns (~390 bytes a row, 250,000 rows at 10,000 documents):
 # 0.78-0.89 s of the report's statement, 0.58-0.59 s with this (same rows; tests/test_report.py compares).
-TARGETS_POSTGRES = _CURRENT + """,
+TARGETS_POSTGRES = _CURRENT + f""",
 target AS (
     SELECT DISTINCT ON (v.document_id, v.indicator_id) v.indicator_id, c.department_id, v.unit, v.value
-    FROM current_doc c
-    JOIN fact_indicator_value v ON v.document_id = c.document_id
-    WHERE v.horizon = 'long_term' OR (v.horizon = 'annual' AND v.year = c.fiscal_year)
-    ORDER BY v.document_id, v.indicator_id, CASE WHEN v.value IS NULL THEN 1 ELSE 0 END,
-        CASE WHEN v.horizon = 'annual' THEN 0 ELSE 1 END, v.line, v.raw
+    {_CANDIDATES}
+    ORDER BY v.document_id, v.indicator_id, {_PICK_ORDER}
 )"""
 
 V_INDICATOR_TARGETS = f"""WITH {TARGETS}
